@@ -1,0 +1,373 @@
+//! Attribution: every CostRecord row gets a `team`, a `feature` (and any extra dimension the
+//! config names) and an `allocation` saying how: `tag:<key>`, `split:<name>`, `rule:<name>`
+//! or `unallocated`.
+//!
+//! Order of precedence for a row: a tag key of the dimension (in the configured priority
+//! order) → a shared-cost split whose `match` fits → the first fallback rule whose `match`
+//! fits → `unallocated`. Rules and tags are decided once per distinct attribution key (tag set
+//! and matched columns), not per row, then joined back. Splits divide each shared row across
+//! (team, feature, …) in proportion to a driver measured on allocated rows of the same day
+//! (or of the whole period when that day has none); the parts of a row sum back to it exactly.
+//! Nothing is dropped: what matches nothing is `unallocated`.
+
+use crate::config::{glob_match, AttributionConfig, Driver, Split};
+use crate::normalise;
+use polars::prelude::*;
+use crate::ingest::left_join_nulls_equal;
+use std::collections::{BTreeMap, HashMap};
+
+pub const UNALLOCATED: &str = "unallocated";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttributeError {
+    #[error("attribution failed: {0}")]
+    Polars(#[from] PolarsError),
+}
+
+/// Compiled attribution rules.
+pub struct Attributor {
+    config: AttributionConfig,
+    dims: Vec<String>,
+    aliases: HashMap<String, HashMap<String, String>>,
+}
+
+/// What one distinct attribution key resolves to.
+struct Resolution {
+    values: Vec<String>,
+    allocation: String,
+}
+
+fn resource_group(resource_id: &str) -> Option<String> {
+    let lower = resource_id.to_lowercase();
+    let start = lower.find("/resourcegroups/")? + "/resourcegroups/".len();
+    let rest = &resource_id[start..];
+    Some(rest.split('/').next().unwrap_or(rest).to_string())
+}
+
+impl Attributor {
+    pub fn new(config: &AttributionConfig) -> Attributor {
+        let aliases = config
+            .aliases
+            .iter()
+            .map(|(dim, m)| {
+                (
+                    dim.clone(),
+                    m.iter()
+                        .map(|(k, v)| (normalise::tag_value(k), normalise::tag_value(v)))
+                        .collect(),
+                )
+            })
+            .collect();
+        Attributor {
+            dims: config.dimensions(),
+            config: config.clone(),
+            aliases,
+        }
+    }
+
+    /// Dimension columns this attributor adds (team, feature, extras).
+    pub fn dimensions(&self) -> &[String] {
+        &self.dims
+    }
+
+    /// Columns a rule or split looks at (besides `tags`).
+    fn key_columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = self
+            .config
+            .rules
+            .iter()
+            .flat_map(|r| r.matches.keys())
+            .chain(self.config.splits.iter().flat_map(|s| s.matches.keys()))
+            .map(|c| if c == "resource_group" { "resource_id".to_string() } else { c.clone() })
+            .collect();
+        cols.push("tags".into());
+        cols.sort();
+        cols.dedup();
+        cols
+    }
+
+    fn tag_value(&self, dim: &str, tags: &serde_json::Map<String, serde_json::Value>) -> Option<(String, String)> {
+        let keys = self.config.tags.get(dim)?;
+        for wanted in keys {
+            // Exact key first, then one that differs only by surrounding whitespace.
+            let found = tags
+                .get(wanted)
+                .map(|v| (wanted.clone(), v))
+                .or_else(|| tags.iter().find(|(k, _)| k.trim() == wanted).map(|(k, v)| (k.clone(), v)));
+            if let Some((key, serde_json::Value::String(v))) = found {
+                let v = normalise::tag_value(v);
+                if v.is_empty() {
+                    continue;
+                }
+                let v = self
+                    .aliases
+                    .get(dim)
+                    .and_then(|a| a.get(&v))
+                    .cloned()
+                    .unwrap_or(v);
+                return Some((key, v));
+            }
+        }
+        None
+    }
+
+    fn matches(m: &BTreeMap<String, String>, row: &HashMap<&str, Option<&str>>) -> bool {
+        m.iter().all(|(column, pattern)| {
+            let value = if column == "resource_group" {
+                row.get("resource_id").copied().flatten().and_then(resource_group)
+            } else {
+                row.get(column.as_str()).copied().flatten().map(str::to_string)
+            };
+            glob_match(pattern, value.as_deref().unwrap_or(""))
+        })
+    }
+
+    fn resolve(&self, row: &HashMap<&str, Option<&str>>) -> Resolution {
+        let tags: serde_json::Map<String, serde_json::Value> = row
+            .get("tags")
+            .copied()
+            .flatten()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
+        let mut values: Vec<Option<String>> = Vec::with_capacity(self.dims.len());
+        let mut allocation = None;
+        for dim in &self.dims {
+            let v = self.tag_value(dim, &tags);
+            if dim == "team" {
+                allocation = v.as_ref().map(|(k, _)| format!("tag:{k}"));
+            }
+            values.push(v.map(|(_, v)| v));
+        }
+        if allocation.is_none() {
+            if let Some(split) = self.config.splits.iter().find(|s| Self::matches(&s.matches, row)) {
+                allocation = Some(format!("split:{}", split.name));
+            } else if let Some(rule) = self.config.rules.iter().find(|r| Self::matches(&r.matches, row)) {
+                allocation = Some(format!("rule:{}", rule.name));
+                for (i, dim) in self.dims.iter().enumerate() {
+                    if let Some(v) = rule.set.get(dim) {
+                        // A rule decides the team; other dimensions keep a tag value if present.
+                        if dim == "team" || values[i].is_none() {
+                            values[i] = Some(normalise::tag_value(v));
+                        }
+                    }
+                }
+            }
+        }
+        Resolution {
+            values: values
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| UNALLOCATED.to_string()))
+                .collect(),
+            allocation: allocation.unwrap_or_else(|| UNALLOCATED.to_string()),
+        }
+    }
+
+    /// Attribute `costs` (CostRecord rows). Returns the rows with the dimension columns and
+    /// `allocation` added; split rows are replaced by their parts.
+    pub fn apply(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
+        let key_cols = self.key_columns();
+        let keys = costs
+            .clone()
+            .select(key_cols.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
+            .unique(None, UniqueKeepStrategy::Any)
+            .collect()?;
+        let key_series: Vec<StringChunked> = key_cols
+            .iter()
+            .map(|c| keys.column(c).and_then(|s| s.str().cloned()))
+            .collect::<PolarsResult<_>>()?;
+        let mut out_values: Vec<Vec<String>> = vec![Vec::with_capacity(keys.height()); self.dims.len()];
+        let mut out_alloc = Vec::with_capacity(keys.height());
+        for i in 0..keys.height() {
+            let row: HashMap<&str, Option<&str>> = key_cols
+                .iter()
+                .zip(&key_series)
+                .map(|(c, s)| (c.as_str(), s.get(i)))
+                .collect();
+            let r = self.resolve(&row);
+            for (o, v) in out_values.iter_mut().zip(r.values) {
+                o.push(v);
+            }
+            out_alloc.push(r.allocation);
+        }
+        let mut mapping = keys;
+        for (dim, values) in self.dims.iter().zip(out_values) {
+            mapping.with_column(Column::new(dim.as_str().into(), values))?;
+        }
+        mapping.with_column(Column::new("allocation".into(), out_alloc))?;
+        let on: Vec<Expr> = key_cols.iter().map(|c| col(c.as_str())).collect();
+        let attributed = costs
+            .join(
+                mapping.lazy(),
+                on.clone(),
+                on,
+                left_join_nulls_equal(),
+            )
+            .collect()?;
+        if self.config.splits.is_empty() {
+            return Ok(attributed);
+        }
+        self.apply_splits(attributed)
+    }
+
+    fn apply_splits(&self, attributed: DataFrame) -> Result<DataFrame, AttributeError> {
+        let mut result = attributed
+            .clone()
+            .lazy()
+            .filter(col("allocation").str().starts_with(lit("split:")).not());
+        for split in &self.config.splits {
+            let shared = attributed
+                .clone()
+                .lazy()
+                .filter(col("allocation").eq(lit(format!("split:{}", split.name))));
+            let parts = self.split_rows(split, shared, attributed.clone().lazy())?;
+            result = concat([result, parts], UnionArgs::default())?;
+        }
+        Ok(result.collect()?)
+    }
+
+    /// Divide the `shared` rows of one split across dimension tuples by its driver.
+    fn split_rows(&self, split: &Split, shared: LazyFrame, all: LazyFrame) -> PolarsResult<LazyFrame> {
+        let dims: Vec<Expr> = self.dims.iter().map(|d| col(d.as_str())).collect();
+        let allocated = col("allocation").str().starts_with(lit("tag:")).or(col("allocation").str().starts_with(lit("rule:")));
+        let mut driver_filter = allocated;
+        for (column, pattern) in &split.driver_match {
+            // Glob patterns become a case-insensitive regex on the column.
+            let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
+            let target = if column == "resource_group" {
+                col("resource_id").str().extract(lit(r"(?i)/resourcegroups/([^/]+)"), 1)
+            } else {
+                col(column.as_str())
+            };
+            driver_filter = driver_filter.and(target.fill_null(lit("")).str().contains(lit(re), true));
+        }
+        let (measure, by_currency) = match split.driver {
+            Driver::Spend => (col("effective_cost"), true),
+            Driver::Usage => (
+                col("consumed_quantity").fill_null(lit(0.0)),
+                false,
+            ),
+        };
+        let day = col("charge_period_start").alias("__day");
+        let mut day_keys = vec![col("__day")];
+        if by_currency {
+            day_keys.push(col("billing_currency"));
+        }
+        let drivers = all
+            .filter(driver_filter)
+            .with_column(day)
+            .group_by([day_keys.clone(), dims.clone()].concat())
+            .agg([measure.sum().alias("__measure")])
+            .filter(col("__measure").gt(lit(0.0)));
+        let daily = drivers
+            .clone()
+            .with_column((col("__measure") / col("__measure").sum().over(day_keys.clone())?).alias("__share"))
+            .select([day_keys.clone(), dims.clone(), vec![col("__share")]].concat());
+        let period_keys: Vec<Expr> = if by_currency { vec![col("billing_currency")] } else { vec![] };
+        let period = drivers
+            .group_by([period_keys.clone(), dims.clone()].concat())
+            .agg([col("__measure").sum()])
+            .with_column(
+                if period_keys.is_empty() {
+                    col("__measure") / col("__measure").sum()
+                } else {
+                    col("__measure") / col("__measure").sum().over(period_keys.clone())?
+                }
+                .alias("__share"),
+            )
+            .select([period_keys.clone(), dims.clone(), vec![col("__share")]].concat());
+
+        let dim_names: Vec<String> = self.dims.clone();
+        let shared = shared
+            .select(
+                crate::schema::COST_COLUMNS
+                    .iter()
+                    .map(|c| col(c.name))
+                    .chain([col("allocation")])
+                    .collect::<Vec<_>>(),
+            )
+            .with_row_index("__sid", None)
+            .with_column(col("charge_period_start").alias("__day"));
+        // Days with a driver use that day's shares; the others the period's.
+        let day_join_left = day_keys.clone();
+        let with_day = shared.clone().join(
+            daily,
+            day_join_left.clone(),
+            day_join_left,
+            JoinArgs::new(JoinType::Inner),
+        );
+        let has_day = with_day.clone().select([col("__sid")]).unique(None, UniqueKeepStrategy::Any);
+        let remaining = shared.clone().join(
+            has_day,
+            [col("__sid")],
+            [col("__sid")],
+            JoinArgs::new(JoinType::Anti),
+        );
+        // Without period keys every remaining row takes every share: join on a constant.
+        let mut period_on = period_keys.clone();
+        period_on.push(col("__k"));
+        let with_period = remaining
+            .clone()
+            .with_column(lit(1i32).alias("__k"))
+            .join(
+                period.with_column(lit(1i32).alias("__k")),
+                period_on.clone(),
+                period_on,
+                JoinArgs::new(JoinType::Inner),
+            );
+        let has_period = with_period.clone().select([col("__sid")]).unique(None, UniqueKeepStrategy::Any);
+        // No driver at all: stays visible as unallocated.
+        let orphans = remaining
+            .join(has_period, [col("__sid")], [col("__sid")], JoinArgs::new(JoinType::Anti))
+            .with_columns(
+                dim_names
+                    .iter()
+                    .map(|d| lit(UNALLOCATED).alias(d.as_str()))
+                    .chain([lit(UNALLOCATED).alias("allocation")])
+                    .collect::<Vec<_>>(),
+            );
+        let mut part_cols: Vec<Expr> = crate::schema::COST_COLUMNS.iter().map(|c| col(c.name)).collect();
+        part_cols.extend(dims.iter().cloned());
+        part_cols.extend([col("allocation"), col("__sid"), col("__share")]);
+        let split_parts = concat(
+            [with_day.select(part_cols.clone()), with_period.select(part_cols)],
+            UnionArgs::default(),
+        )?
+        .sort(["__sid", "__share"], SortMultipleOptions::default().with_order_descending_multi([false, true]));
+        let exact = |name: &str| -> PolarsResult<Expr> {
+            let part = col(name) * col("__share");
+            // The first part of each shared row absorbs the rounding remainder, so the parts
+            // sum back to the original exactly.
+            let remainder = col(name) - (col(name) * col("__share")).sum().over([col("__sid")])?;
+            Ok(when(col("__sid").cum_count(false).over([col("__sid")])?.eq(lit(1)))
+                .then(part.clone() + remainder)
+                .otherwise(part)
+                .alias(name))
+        };
+        let parts = split_parts.with_columns([
+            exact("billed_cost")?,
+            exact("effective_cost")?,
+            exact("consumed_quantity")?,
+        ]);
+        let mut columns: Vec<Expr> = crate::schema::COST_COLUMNS.iter().map(|c| col(c.name)).collect();
+        columns.extend(dims);
+        columns.push(col("allocation"));
+        concat(
+            [parts.select(columns.clone()), orphans.select(columns)],
+            UnionArgs::default(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_group_from_azure_ids() {
+        assert_eq!(
+            resource_group("/subscriptions/x/resourceGroups/rg-AI/providers/Microsoft.CognitiveServices/accounts/a").as_deref(),
+            Some("rg-AI")
+        );
+        assert_eq!(resource_group("arn:aws:bedrock:us-east-1:1:x"), None);
+    }
+}

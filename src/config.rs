@@ -1,0 +1,365 @@
+//! `spendlens.toml`: typed, validated once, unknown keys rejected with their name.
+//!
+//! ```toml
+//! [ingest]
+//! services = ["bedrock", "vertex ai", "openai"]   # or ["all"]
+//!
+//! [attribution.tags]                # tag keys per dimension, in priority order
+//! team = ["team", "Team", "cost-center"]
+//! feature = ["feature", "app"]
+//! environment = ["env"]             # any extra dimension
+//!
+//! [attribution.aliases.team]        # normalised value -> canonical value
+//! search-eng = "search"
+//!
+//! [[attribution.rules]]             # fallbacks when no tag gives a team, first match wins
+//! name = "platform-account"
+//! match = { sub_account_id = "111122223333" }
+//! set = { team = "platform", feature = "shared" }
+//!
+//! [[attribution.splits]]            # shared costs split by a driver
+//! name = "bedrock-provisioned"
+//! match = { provider_name = "aws", usage_type = "provisioned" }
+//! driver = "usage"                  # or "spend"
+//! driver_match = { provider_name = "aws" }
+//! ```
+
+use crate::normalise::ServiceFilter;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Columns a rule's `match` may name: the CostRecord string columns plus `resource_group`
+/// (derived from an Azure resource id).
+pub const MATCHABLE_COLUMNS: &[&str] = &[
+    "provider_name",
+    "service_name",
+    "sub_account_id",
+    "region_id",
+    "resource_id",
+    "resource_group",
+    "model",
+    "usage_type",
+    "charge_category",
+    "pricing_category",
+    "pricing_detail",
+    "consumed_unit",
+    "billing_currency",
+    "source",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config `{path}`: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config `{path}`: {message}\nhint: {hint}")]
+    Invalid {
+        path: PathBuf,
+        message: String,
+        hint: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub attribution: AttributionConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Case-insensitive substrings of service names to keep; `["all"]` keeps everything.
+    pub services: Option<Vec<String>>,
+}
+
+impl IngestConfig {
+    pub fn service_filter(&self) -> ServiceFilter {
+        match &self.services {
+            None => ServiceFilter::default(),
+            Some(list) => ServiceFilter::parse(&list.join(",")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributionConfig {
+    /// Dimension name -> tag keys in priority order. `team` and `feature` always exist.
+    #[serde(default = "default_tags")]
+    pub tags: BTreeMap<String, Vec<String>>,
+    /// Dimension name -> (normalised value -> canonical value).
+    #[serde(default)]
+    pub aliases: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub splits: Vec<Split>,
+}
+
+fn default_tags() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([
+        ("team".to_string(), vec!["team".to_string()]),
+        ("feature".to_string(), vec!["feature".to_string()]),
+    ])
+}
+
+impl Default for AttributionConfig {
+    fn default() -> Self {
+        AttributionConfig {
+            tags: default_tags(),
+            aliases: BTreeMap::new(),
+            rules: Vec::new(),
+            splits: Vec::new(),
+        }
+    }
+}
+
+impl AttributionConfig {
+    /// Dimensions in output order: team, feature, then extra dimensions alphabetically.
+    pub fn dimensions(&self) -> Vec<String> {
+        let mut dims = vec!["team".to_string(), "feature".to_string()];
+        dims.extend(
+            self.tags
+                .keys()
+                .filter(|k| k.as_str() != "team" && k.as_str() != "feature")
+                .cloned(),
+        );
+        dims
+    }
+}
+
+/// A fallback rule: rows whose columns match `match` get the `set` dimension values.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matches: BTreeMap<String, String>,
+    pub set: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// Share by consumed quantity (tokens, hours) of each team's allocated usage.
+    Usage,
+    /// Share by each team's allocated effective cost.
+    Spend,
+}
+
+/// A shared cost split: rows matching `match` are divided across (team, feature) pairs in
+/// proportion to the driver measured on allocated rows matching `driver_match`, per day.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matches: BTreeMap<String, String>,
+    pub driver: Driver,
+    #[serde(default)]
+    pub driver_match: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Load `path`. When `required` is false and the file does not exist, defaults are used.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Config::default())
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        Config::parse(&text, path)
+    }
+
+    /// Parse and validate config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String, hint: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+            hint: hint.to_string(),
+        };
+        let dims = self.attribution.dimensions();
+        for (dim, keys) in &self.attribution.tags {
+            if !is_identifier(dim) {
+                return Err(invalid(
+                    format!("dimension name `{dim}` in [attribution.tags]"),
+                    "dimension names are lower-case letters, digits and `_`",
+                ));
+            }
+            if keys.is_empty() {
+                return Err(invalid(
+                    format!("[attribution.tags] `{dim}` lists no tag keys"),
+                    "list at least one tag key, e.g. `team = [\"team\"]`",
+                ));
+            }
+        }
+        for dim in self.attribution.aliases.keys() {
+            if !dims.contains(dim) {
+                return Err(invalid(
+                    format!("[attribution.aliases.{dim}] names an unknown dimension `{dim}`"),
+                    &format!("known dimensions: {}", dims.join(", ")),
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        let check_match = |what: &str, name: &str, m: &BTreeMap<String, String>| {
+            for column in m.keys() {
+                if !MATCHABLE_COLUMNS.contains(&column.as_str()) {
+                    return Err(invalid(
+                        format!("{what} `{name}` matches on unknown column `{column}`"),
+                        &format!("columns: {}", MATCHABLE_COLUMNS.join(", ")),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        for rule in &self.attribution.rules {
+            if !names.insert(rule.name.clone()) {
+                return Err(invalid(
+                    format!("rule name `{}` is used twice", rule.name),
+                    "rule and split names must be unique",
+                ));
+            }
+            if rule.matches.is_empty() {
+                return Err(invalid(
+                    format!("rule `{}` has an empty `match`", rule.name),
+                    "a rule with no condition would swallow all unallocated spend",
+                ));
+            }
+            check_match("rule", &rule.name, &rule.matches)?;
+            for dim in rule.set.keys() {
+                if !dims.contains(dim) {
+                    return Err(invalid(
+                        format!("rule `{}` sets unknown dimension `{dim}`", rule.name),
+                        &format!("known dimensions: {}", dims.join(", ")),
+                    ));
+                }
+            }
+            if rule.set.is_empty() {
+                return Err(invalid(
+                    format!("rule `{}` has an empty `set`", rule.name),
+                    "set at least `team`",
+                ));
+            }
+        }
+        for split in &self.attribution.splits {
+            if !names.insert(split.name.clone()) {
+                return Err(invalid(
+                    format!("split name `{}` is used twice", split.name),
+                    "rule and split names must be unique",
+                ));
+            }
+            if split.matches.is_empty() {
+                return Err(invalid(
+                    format!("split `{}` has an empty `match`", split.name),
+                    "say which shared rows to split, e.g. `match = { usage_type = \"provisioned\" }`",
+                ));
+            }
+            check_match("split", &split.name, &split.matches)?;
+            check_match("split", &split.name, &split.driver_match)?;
+        }
+        Ok(())
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !crate::schema::COST_COLUMNS.iter().any(|c| c.name == s)
+        && s != "allocation"
+}
+
+/// Case-insensitive glob match where `*` matches any run of characters.
+pub fn glob_match(pattern: &str, value: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let v: Vec<char> = value.to_lowercase().chars().collect();
+    let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
+    while vi < v.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == v[vi] {
+            pi += 1;
+            vi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = vi;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            vi = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("spendlens.toml"))
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let err = parse("[attribution]\nteam_tags = [\"team\"]\n").unwrap_err();
+        assert!(err.to_string().contains("team_tags"), "{err}");
+        let err = parse("[ingest]\nservice = [\"all\"]\n").unwrap_err();
+        assert!(err.to_string().contains("`service`"), "{err}");
+    }
+
+    #[test]
+    fn rules_must_name_known_columns_and_dimensions() {
+        let err = parse(
+            "[[attribution.rules]]\nname='r'\nmatch={account='1'}\nset={team='x'}\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown column `account`"), "{err}");
+        let err = parse(
+            "[[attribution.rules]]\nname='r'\nmatch={sub_account_id='1'}\nset={squad='x'}\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown dimension `squad`"), "{err}");
+    }
+
+    #[test]
+    fn extra_dimensions_follow_team_and_feature() {
+        let c = parse("[attribution.tags]\nteam=['team']\nenvironment=['env']\n").unwrap();
+        assert_eq!(c.attribution.dimensions(), ["team", "feature", "environment"]);
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("arn:aws:bedrock:*:application-inference-profile/*", "ARN:aws:bedrock:us-east-1:1:application-inference-profile/abc"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("1111*", "2222"));
+        assert!(glob_match("exact", "EXACT"));
+    }
+}

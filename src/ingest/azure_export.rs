@@ -1,0 +1,113 @@
+//! Azure Cost Management cost-details exports (EA and MCA layouts, actual or amortized) ->
+//! staging columns.
+//!
+//! The layouts differ in column names and casing (`Cost` in older EA files,
+//! `CostInBillingCurrency` / `costInBillingCurrency` in newer EA and MCA ones), so columns are
+//! found case-insensitively from candidate lists. An export holds one view: in an actual-cost
+//! file `Cost` is what was billed, in an amortized file it is the amortized cost; both
+//! `billed_cost` and `effective_cost` take it, and ingesting the other view of the same days
+//! replaces it rather than adding to it. `Tags` is Azure's JSON object body without braces.
+
+use super::{find_column, polars_err, read_csv_strings, read_parquet_strings, stage, Container, IngestError, Staged};
+use polars::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
+    let df = match container {
+        Container::Parquet => read_parquet_strings(file)?,
+        _ => read_csv_strings(file)?,
+    };
+    let columns: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let required = |target: &'static str, candidates: &[&str]| -> Result<(&'static str, String), IngestError> {
+        find_column(&columns, candidates)
+            .map(|c| (target, c))
+            .ok_or_else(|| IngestError::MissingColumn {
+                file: file.to_path_buf(),
+                column: candidates.join("` or `"),
+                format: "Azure cost details",
+                hint: "export 'Cost and usage details' (actual or amortized) from Cost Management; older 'usage details' layouts need the Cost or CostInBillingCurrency column".into(),
+            })
+    };
+    let mut origin: HashMap<&'static str, String> = HashMap::new();
+    let cost = required(stage::BILLED, &["CostInBillingCurrency", "Cost", "PreTaxCost"])?;
+    origin.insert(stage::EFFECTIVE, cost.1.clone());
+    for (target, c) in [
+        cost,
+        required(stage::START, &["Date", "UsageDate", "UsageDateTime"])?,
+        required(stage::CURRENCY, &["BillingCurrency", "BillingCurrencyCode", "Currency"])?,
+    ] {
+        origin.insert(target, c);
+    }
+    for (target, candidates) in [
+        (stage::ACCOUNT, &["SubscriptionId", "SubscriptionGuid"][..]),
+        (stage::REGION, &["ResourceLocation", "ResourceLocationNormalized", "Location"]),
+        (stage::RESOURCE, &["ResourceId", "InstanceId", "InstanceName"]),
+        (stage::CHARGE_CATEGORY, &["ChargeType"]),
+        (stage::PRICING_CATEGORY, &["PricingModel"]),
+        (stage::QUANTITY, &["Quantity", "UsageQuantity"]),
+        (stage::UNIT, &["UnitOfMeasure"]),
+        (stage::TAGS, &["Tags"]),
+        (stage::BILLING_ACCOUNT, &["BillingAccountId", "BillingAccountID"]),
+    ] {
+        if let Some(c) = find_column(&columns, candidates) {
+            origin.insert(target, c);
+        }
+    }
+    let text = |candidates: &[&str]| -> Expr {
+        match find_column(&columns, candidates) {
+            Some(c) => col(c.as_str()).fill_null(lit("")),
+            None => lit(""),
+        }
+    };
+    let meter_category = text(&["MeterCategory"]);
+    let describe = concat_str(
+        [
+            meter_category.clone(),
+            text(&["MeterSubCategory"]),
+            text(&["ProductName", "Product"]),
+            text(&["MeterName"]),
+            text(&["AdditionalInfo"]),
+        ],
+        " | ",
+        false,
+    );
+    let mut exprs: Vec<Expr> = vec![col(stage::LINE)];
+    for (target, c) in &origin {
+        if *target == stage::CHARGE_CATEGORY {
+            continue;
+        }
+        exprs.push(col(c.as_str()).alias(*target));
+    }
+    exprs.push(match origin.get(stage::CHARGE_CATEGORY) {
+        // A missing ChargeType means a usage-only export.
+        Some(c) => col(c.as_str()).fill_null(lit("Usage")).alias(stage::CHARGE_CATEGORY),
+        None => lit("Usage").alias(stage::CHARGE_CATEGORY),
+    });
+    origin.entry(stage::CHARGE_CATEGORY).or_insert_with(|| "ChargeType".into());
+    exprs.extend([
+        lit("Microsoft").alias(stage::PROVIDER),
+        when(describe.clone().str().to_lowercase().str().contains_literal(lit("openai")))
+            .then(lit("Azure OpenAI"))
+            .otherwise(when(meter_category.clone().eq(lit(""))).then(lit("Azure")).otherwise(meter_category))
+            .alias(stage::SERVICE),
+        describe.alias(stage::HINT),
+        // Reservation / savings plan / spot, as Azure names them.
+        match find_column(&columns, &["PricingModel"]) {
+            Some(c) => when(
+                col(c.as_str())
+                    .eq(lit("Reservation"))
+                    .or(col(c.as_str()).eq(lit("SavingsPlan")))
+                    .or(col(c.as_str()).eq(lit("Spot"))),
+            )
+                .then(col(c.as_str()).str().to_lowercase())
+                .otherwise(lit(NULL).cast(DataType::String))
+                .alias(stage::PRICING_DETAIL),
+            None => lit(NULL).cast(DataType::String).alias(stage::PRICING_DETAIL),
+        },
+    ]);
+    origin.insert(stage::SERVICE, "MeterCategory".into());
+    origin.insert(stage::HINT, "MeterName".into());
+    let df = df.lazy().select(exprs).collect().map_err(polars_err(file))?;
+    Ok(Staged { df, origin })
+}

@@ -1,0 +1,90 @@
+//! FOCUS 1.0 / 1.1 / 1.2 files (CSV or Parquet) from any provider -> staging columns.
+//!
+//! FOCUS already is our vocabulary, so this is a rename. Required columns are those every
+//! FOCUS version since 1.0 mandates and that spendlens needs; `ProviderName` was renamed
+//! `ServiceProviderName` in later versions, so either is accepted.
+
+use super::{find_column, polars_err, read_csv_strings, read_parquet_strings, stage, Container, IngestError, Staged};
+use polars::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Columns that together describe the model and usage type of a charge.
+const HINT_COLUMNS: &[&str] = &[
+    "ServiceName",
+    "ChargeDescription",
+    "SkuMeter",
+    "SkuPriceDetails",
+    "x_UsageType",
+    "x_Operation",
+    "ResourceId",
+    "ResourceName",
+];
+
+pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
+    let df = match container {
+        Container::Parquet => read_parquet_strings(file)?,
+        _ => read_csv_strings(file)?,
+    };
+    let columns: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let required = |target: &'static str, candidates: &[&str]| -> Result<(&'static str, String), IngestError> {
+        find_column(&columns, candidates)
+            .map(|c| (target, c))
+            .ok_or_else(|| IngestError::MissingColumn {
+                file: file.to_path_buf(),
+                column: candidates[0].to_string(),
+                format: "FOCUS",
+                hint: "FOCUS 1.0+ exports always have this column; check the file is complete and its header intact".into(),
+            })
+    };
+    let mut origin: HashMap<&'static str, String> = HashMap::new();
+    for (target, c) in [
+        required(stage::START, &["ChargePeriodStart"])?,
+        required(stage::BILLED, &["BilledCost"])?,
+        required(stage::EFFECTIVE, &["EffectiveCost"])?,
+        required(stage::CURRENCY, &["BillingCurrency"])?,
+        required(stage::PROVIDER, &["ProviderName", "ServiceProviderName"])?,
+        required(stage::SERVICE, &["ServiceName"])?,
+        required(stage::CHARGE_CATEGORY, &["ChargeCategory"])?,
+    ] {
+        origin.insert(target, c);
+    }
+    for (target, candidates) in [
+        (stage::END, &["ChargePeriodEnd"][..]),
+        (stage::ACCOUNT, &["SubAccountId"]),
+        (stage::REGION, &["RegionId", "RegionName"]),
+        (stage::RESOURCE, &["ResourceId"]),
+        (stage::PRICING_CATEGORY, &["PricingCategory"]),
+        (stage::QUANTITY, &["ConsumedQuantity"]),
+        (stage::UNIT, &["ConsumedUnit"]),
+        (stage::TAGS, &["Tags"]),
+        (stage::BILLING_ACCOUNT, &["BillingAccountId"]),
+    ] {
+        if let Some(c) = find_column(&columns, candidates) {
+            origin.insert(target, c);
+        }
+    }
+    let mut exprs: Vec<Expr> = vec![col(stage::LINE)];
+    let region_name = find_column(&columns, &["RegionName"]);
+    for (target, c) in &origin {
+        let e = col(c.as_str());
+        // Region: RegionId, else RegionName (the Oracle rows of the FOCUS sample only name it).
+        let e = match (&region_name, *target == stage::REGION) {
+            (Some(name), true) if name != c => e.fill_null(col(name.as_str())),
+            _ => e,
+        };
+        exprs.push(e.alias(*target));
+    }
+    let hints: Vec<Expr> = HINT_COLUMNS
+        .iter()
+        .filter(|h| columns.iter().any(|c| c == *h))
+        .map(|h| col(*h).fill_null(lit("")))
+        .collect();
+    exprs.push(if hints.is_empty() {
+        lit("").alias(stage::HINT)
+    } else {
+        concat_str(hints, " | ", false).alias(stage::HINT)
+    });
+    let df = df.lazy().select(exprs).collect().map_err(polars_err(file))?;
+    Ok(Staged { df, origin })
+}

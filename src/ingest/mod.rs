@@ -1,0 +1,991 @@
+//! Billing export files -> CostRecord frames -> the store.
+//!
+//! Each format module (`focus`, `azure_export`, `gcp_export`) only *stages* a file: it maps the
+//! file's columns onto a fixed set of string columns (see [`stage`]) and records which file
+//! column each came from. Everything after that is shared: parsing numbers and timestamps,
+//! normalising categories, tags, providers, regions, models and usage types, the service
+//! filter, and aggregation to one row per day and CostRecord key. A value that cannot be
+//! parsed fails the whole file with the file, line and column named; nothing of that file is
+//! written.
+
+pub mod azure_export;
+pub mod focus;
+pub mod gcp_export;
+
+use crate::normalise::{self, ServiceFilter};
+use crate::schema;
+use crate::store::{Store, StoreLock, Table, WriteSummary};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use polars::prelude::*;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Staging column names: every format maps its file onto these (all strings).
+pub mod stage {
+    pub const LINE: &str = "__line";
+    pub const START: &str = "start";
+    pub const END: &str = "end";
+    pub const PROVIDER: &str = "provider";
+    pub const SERVICE: &str = "service";
+    pub const ACCOUNT: &str = "account";
+    pub const REGION: &str = "region";
+    pub const RESOURCE: &str = "resource";
+    pub const HINT: &str = "hint";
+    pub const CHARGE_CATEGORY: &str = "charge_category";
+    pub const PRICING_CATEGORY: &str = "pricing_category";
+    pub const PRICING_DETAIL: &str = "pricing_detail";
+    pub const QUANTITY: &str = "quantity";
+    pub const UNIT: &str = "unit";
+    pub const BILLED: &str = "billed";
+    pub const EFFECTIVE: &str = "effective";
+    pub const CURRENCY: &str = "currency";
+    pub const TAGS: &str = "tags";
+    pub const BILLING_ACCOUNT: &str = "billing_account";
+
+    /// All staging columns except the line number, in a fixed order.
+    pub const ALL: &[&str] = &[
+        START, END, PROVIDER, SERVICE, ACCOUNT, REGION, RESOURCE, HINT, CHARGE_CATEGORY,
+        PRICING_CATEGORY, PRICING_DETAIL, QUANTITY, UNIT, BILLED, EFFECTIVE, CURRENCY, TAGS,
+        BILLING_ACCOUNT,
+    ];
+}
+
+/// Export formats spendlens reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// FOCUS 1.0 / 1.1 / 1.2 (CSV or Parquet), any provider.
+    Focus,
+    /// Azure Cost Management cost details (EA or MCA, actual or amortized), CSV.
+    Azure,
+    /// GCP billing export as `bq extract` writes it (newline-delimited JSON or Parquet).
+    Gcp,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Focus => "focus",
+            Format::Azure => "azure_export",
+            Format::Gcp => "gcp_export",
+        }
+    }
+}
+
+/// Container of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Csv,
+    Parquet,
+    Ndjson,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("`{file}`: {source}")]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{file}`: cannot tell the export format from its columns ({columns})\nhint: pass --format focus|azure|gcp")]
+    UnknownFormat { file: PathBuf, columns: String },
+    #[error("`{file}`: required column `{column}` is missing ({format} export)\nhint: {hint}")]
+    MissingColumn {
+        file: PathBuf,
+        column: String,
+        format: &'static str,
+        hint: String,
+    },
+    #[error("`{file}` line {line}, column `{column}`: {message}")]
+    BadValue {
+        file: PathBuf,
+        line: u64,
+        column: String,
+        message: String,
+    },
+    #[error("`{file}` line {line}, column `{column}`: currency `{found}` differs from `{first}` on line {first_line}\nhint: a file must be in one billing currency; split it by currency and ingest each part")]
+    MixedCurrency {
+        file: PathBuf,
+        line: u64,
+        column: String,
+        found: String,
+        first: String,
+        first_line: u64,
+    },
+    #[error("`{file}`: {source}")]
+    Polars { file: PathBuf, source: PolarsError },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A staged file: string columns named by [`stage`] plus `__line` (1-based line in the file).
+pub struct Staged {
+    pub df: DataFrame,
+    /// staging column -> the file's column it came from (for error messages).
+    pub origin: HashMap<&'static str, String>,
+}
+
+/// Options for one ingest run.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub format: Option<Format>,
+    pub services: ServiceFilter,
+    /// Overrides the source name (default `<format>:<billing account>`).
+    pub source: Option<String>,
+}
+
+/// What ingesting one file produced, before it is written.
+#[derive(Debug)]
+pub struct Parsed {
+    pub file: PathBuf,
+    pub format: Format,
+    pub rows_read: usize,
+    pub rows_kept: usize,
+    /// Skipped by the service filter: (currency, effective cost) per currency.
+    pub skipped_cost: Vec<(String, f64)>,
+    pub skipped_services: BTreeSet<String>,
+    pub frame: DataFrame,
+    /// Every (source, day) the file covers, kept or not: those partitions are replaced.
+    pub covered: Vec<(String, NaiveDate)>,
+}
+
+pub(crate) fn polars_err(file: &Path) -> impl Fn(PolarsError) -> IngestError + '_ {
+    move |source| IngestError::Polars {
+        file: file.to_path_buf(),
+        source,
+    }
+}
+
+/// Detect container from the extension and first bytes.
+pub fn container_of(file: &Path) -> Result<Container, IngestError> {
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_lowercase();
+    Ok(match ext.as_str() {
+        "parquet" | "pq" => Container::Parquet,
+        "json" | "jsonl" | "ndjson" => Container::Ndjson,
+        "csv" => Container::Csv,
+        _ => {
+            let mut head = [0u8; 4];
+            let n = {
+                use std::io::Read;
+                let mut f = std::fs::File::open(file).map_err(|source| IngestError::Io {
+                    file: file.to_path_buf(),
+                    source,
+                })?;
+                f.read(&mut head).unwrap_or(0)
+            };
+            if &head[..n.min(4)] == b"PAR1" {
+                Container::Parquet
+            } else if n > 0 && head[0] == b'{' {
+                Container::Ndjson
+            } else {
+                Container::Csv
+            }
+        }
+    })
+}
+
+/// Column names of a file, for format detection.
+fn header_columns(file: &Path, container: Container) -> Result<Vec<String>, IngestError> {
+    let io = |source| IngestError::Io {
+        file: file.to_path_buf(),
+        source,
+    };
+    match container {
+        Container::Parquet => {
+            let mut f = std::fs::File::open(file).map_err(io)?;
+            let schema = ParquetReader::new(&mut f)
+                .schema()
+                .map_err(polars_err(file))?;
+            Ok(schema.iter_names().map(|n| n.to_string()).collect())
+        }
+        Container::Ndjson => {
+            use std::io::BufRead;
+            let f = std::fs::File::open(file).map_err(io)?;
+            let mut line = String::new();
+            std::io::BufReader::new(f).read_line(&mut line).map_err(io)?;
+            Ok(match serde_json::from_str::<serde_json::Value>(line.trim_start_matches('\u{feff}')) {
+                Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+                _ => Vec::new(),
+            })
+        }
+        Container::Csv => {
+            use std::io::BufRead;
+            let f = std::fs::File::open(file).map_err(io)?;
+            let mut line = String::new();
+            std::io::BufReader::new(f).read_line(&mut line).map_err(io)?;
+            Ok(split_csv_header(line.trim_start_matches('\u{feff}').trim_end()))
+        }
+    }
+}
+
+fn split_csv_header(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() || !out.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Which format a header belongs to.
+pub fn detect(columns: &[String]) -> Option<Format> {
+    let has = |name: &str| columns.iter().any(|c| c == name);
+    let has_ci = |name: &str| columns.iter().any(|c| c.eq_ignore_ascii_case(name));
+    if has("BilledCost") && has("ChargePeriodStart") {
+        return Some(Format::Focus);
+    }
+    if (has_ci("Cost") || has_ci("CostInBillingCurrency") || has_ci("PreTaxCost"))
+        && (has_ci("MeterCategory") || has_ci("MeterName"))
+    {
+        return Some(Format::Azure);
+    }
+    if has("billing_account_id") && has("cost") && (has("sku") || has("sku.description")) {
+        return Some(Format::Gcp);
+    }
+    None
+}
+
+/// Read a CSV file with every column as a string, `NULL` and empty fields as null, a UTF-8
+/// BOM stripped from the first column name, and a `__line` column (header is line 1).
+pub(crate) fn read_csv_strings(file: &Path) -> Result<DataFrame, IngestError> {
+    let lf = LazyCsvReader::new(PlRefPath::new(file.to_string_lossy().as_ref()))
+        .with_infer_schema_length(Some(0))
+        .with_has_header(true)
+        .with_null_values(Some(NullValues::AllColumns(vec!["NULL".into(), "".into()])))
+        .with_missing_is_null(true)
+        .with_raise_if_empty(false)
+        .with_row_index(Some(RowIndex {
+            name: stage::LINE.into(),
+            offset: 2,
+        }))
+        .finish()
+        .map_err(polars_err(file))?;
+    let mut df = lf.collect().map_err(polars_err(file))?;
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    for name in names {
+        let trimmed = name.trim_start_matches('\u{feff}');
+        if trimmed != name {
+            df.rename(&name, trimmed.into()).map_err(polars_err(file))?;
+        }
+    }
+    // Quoted empty strings ("") are nulls too (FOCUS sample, Oracle rows).
+    let exprs: Vec<Expr> = df
+        .get_column_names()
+        .iter()
+        .filter(|n| n.as_str() != stage::LINE)
+        .map(|n| {
+            let c = col(n.as_str());
+            when(c.clone().eq(lit(""))).then(lit(NULL).cast(DataType::String)).otherwise(c).alias(n.as_str())
+        })
+        .collect();
+    df.lazy()
+        .with_columns(exprs)
+        .with_column(col(stage::LINE).cast(DataType::UInt64))
+        .collect()
+        .map_err(polars_err(file))
+}
+
+/// Read a Parquet file with every column cast to string (nested columns are left as they are)
+/// and a `__line` column (1-based row number).
+pub(crate) fn read_parquet_strings(file: &Path) -> Result<DataFrame, IngestError> {
+    let lf = LazyFrame::scan_parquet(
+        PlRefPath::new(file.to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+    .map_err(polars_err(file))?;
+    let df = lf
+        .with_row_index(stage::LINE, Some(1))
+        .collect()
+        .map_err(polars_err(file))?;
+    let exprs: Vec<Expr> = df
+        .schema()
+        .iter()
+        .filter(|(n, dt)| n.as_str() != stage::LINE && !dt.is_nested())
+        .map(|(n, dt)| {
+            let c = col(n.as_str());
+            match dt {
+                // ISO text so the shared timestamp parser reads it back exactly.
+                DataType::Datetime(_, _) => c
+                    .dt()
+                    .strftime("%Y-%m-%d %H:%M:%S%.f")
+                    .alias(n.as_str()),
+                _ => c.cast(DataType::String).alias(n.as_str()),
+            }
+        })
+        .collect();
+    df.lazy()
+        .with_columns(exprs)
+        .with_column(col(stage::LINE).cast(DataType::UInt64))
+        .collect()
+        .map_err(polars_err(file))
+}
+
+/// Parse one timestamp as UTC microseconds. Accepts ISO 8601 with `T` or space, optional
+/// fraction, `Z` / `UTC` / `+HH:MM` suffixes, plain dates (`YYYY-MM-DD`, Azure's `MM/DD/YYYY`,
+/// `YYYYMMDD`).
+pub fn parse_timestamp(raw: &str) -> Option<i64> {
+    let s = raw.trim();
+    let s = s.strip_suffix(" UTC").unwrap_or(s);
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+        if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
+            return Some(dt.timestamp_micros());
+        }
+    }
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(dt.and_utc().timestamp_micros());
+        }
+    }
+    for fmt in ["%Y-%m-%d", "%m/%d/%Y", "%Y%m%d"] {
+        if let Ok(d) = NaiveDate::parse_from_str(s, fmt) {
+            return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros());
+        }
+    }
+    None
+}
+
+/// FOCUS ChargeCategory from any spelling (Azure ChargeType, GCP cost_type included).
+fn charge_category(raw: &str) -> Option<&'static str> {
+    Some(match raw.trim().to_lowercase().as_str() {
+        "usage" | "regular" | "unusedreservation" | "unusedsavingsplan" => "Usage",
+        "purchase" => "Purchase",
+        "tax" => "Tax",
+        "credit" | "refund" => "Credit",
+        "adjustment" | "roundingadjustment" | "rounding_error" => "Adjustment",
+        _ => return None,
+    })
+}
+
+/// FOCUS PricingCategory from any spelling (Azure PricingModel included).
+fn pricing_category(raw: &str) -> &'static str {
+    match raw.trim().to_lowercase().as_str() {
+        "standard" | "on-demand" | "ondemand" => "Standard",
+        "committed" | "commitment-based" | "reservation" | "savingsplan" | "savings plan" => {
+            "Committed"
+        }
+        "dynamic" | "spot" => "Dynamic",
+        _ => "Other",
+    }
+}
+
+/// Tags as a compact JSON object string. Accepts a JSON object, Azure's object body without
+/// braces, or nothing (→ `{}`).
+pub fn canonical_tags(raw: &str) -> Result<String, String> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Ok("{}".into());
+    }
+    let wrapped;
+    let text = if t.starts_with('{') {
+        t
+    } else {
+        wrapped = format!("{{{t}}}");
+        &wrapped
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => {
+            // Non-string values (numbers, booleans) become their JSON text.
+            let map: serde_json::Map<String, serde_json::Value> = map
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => serde_json::Value::String(s),
+                        serde_json::Value::Null => serde_json::Value::String(String::new()),
+                        other => serde_json::Value::String(other.to_string()),
+                    };
+                    (k, v)
+                })
+                .collect();
+            Ok(serde_json::Value::Object(map).to_string())
+        }
+        Ok(_) => Err(format!("tags `{}` are not a JSON object", shorten(raw))),
+        Err(e) => Err(format!("tags `{}` are not valid JSON ({e})", shorten(raw))),
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Lookup-table builder: map each unique value of a staging column through `f`, failing with
+/// the first line holding a value `f` rejects.
+struct Lookup<'a> {
+    staged: &'a Staged,
+    file: &'a Path,
+}
+
+impl Lookup<'_> {
+    fn unique(&self, column: &str) -> Result<Vec<Option<String>>, IngestError> {
+        let ca = self
+            .staged
+            .df
+            .column(column)
+            .and_then(|c| c.str().cloned())
+            .map_err(polars_err(self.file))?;
+        let uniq = ca.unique().map_err(polars_err(self.file))?;
+        Ok(uniq.iter().map(|v| v.map(str::to_string)).collect())
+    }
+
+    fn line_of(&self, column: &str, value: &str) -> u64 {
+        let df = &self.staged.df;
+        let (Ok(c), Ok(lines)) = (df.column(column), df.column(stage::LINE)) else {
+            return 0;
+        };
+        let (Ok(c), Ok(lines)) = (c.str(), lines.u64()) else {
+            return 0;
+        };
+        c.iter()
+            .position(|v| v == Some(value))
+            .and_then(|i| lines.get(i))
+            .unwrap_or(0)
+    }
+
+    fn bad(&self, column: &str, value: &str, message: String) -> IngestError {
+        IngestError::BadValue {
+            file: self.file.to_path_buf(),
+            line: self.line_of(column, value),
+            column: self
+                .staged
+                .origin
+                .get(column)
+                .cloned()
+                .unwrap_or_else(|| column.to_string()),
+            message,
+        }
+    }
+
+    /// A frame with `column` and one string output per entry of `outputs`.
+    fn strings<F>(&self, column: &str, outputs: &[&str], mut f: F) -> Result<LazyFrame, IngestError>
+    where
+        F: FnMut(Option<&str>) -> Result<Vec<Option<String>>, String>,
+    {
+        let keys = self.unique(column)?;
+        let mut cols: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(keys.len()); outputs.len()];
+        for k in &keys {
+            let vals = f(k.as_deref()).map_err(|m| self.bad(column, k.as_deref().unwrap_or(""), m))?;
+            for (c, v) in cols.iter_mut().zip(vals) {
+                c.push(v);
+            }
+        }
+        let mut columns = vec![Column::new(column.into(), keys)];
+        for (name, values) in outputs.iter().zip(cols) {
+            columns.push(Column::new((*name).into(), values));
+        }
+        Ok(DataFrame::new_infer_height(columns)
+            .map_err(polars_err(self.file))?
+            .lazy())
+    }
+}
+
+pub(crate) fn left_join_nulls_equal() -> JoinArgs {
+    let mut args = JoinArgs::new(JoinType::Left);
+    args.nulls_equal = true;
+    args
+}
+
+fn join_on(lf: LazyFrame, lookup: LazyFrame, key: &str) -> LazyFrame {
+    lf.join(
+        lookup,
+        [col(key)],
+        [col(key)],
+        left_join_nulls_equal(),
+    )
+}
+
+/// Turn a staged file into daily CostRecord rows (plus what was skipped), or fail naming the
+/// line and column of the first bad value.
+pub fn finish(
+    staged: Staged,
+    file: &Path,
+    format: Format,
+    opts: &IngestOptions,
+) -> Result<Parsed, IngestError> {
+    let perr = polars_err(file);
+    // Every staging column exists (formats may leave optional ones out).
+    let mut staged = staged;
+    {
+        let present: Vec<String> = staged.df.get_column_names().iter().map(|s| s.to_string()).collect();
+        let missing: Vec<Expr> = stage::ALL
+            .iter()
+            .filter(|c| !present.iter().any(|p| p == *c))
+            .map(|c| lit(NULL).cast(DataType::String).alias(*c))
+            .collect();
+        if !missing.is_empty() {
+            staged.df = staged.df.clone().lazy().with_columns(missing).collect().map_err(&perr)?;
+        }
+    }
+    let rows_read = staged.df.height();
+    let lookup = Lookup {
+        staged: &staged,
+        file,
+    };
+
+    // Numbers: cast non-strictly, then any value that was present but did not parse is an error.
+    for c in [stage::BILLED, stage::EFFECTIVE, stage::QUANTITY] {
+        let check = staged
+            .df
+            .clone()
+            .lazy()
+            .select([col(c), col(c).cast(DataType::Float64).alias("__parsed")])
+            .filter(
+                col(c).is_not_null().and(
+                    col("__parsed")
+                        .is_null()
+                        .or(col("__parsed").is_nan())
+                        .or(col("__parsed").abs().eq(lit(f64::INFINITY))),
+                ),
+            )
+            .limit(1)
+            .collect()
+            .map_err(&perr)?;
+        if check.height() > 0 {
+            let raw = check.column(c).map_err(&perr)?.str().map_err(&perr)?.get(0).unwrap_or_default().to_string();
+            return Err(lookup.bad(c, &raw, format!("`{}` is not a number", shorten(&raw))));
+        }
+    }
+    for c in [stage::BILLED, stage::EFFECTIVE, stage::START, stage::CURRENCY, stage::CHARGE_CATEGORY, stage::PROVIDER] {
+        let nulls = staged.df.column(c).map_err(&perr)?.null_count();
+        if nulls > 0 {
+            let lines = staged.df.clone().lazy().filter(col(c).is_null()).select([col(stage::LINE)]).limit(1).collect().map_err(&perr)?;
+            let line = lines.column(stage::LINE).map_err(&perr)?.u64().map_err(&perr)?.get(0).unwrap_or(0);
+            return Err(IngestError::BadValue {
+                file: file.to_path_buf(),
+                line,
+                column: staged.origin.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                message: "a value is required here but the field is empty".into(),
+            });
+        }
+    }
+
+    // One currency per file, ISO-shaped.
+    let currencies = lookup.unique(stage::CURRENCY)?;
+    for cur in currencies.iter().flatten() {
+        if !schema::is_currency_code(cur.trim()) {
+            return Err(lookup.bad(
+                stage::CURRENCY,
+                cur,
+                format!("`{cur}` is not a three-letter ISO 4217 currency code"),
+            ));
+        }
+    }
+    if currencies.len() > 1 {
+        let first_line_row = staged.df.column(stage::CURRENCY).map_err(&perr)?.str().map_err(&perr)?.get(0).unwrap_or_default().to_string();
+        let other = currencies.iter().flatten().find(|c| **c != first_line_row).cloned().unwrap_or_default();
+        return Err(IngestError::MixedCurrency {
+            file: file.to_path_buf(),
+            line: lookup.line_of(stage::CURRENCY, &other),
+            column: staged.origin.get(stage::CURRENCY).cloned().unwrap_or_default(),
+            first_line: lookup.line_of(stage::CURRENCY, &first_line_row),
+            found: other,
+            first: first_line_row,
+        });
+    }
+
+    let ts_lookup = |column: &'static str, out: &'static str| -> Result<LazyFrame, IngestError> {
+        let keys = lookup.unique(column)?;
+        let mut values = Vec::with_capacity(keys.len());
+        for k in &keys {
+            values.push(match k {
+                None => None,
+                Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
+                    lookup.bad(column, s, format!("`{}` is not a date or timestamp", shorten(s)))
+                })?),
+            });
+        }
+        let df = DataFrame::new_infer_height(vec![
+            Column::new(column.into(), keys),
+            Column::new(out.into(), values),
+        ])
+        .map_err(&perr)?;
+        Ok(df.lazy())
+    };
+    let start_lk = ts_lookup(stage::START, "__start_us")?;
+    let end_lk = ts_lookup(stage::END, "__end_us")?;
+
+    let charge_lk = lookup.strings(stage::CHARGE_CATEGORY, &["__charge_category"], |v| {
+        let v = v.unwrap_or_default();
+        charge_category(v)
+            .map(|c| vec![Some(c.to_string())])
+            .ok_or_else(|| format!("`{v}` is not a charge category (expected one of {:?})", schema::CHARGE_CATEGORIES))
+    })?;
+    let pricing_lk = lookup.strings(stage::PRICING_CATEGORY, &["__pricing_category"], |v| {
+        Ok(vec![v.map(|v| pricing_category(v).to_string())])
+    })?;
+    let tags_lk = lookup.strings(stage::TAGS, &["__tags"], |v| {
+        canonical_tags(v.unwrap_or_default()).map(|t| vec![Some(t)])
+    })?;
+    let provider_lk = lookup.strings(stage::PROVIDER, &["__provider"], |v| {
+        Ok(vec![Some(normalise::provider(v.unwrap_or_default()))])
+    })?;
+    let region_lk = lookup.strings(stage::REGION, &["__region"], |v| {
+        Ok(vec![v.and_then(normalise::region)])
+    })?;
+    let services = &opts.services;
+    let service_lk = lookup.strings(stage::SERVICE, &["__keep", "__llm"], |v| {
+        let v = v.unwrap_or_default();
+        let llm = ServiceFilter::default().keeps(v);
+        Ok(vec![
+            Some(services.keeps(v).to_string()),
+            Some(llm.to_string()),
+        ])
+    })?;
+    let hint_lk = lookup.strings(stage::HINT, &["__model", "__usage_type", "__detail"], |v| {
+        let v = v.unwrap_or_default();
+        Ok(vec![
+            normalise::model(v),
+            Some(normalise::usage_type(v).to_string()),
+            normalise::pricing_detail(v).map(str::to_string),
+        ])
+    })?;
+
+    let source_expr = match &opts.source {
+        Some(s) => lit(s.clone()),
+        None => {
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            concat_str(
+                [
+                    lit(format!("{}:", format.name())),
+                    col(stage::BILLING_ACCOUNT).fill_null(lit(stem)),
+                ],
+                "",
+                false,
+            )
+        }
+    };
+
+    let day = |us: &str| col(us).cast(schema::timestamp()).cast(DataType::Date);
+    let to_ts = |d: Expr| d.cast(schema::timestamp());
+    let mut lf = staged.df.clone().lazy();
+    for (lk, key) in [
+        (start_lk, stage::START),
+        (end_lk, stage::END),
+        (charge_lk, stage::CHARGE_CATEGORY),
+        (pricing_lk, stage::PRICING_CATEGORY),
+        (tags_lk, stage::TAGS),
+        (provider_lk, stage::PROVIDER),
+        (region_lk, stage::REGION),
+        (service_lk, stage::SERVICE),
+        (hint_lk, stage::HINT),
+    ] {
+        lf = join_on(lf, lk, key);
+    }
+    let is_llm = col("__llm").eq(lit("true")).or(col("__model").is_not_null());
+    let rows = lf
+        .with_columns([
+            day("__start_us").alias("__day"),
+            source_expr.alias("source"),
+            col(stage::BILLED).cast(DataType::Float64).alias("billed_cost"),
+            col(stage::EFFECTIVE).cast(DataType::Float64).alias("effective_cost"),
+            col(stage::QUANTITY).cast(DataType::Float64).alias("consumed_quantity"),
+            col("__keep").eq(lit("true")).alias("__keep"),
+            // Non-LLM rows (kept with --services) carry no model or token usage type.
+            when(is_llm.clone()).then(col("__model")).otherwise(lit(NULL).cast(DataType::String)).alias("model"),
+            when(is_llm).then(col("__usage_type")).otherwise(lit("other")).alias("usage_type"),
+            col(stage::PRICING_DETAIL).fill_null(col("__detail")).alias("pricing_detail"),
+        ])
+        .collect()
+        .map_err(&perr)?;
+
+    // Partitions covered by the file (kept or not): all replaced on write.
+    let covered_df = rows
+        .clone()
+        .lazy()
+        .select([col("source"), col("__day")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()
+        .map_err(&perr)?;
+    let covered: Vec<(String, NaiveDate)> = {
+        let s = covered_df.column("source").map_err(&perr)?.str().map_err(&perr)?.clone();
+        let d = covered_df.column("__day").map_err(&perr)?.date().map_err(&perr)?.physical().clone();
+        s.iter()
+            .zip(d.iter())
+            .filter_map(|(s, d)| {
+                Some((s?.to_string(), NaiveDate::from_num_days_from_ce_opt(d? + 719_163)?))
+            })
+            .collect()
+    };
+
+    let skipped = rows
+        .clone()
+        .lazy()
+        .filter(col("__keep").not())
+        .group_by([col(stage::CURRENCY)])
+        .agg([col("effective_cost").sum()])
+        .collect()
+        .map_err(&perr)?;
+    let skipped_cost: Vec<(String, f64)> = {
+        let c = skipped.column(stage::CURRENCY).map_err(&perr)?.str().map_err(&perr)?.clone();
+        let v = skipped.column("effective_cost").map_err(&perr)?.f64().map_err(&perr)?.clone();
+        c.iter().zip(v.iter()).map(|(c, v)| (c.unwrap_or_default().to_string(), v.unwrap_or(0.0))).collect()
+    };
+    let skipped_services: BTreeSet<String> = rows
+        .column("__keep")
+        .map_err(&perr)?
+        .bool()
+        .map_err(&perr)?
+        .iter()
+        .zip(rows.column(stage::SERVICE).map_err(&perr)?.str().map_err(&perr)?.iter())
+        .filter(|(k, _)| *k == Some(false))
+        .filter_map(|(_, s)| s.map(str::to_string))
+        .collect();
+
+    let keys = [
+        "__day",
+        "__provider",
+        stage::SERVICE,
+        stage::ACCOUNT,
+        "__region",
+        stage::RESOURCE,
+        "model",
+        "usage_type",
+        "__charge_category",
+        "__pricing_category",
+        "pricing_detail",
+        stage::UNIT,
+        stage::CURRENCY,
+        "__tags",
+        "source",
+    ];
+    let daily = rows
+        .lazy()
+        .filter(col("__keep"))
+        .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
+        .agg([
+            col("billed_cost").sum(),
+            col("effective_cost").sum(),
+            // All-null quantities stay null rather than becoming 0.
+            when(col("consumed_quantity").count().gt(lit(0)))
+                .then(col("consumed_quantity").sum())
+                .otherwise(lit(NULL).cast(DataType::Float64))
+                .alias("consumed_quantity"),
+        ])
+        .select([
+            to_ts(col("__day")).alias("charge_period_start"),
+            to_ts((col("__day").cast(DataType::Int32) + lit(1)).cast(DataType::Date)).alias("charge_period_end"),
+            col("__provider").alias("provider_name"),
+            col(stage::SERVICE).alias("service_name"),
+            col(stage::ACCOUNT).alias("sub_account_id"),
+            col("__region").alias("region_id"),
+            col(stage::RESOURCE).alias("resource_id"),
+            col("model"),
+            col("usage_type"),
+            col("__charge_category").alias("charge_category"),
+            col("__pricing_category").alias("pricing_category"),
+            col("pricing_detail"),
+            col("consumed_quantity"),
+            col(stage::UNIT).alias("consumed_unit"),
+            col("billed_cost"),
+            col("effective_cost"),
+            col(stage::CURRENCY).str().strip_chars(lit(NULL)).alias("billing_currency"),
+            col("__tags").fill_null(lit("{}")).alias("tags"),
+            col("source"),
+        ])
+        .sort(
+            ["charge_period_start", "provider_name", "service_name"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()
+        .map_err(&perr)?;
+    let rows_kept = rows_read - skipped_rows(&skipped_services, &staged)?;
+    schema::validate_cost(&daily).map_err(|e| IngestError::BadValue {
+        file: file.to_path_buf(),
+        line: 0,
+        column: "(result)".into(),
+        message: format!("internal: produced rows fail the schema: {e}"),
+    })?;
+    Ok(Parsed {
+        file: file.to_path_buf(),
+        format,
+        rows_read,
+        rows_kept,
+        skipped_cost,
+        skipped_services,
+        frame: daily,
+        covered,
+    })
+}
+
+fn skipped_rows(skipped: &BTreeSet<String>, staged: &Staged) -> Result<usize, IngestError> {
+    if skipped.is_empty() {
+        return Ok(0);
+    }
+    let services = staged.df.column(stage::SERVICE).and_then(|c| c.str().cloned());
+    Ok(services
+        .map(|s| s.iter().filter(|v| v.is_some_and(|v| skipped.contains(v))).count())
+        .unwrap_or(0))
+}
+
+/// Parse one file: detect container and format, stage, finish.
+pub fn parse_file(file: &Path, opts: &IngestOptions) -> Result<Parsed, IngestError> {
+    let meta = std::fs::metadata(file).map_err(|source| IngestError::Io {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    let container = container_of(file)?;
+    let format = match opts.format {
+        Some(f) => f,
+        None => {
+            let columns = header_columns(file, container)?;
+            if meta.len() == 0 || columns.is_empty() {
+                return Err(IngestError::UnknownFormat {
+                    file: file.to_path_buf(),
+                    columns: "the file is empty".into(),
+                });
+            }
+            detect(&columns).ok_or_else(|| IngestError::UnknownFormat {
+                file: file.to_path_buf(),
+                columns: summarize_columns(&columns),
+            })?
+        }
+    };
+    let staged = match format {
+        Format::Focus => focus::stage(file, container)?,
+        Format::Azure => azure_export::stage(file, container)?,
+        Format::Gcp => gcp_export::stage(file, container)?,
+    };
+    finish(staged, file, format, opts)
+}
+
+fn summarize_columns(columns: &[String]) -> String {
+    let shown: Vec<&str> = columns.iter().take(8).map(String::as_str).collect();
+    if columns.len() > 8 {
+        format!("{}, … {} columns", shown.join(", "), columns.len())
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Column lookup by exact name, then case-insensitively, among `candidates` in order.
+pub(crate) fn find_column(columns: &[String], candidates: &[&str]) -> Option<String> {
+    for cand in candidates {
+        if let Some(c) = columns.iter().find(|c| c == cand) {
+            return Some(c.clone());
+        }
+    }
+    for cand in candidates {
+        if let Some(c) = columns.iter().find(|c| c.eq_ignore_ascii_case(cand)) {
+            return Some(c.clone());
+        }
+    }
+    None
+}
+
+/// Outcome of ingesting several files.
+#[derive(Debug)]
+pub struct IngestReport {
+    pub parsed: Vec<Parsed>,
+    pub failed: Vec<IngestError>,
+    pub written: WriteSummary,
+}
+
+/// Ingest `files` into the store. Files that fail to parse are reported and write nothing;
+/// the rest are written in one atomic store commit. Files of the same source in one run are
+/// combined (an export split into parts); across runs a (source, day) partition is replaced.
+pub fn ingest_files(
+    store: &Store,
+    lock: &StoreLock,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+) -> Result<IngestReport, IngestError> {
+    let mut parsed = Vec::new();
+    let mut failed = Vec::new();
+    for f in files {
+        match parse_file(f, opts) {
+            Ok(p) => parsed.push(p),
+            Err(e) => failed.push(e),
+        }
+    }
+    let frames: Vec<LazyFrame> = parsed.iter().map(|p| p.frame.clone().lazy()).collect();
+    let mut covered: Vec<(String, NaiveDate)> = parsed.iter().flat_map(|p| p.covered.clone()).collect();
+    covered.sort();
+    covered.dedup();
+    let combined = if frames.is_empty() {
+        schema::empty_cost()
+    } else {
+        concat(frames, UnionArgs::default())
+            .and_then(|lf| lf.collect())
+            .map_err(|source| IngestError::Polars {
+                file: PathBuf::from("(combined)"),
+                source,
+            })?
+    };
+    let written = if parsed.is_empty() {
+        WriteSummary::default()
+    } else {
+        store.replace(lock, Table::Cost, &combined, &covered)?
+    };
+    Ok(IngestReport {
+        parsed,
+        failed,
+        written,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_every_export_spelling() {
+        let t = |s| parse_timestamp(s).map(|us| DateTime::from_timestamp_micros(us).unwrap().to_rfc3339());
+        let want = Some("2024-09-18T22:00:00+00:00".to_string());
+        assert_eq!(t("2024-09-18 22:00:00"), want);
+        assert_eq!(t("2024-09-18T22:00:00Z"), want);
+        assert_eq!(t("2024-09-18 22:00:00 UTC"), want);
+        assert_eq!(t("2024-09-18 22:00:00+00:00"), want);
+        assert_eq!(t("2024-09-18T23:00:00+01:00"), want);
+        assert_eq!(t("2024-09-18 22:00:00.000000"), want);
+        assert_eq!(t("09/18/2024"), Some("2024-09-18T00:00:00+00:00".to_string()));
+        assert_eq!(t("2024-09-18"), Some("2024-09-18T00:00:00+00:00".to_string()));
+        assert_eq!(t("18.09.2024"), None);
+        assert_eq!(t("yesterday"), None);
+    }
+
+    #[test]
+    fn azure_tags_without_braces_become_json() {
+        assert_eq!(
+            canonical_tags(r#""CostCenter": "1234","env": "prod""#).unwrap(),
+            r#"{"CostCenter":"1234","env":"prod"}"#
+        );
+        assert_eq!(canonical_tags("").unwrap(), "{}");
+        assert!(canonical_tags("not json").is_err());
+        assert!(canonical_tags("[1,2]").is_err());
+    }
+
+    #[test]
+    fn csv_header_split_handles_quotes_and_bom() {
+        assert_eq!(split_csv_header(r#""a","b,c",d"#), ["a", "b,c", "d"]);
+    }
+}

@@ -1,0 +1,16 @@
+//! spendlens: who spent what on which LLM, and why it changed.
+//!
+//! Stages follow the data flow of DESIGN.md, left to right: `ingest` (export files) produce
+//! CostRecord frames defined in `schema`; `store` keeps them as Parquet; `attribute` adds
+//! team / feature / allocation from `config`; `output` writes reports. A module only imports
+//! from stages to its left (and from `schema`, `config`, `normalise`).
+
+pub mod attribute;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod normalise;
+pub mod output;
+pub mod schema;
+pub mod store;

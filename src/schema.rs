@@ -1,0 +1,306 @@
+//! The two tables every stage speaks: CostRecord and UsageRecord.
+//!
+//! This module is the one source of truth for their columns, types and nullability. Producers
+//! (ingest, collectors) build frames with [`cost_schema`] / [`usage_schema`] and check them with
+//! [`validate_cost`] / [`validate_usage`]; every producer's tests run their output through the
+//! validator. Column names follow FOCUS in snake_case wherever FOCUS has the concept.
+
+use polars::prelude::*;
+
+/// Time zone of every timestamp column. Values are instants in UTC.
+pub const TZ: TimeZone = TimeZone::UTC;
+
+/// Datetime type of every timestamp column.
+pub fn timestamp() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, Some(TZ))
+}
+
+/// Allowed values of `usage_type` (DESIGN.md).
+pub const USAGE_TYPES: &[&str] = &[
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "provisioned",
+    "other",
+];
+
+/// FOCUS ChargeCategory values.
+pub const CHARGE_CATEGORIES: &[&str] = &["Usage", "Purchase", "Tax", "Credit", "Adjustment"];
+
+/// FOCUS PricingCategory values (nullable: FOCUS leaves it empty for credits and adjustments).
+pub const PRICING_CATEGORIES: &[&str] = &["Standard", "Committed", "Dynamic", "Other"];
+
+/// One column of a table: name, type, and whether nulls are allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub dtype: fn() -> DataType,
+    pub nullable: bool,
+}
+
+const fn col_spec(name: &'static str, dtype: fn() -> DataType, nullable: bool) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        dtype,
+        nullable,
+    }
+}
+
+fn string() -> DataType {
+    DataType::String
+}
+fn float() -> DataType {
+    DataType::Float64
+}
+
+/// CostRecord: one row per (day, provider, account, region, resource, model, usage type,
+/// pricing category, tag set).
+pub const COST_COLUMNS: &[ColumnSpec] = &[
+    col_spec("charge_period_start", timestamp, false),
+    col_spec("charge_period_end", timestamp, false),
+    col_spec("provider_name", string, false),
+    col_spec("service_name", string, false),
+    col_spec("sub_account_id", string, true),
+    col_spec("region_id", string, true),
+    col_spec("resource_id", string, true),
+    col_spec("model", string, true),
+    col_spec("usage_type", string, false),
+    col_spec("charge_category", string, false),
+    col_spec("pricing_category", string, true),
+    col_spec("pricing_detail", string, true),
+    col_spec("consumed_quantity", float, true),
+    col_spec("consumed_unit", string, true),
+    col_spec("billed_cost", float, false),
+    col_spec("effective_cost", float, false),
+    col_spec("billing_currency", string, false),
+    col_spec("tags", string, false),
+    col_spec("source", string, false),
+];
+
+/// UsageRecord: one row per (day, provider, resource/profile, model).
+pub const USAGE_COLUMNS: &[ColumnSpec] = &[
+    col_spec("charge_period_start", timestamp, false),
+    col_spec("charge_period_end", timestamp, false),
+    col_spec("provider_name", string, false),
+    col_spec("sub_account_id", string, true),
+    col_spec("region_id", string, true),
+    col_spec("resource_id", string, true),
+    col_spec("model", string, true),
+    col_spec("invocations", float, true),
+    col_spec("input_tokens", float, true),
+    col_spec("output_tokens", float, true),
+    col_spec("cache_read_tokens", float, true),
+    col_spec("cache_write_tokens", float, true),
+    col_spec("throttles", float, true),
+    col_spec("client_errors", float, true),
+    col_spec("server_errors", float, true),
+    col_spec("latency_avg_ms", float, true),
+    col_spec("latency_p95_ms", float, true),
+    col_spec("source", string, false),
+];
+
+/// Columns added by attribution, after the CostRecord columns.
+pub const ATTRIBUTION_COLUMNS: &[&str] = &["team", "feature", "allocation"];
+
+fn schema_of(cols: &[ColumnSpec]) -> Schema {
+    cols.iter()
+        .map(|c| Field::new(c.name.into(), (c.dtype)()))
+        .collect()
+}
+
+/// The polars schema of a CostRecord frame.
+pub fn cost_schema() -> Schema {
+    schema_of(COST_COLUMNS)
+}
+
+/// The polars schema of a UsageRecord frame.
+pub fn usage_schema() -> Schema {
+    schema_of(USAGE_COLUMNS)
+}
+
+/// Names of the CostRecord columns, in order.
+pub fn cost_column_names() -> Vec<&'static str> {
+    COST_COLUMNS.iter().map(|c| c.name).collect()
+}
+
+/// Select exactly the CostRecord columns, in schema order (drops helper columns).
+pub fn select_cost(lf: LazyFrame) -> LazyFrame {
+    lf.select(COST_COLUMNS.iter().map(|c| col(c.name)).collect::<Vec<_>>())
+}
+
+/// Why a frame is not a valid CostRecord / UsageRecord frame.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("column `{0}` is missing")]
+    Missing(String),
+    #[error("column `{name}` has type {actual}, expected {expected}")]
+    WrongType {
+        name: String,
+        actual: DataType,
+        expected: DataType,
+    },
+    #[error("column `{0}` is not part of the schema")]
+    Unexpected(String),
+    #[error("column `{name}` has {count} null value(s) but is required")]
+    Null { name: String, count: usize },
+    #[error("column `{name}` has value `{value}`, expected one of {allowed:?}")]
+    BadValue {
+        name: String,
+        value: String,
+        allowed: &'static [&'static str],
+    },
+    #[error("column `billing_currency` has value `{0}`, expected a three-letter ISO 4217 code")]
+    BadCurrency(String),
+    #[error("row {row}: charge_period_end is not after charge_period_start")]
+    BadPeriod { row: usize },
+    #[error("column `tags` row {row} is not a JSON object: `{value}`")]
+    BadTags { row: usize, value: String },
+    #[error("column `{name}` has a non-finite value at row {row}")]
+    NotFinite { name: String, row: usize },
+    #[error(transparent)]
+    Polars(#[from] PolarsError),
+}
+
+fn check_columns(df: &DataFrame, spec: &[ColumnSpec], extra: &[&str]) -> Result<(), SchemaError> {
+    for c in spec {
+        let column = df
+            .column(c.name)
+            .map_err(|_| SchemaError::Missing(c.name.to_string()))?;
+        let expected = (c.dtype)();
+        if column.dtype() != &expected {
+            return Err(SchemaError::WrongType {
+                name: c.name.to_string(),
+                actual: column.dtype().clone(),
+                expected,
+            });
+        }
+        if !c.nullable && column.null_count() > 0 {
+            return Err(SchemaError::Null {
+                name: c.name.to_string(),
+                count: column.null_count(),
+            });
+        }
+    }
+    for name in df.get_column_names() {
+        if !spec.iter().any(|c| c.name == name.as_str()) && !extra.contains(&name.as_str()) {
+            return Err(SchemaError::Unexpected(name.to_string()));
+        }
+    }
+    Ok(())
+}
+
+fn check_allowed(
+    df: &DataFrame,
+    name: &str,
+    allowed: &'static [&'static str],
+) -> Result<(), SchemaError> {
+    let values = df.column(name)?.str()?.unique()?;
+    for v in values.iter().flatten() {
+        if !allowed.contains(&v) {
+            return Err(SchemaError::BadValue {
+                name: name.to_string(),
+                value: v.to_string(),
+                allowed,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_finite(df: &DataFrame, name: &str) -> Result<(), SchemaError> {
+    let ca = df.column(name)?.f64()?;
+    if let Some(row) = ca.iter().position(|v| v.is_some_and(|v| !v.is_finite())) {
+        return Err(SchemaError::NotFinite {
+            name: name.to_string(),
+            row,
+        });
+    }
+    Ok(())
+}
+
+fn check_periods(df: &DataFrame) -> Result<(), SchemaError> {
+    let start = df.column("charge_period_start")?.datetime()?.physical().clone();
+    let end = df.column("charge_period_end")?.datetime()?.physical().clone();
+    if let Some(row) = start
+        .iter()
+        .zip(end.iter())
+        .position(|(s, e)| matches!((s, e), (Some(s), Some(e)) if e <= s))
+    {
+        return Err(SchemaError::BadPeriod { row });
+    }
+    Ok(())
+}
+
+/// Check that `df` is a valid CostRecord frame: every column present with its type, required
+/// columns non-null, categorical columns within their FOCUS value sets, currencies ISO-shaped,
+/// tags a JSON object, money finite. Attribution columns are allowed in addition.
+pub fn validate_cost(df: &DataFrame) -> Result<(), SchemaError> {
+    check_columns(df, COST_COLUMNS, ATTRIBUTION_COLUMNS)?;
+    check_allowed(df, "usage_type", USAGE_TYPES)?;
+    check_allowed(df, "charge_category", CHARGE_CATEGORIES)?;
+    check_allowed(df, "pricing_category", PRICING_CATEGORIES)?;
+    for currency in df.column("billing_currency")?.str()?.unique()?.iter().flatten() {
+        if !is_currency_code(currency) {
+            return Err(SchemaError::BadCurrency(currency.to_string()));
+        }
+    }
+    for name in ["billed_cost", "effective_cost", "consumed_quantity"] {
+        check_finite(df, name)?;
+    }
+    check_periods(df)?;
+    let tags = df.column("tags")?.str()?;
+    for (row, value) in tags.iter().enumerate() {
+        let value = value.unwrap_or_default();
+        if !matches!(
+            serde_json::from_str::<serde_json::Value>(value),
+            Ok(serde_json::Value::Object(_))
+        ) {
+            return Err(SchemaError::BadTags {
+                row,
+                value: value.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Check that `df` is a valid UsageRecord frame.
+pub fn validate_usage(df: &DataFrame) -> Result<(), SchemaError> {
+    check_columns(df, USAGE_COLUMNS, &[])?;
+    for c in USAGE_COLUMNS.iter().filter(|c| (c.dtype)() == DataType::Float64) {
+        check_finite(df, c.name)?;
+    }
+    check_periods(df)
+}
+
+/// A three-letter upper-case code, the shape of ISO 4217.
+pub fn is_currency_code(s: &str) -> bool {
+    s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// An empty CostRecord frame.
+pub fn empty_cost() -> DataFrame {
+    DataFrame::empty_with_schema(&cost_schema())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_frame_is_valid_and_missing_column_is_named() {
+        let df = empty_cost();
+        validate_cost(&df).unwrap();
+        let df = df.drop("billed_cost").unwrap();
+        let err = validate_cost(&df).unwrap_err();
+        assert_eq!(err.to_string(), "column `billed_cost` is missing");
+    }
+
+    #[test]
+    fn currency_shape() {
+        assert!(is_currency_code("USD"));
+        assert!(!is_currency_code("usd"));
+        assert!(!is_currency_code("US$"));
+    }
+}

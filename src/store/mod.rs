@@ -1,0 +1,437 @@
+//! The cost lake: Parquet files under a data directory, partitioned by source and day.
+//!
+//! Layout:
+//! ```text
+//! <data_dir>/spendlens.lock                 exclusive lock held by the one writing process
+//! <data_dir>/manifest.json                  the live partitions; replaced atomically
+//! <data_dir>/<table>/<source>/<day>.<generation>.parquet
+//! ```
+//! The manifest is the commit point. A write puts every new partition file in place under a
+//! fresh generation number, then swaps in a new manifest (temp file, fsync, rename), then
+//! deletes the files it superseded. Readers only read files the manifest lists, so they see
+//! the store either wholly before or wholly after a write, never half of one; a crash leaves
+//! at worst unlisted files, which the next write removes. Replacing a partition (same table,
+//! source and day) is how re-ingesting a file or re-collecting a day avoids double counting.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const MANIFEST: &str = "manifest.json";
+const LOCK: &str = "spendlens.lock";
+const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store `{dir}` is locked by another spendlens process{holder}\nhint: wait for it to finish; the lock is released as soon as that process exits")]
+    Locked { dir: PathBuf, holder: String },
+    #[error("store `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store manifest `{path}` is unreadable: {message}\nhint: the store was written by an incompatible version or damaged by hand")]
+    Manifest { path: PathBuf, message: String },
+    #[error("store `{path}`: {source}")]
+    Polars { path: PathBuf, source: PolarsError },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The two tables of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Table {
+    Cost,
+    Usage,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Cost => "cost",
+            Table::Usage => "usage",
+        }
+    }
+}
+
+/// One partition: a table, a source, a day.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    pub table: Table,
+    pub source: String,
+    pub day: NaiveDate,
+}
+
+impl PartitionKey {
+    fn id(&self) -> String {
+        format!("{}/{}/{}", self.table.name(), self.source, self.day)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionEntry {
+    pub table: Table,
+    pub source: String,
+    pub day: NaiveDate,
+    /// Path relative to the data directory.
+    pub file: String,
+    pub rows: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub generation: u64,
+    /// Keyed by `<table>/<source>/<day>`.
+    pub partitions: BTreeMap<String, PartitionEntry>,
+}
+
+/// A handle on a data directory. Reading needs no lock; writing needs a [`StoreLock`].
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// Proof that this process holds the store's write lock. Released on drop or process exit
+/// (including SIGKILL: it is an OS file lock, so a dead writer never leaves a stale lock).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
+}
+
+/// Source names become directory names: keep them to a safe alphabet.
+pub fn sanitize_source(source: &str) -> String {
+    let s: String = source
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '=') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_start_matches('.').to_string();
+    if s.is_empty() {
+        "unnamed".to_string()
+    } else {
+        s
+    }
+}
+
+impl Store {
+    pub fn new(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Take the exclusive write lock without waiting; fails naming the holder's pid.
+    pub fn lock(&self) -> Result<StoreLock, StoreError> {
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let path = self.dir.join(LOCK);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim();
+                return Err(StoreError::Locked {
+                    dir: self.dir.clone(),
+                    holder: if pid.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (pid {pid})")
+                    },
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+        }
+        file.set_len(0).map_err(io_err(&path))?;
+        write!(file, "{}", std::process::id()).map_err(io_err(&path))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    /// The live manifest (empty when the store has never been written).
+    pub fn manifest(&self) -> Result<Manifest, StoreError> {
+        let path = self.dir.join(MANIFEST);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Manifest {
+                    version: MANIFEST_VERSION,
+                    ..Manifest::default()
+                })
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| StoreError::Manifest {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        if manifest.version != MANIFEST_VERSION {
+            return Err(StoreError::Manifest {
+                path,
+                message: format!("version {} (expected {MANIFEST_VERSION})", manifest.version),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Files of `table`, in partition order.
+    pub fn files(&self, table: Table) -> Result<Vec<PathBuf>, StoreError> {
+        Ok(self
+            .manifest()?
+            .partitions
+            .values()
+            .filter(|p| p.table == table)
+            .map(|p| self.dir.join(&p.file))
+            .collect())
+    }
+
+    /// A lazy scan over every live partition of `table`, or `None` when it has none.
+    pub fn scan(&self, table: Table) -> Result<Option<LazyFrame>, StoreError> {
+        let files = self.files(table)?;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let paths: Vec<PlRefPath> = files
+            .iter()
+            .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
+            .collect();
+        let lf = LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
+            .map_err(|source| StoreError::Polars {
+                path: self.dir.clone(),
+                source,
+            })?;
+        Ok(Some(lf))
+    }
+
+    /// Atomically replace partitions of `table`: for every (source, day) present in `frame`
+    /// (its `source` column and the UTC day of `charge_period_start`), the stored partition is
+    /// replaced by exactly these rows; `also_clear` lists (source, day) partitions to empty
+    /// even if `frame` has no rows for them. All or nothing: on error the store is unchanged.
+    pub fn replace(
+        &self,
+        _lock: &StoreLock,
+        table: Table,
+        frame: &DataFrame,
+        also_clear: &[(String, NaiveDate)],
+    ) -> Result<WriteSummary, StoreError> {
+        let polars_err = |source| StoreError::Polars {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut manifest = self.manifest()?;
+        let generation = manifest.generation + 1;
+        let parts = split_partitions(frame).map_err(polars_err)?;
+        let mut written = Vec::new();
+        let mut summary = WriteSummary::default();
+        let result = (|| {
+            for (source, day, mut part) in parts {
+                let rel = format!(
+                    "{}/{}/{}.{generation}.parquet",
+                    table.name(),
+                    sanitize_source(&source),
+                    day
+                );
+                let path = self.dir.join(&rel);
+                write_parquet_durably(&path, &mut part)?;
+                written.push(path);
+                let key = PartitionKey {
+                    table,
+                    source: source.clone(),
+                    day,
+                };
+                if manifest.partitions.contains_key(&key.id()) {
+                    summary.replaced += 1;
+                } else {
+                    summary.added += 1;
+                }
+                summary.rows += part.height();
+                manifest.partitions.insert(
+                    key.id(),
+                    PartitionEntry {
+                        table,
+                        source,
+                        day,
+                        file: rel,
+                        rows: part.height(),
+                    },
+                );
+            }
+            Ok::<(), StoreError>(())
+        })();
+        if let Err(e) = result {
+            for p in &written {
+                let _ = fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        for (source, day) in also_clear {
+            let key = PartitionKey {
+                table,
+                source: source.clone(),
+                day: *day,
+            };
+            if let Some(old) = manifest.partitions.get(&key.id()) {
+                if old.file.ends_with(&format!(".{generation}.parquet")) {
+                    continue; // written by this very call
+                }
+                manifest.partitions.remove(&key.id());
+                summary.cleared += 1;
+            }
+        }
+        manifest.generation = generation;
+        manifest.version = MANIFEST_VERSION;
+        if let Err(e) = self.commit_manifest(&manifest) {
+            for p in &written {
+                let _ = fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        self.collect_garbage(&manifest);
+        Ok(summary)
+    }
+
+    fn commit_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
+        let path = self.dir.join(MANIFEST);
+        let tmp = self.dir.join(format!("{MANIFEST}.tmp"));
+        let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
+        {
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        sync_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Delete partition files the manifest no longer lists (superseded, or left by a crash).
+    fn collect_garbage(&self, manifest: &Manifest) {
+        let live: std::collections::HashSet<PathBuf> = manifest
+            .partitions
+            .values()
+            .map(|p| self.dir.join(&p.file))
+            .collect();
+        for table in [Table::Cost, Table::Usage] {
+            let root = self.dir.join(table.name());
+            let Ok(sources) = fs::read_dir(&root) else {
+                continue;
+            };
+            for source in sources.flatten() {
+                let Ok(files) = fs::read_dir(source.path()) else {
+                    continue;
+                };
+                for f in files.flatten() {
+                    let path = f.path();
+                    if !live.contains(&path) {
+                        let _ = fs::remove_file(&path);
+                    }
+                }
+                let _ = fs::remove_dir(source.path()); // only succeeds when empty
+            }
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub added: usize,
+    pub replaced: usize,
+    pub cleared: usize,
+    pub rows: usize,
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn write_parquet_durably(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
+    let parent = path.parent().expect("partition files live in a directory");
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let tmp = path.with_extension("parquet.tmp");
+    {
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        ParquetWriter::new(&file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(df)
+            .map_err(|source| StoreError::Polars {
+                path: tmp.clone(),
+                source,
+            })?;
+        file.sync_all().map_err(io_err(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_dir(parent);
+    Ok(())
+}
+
+/// Split a frame into (source, day, rows) partitions, sorted by source then day.
+fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, DataFrame)>> {
+    if frame.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let sorted = frame
+        .clone()
+        .lazy()
+        .with_column(col("charge_period_start").cast(DataType::Date).alias("__day"))
+        .sort(["source", "__day"], SortMultipleOptions::default())
+        .collect()?;
+    let sources = sorted.column("source")?.str()?.clone();
+    let days = sorted.column("__day")?.date()?.physical().clone();
+    let sorted = sorted.drop("__day")?;
+    let mut parts = Vec::new();
+    let mut start = 0usize;
+    let n = sorted.height();
+    for i in 1..=n {
+        let boundary = i == n || sources.get(i) != sources.get(start) || days.get(i) != days.get(start);
+        if boundary {
+            let source = sources.get(start).unwrap_or("unnamed").to_string();
+            let day = days
+                .get(start)
+                .and_then(|d| NaiveDate::from_num_days_from_ce_opt(d + 719_163))
+                .expect("charge_period_start is a valid date");
+            parts.push((source, day, sorted.slice(start as i64, i - start)));
+            start = i;
+        }
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_names_are_safe_directory_names() {
+        assert_eq!(sanitize_source("focus:1234"), "focus:1234");
+        assert_eq!(sanitize_source("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(sanitize_source("azure export/x y"), "azure_export_x_y");
+        assert_eq!(sanitize_source(""), "unnamed");
+    }
+}
