@@ -25,10 +25,20 @@ const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  anomalies found when a
 )]
 pub struct Cli {
     /// Config file (attribution rules, service filter).
-    #[arg(long, global = true, env = "SPENDLENS_CONFIG", default_value = "spendlens.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "SPENDLENS_CONFIG",
+        default_value = "spendlens.toml"
+    )]
     pub config: PathBuf,
     /// Data directory holding the Parquet cost lake.
-    #[arg(long, global = true, env = "SPENDLENS_DATA_DIR", default_value = "spendlens-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SPENDLENS_DATA_DIR",
+        default_value = "spendlens-data"
+    )]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -112,7 +122,8 @@ fn emit(text: &str) -> Result<()> {
 fn load_config(cli: &Cli) -> Result<Config> {
     // The default path is optional; a path the user named must exist.
     let explicit = std::env::var_os("SPENDLENS_CONFIG").is_some()
-        || std::env::args_os().any(|a| a == "--config" || a.to_string_lossy().starts_with("--config="));
+        || std::env::args_os()
+            .any(|a| a == "--config" || a.to_string_lossy().starts_with("--config="));
     Ok(Config::load(&cli.config, explicit)?)
 }
 
@@ -204,7 +215,7 @@ pub fn run() -> Result<ExitCode> {
                 demo.data_dir.display()
             );
             eprintln!(
-                "demo: explore it with `spendlens --config {} --data-dir {} report --format json`",
+                "demo: the report below covers the last 30 days; for all 90 days run\n  spendlens --config {} --data-dir {} report",
                 demo.config_path.display(),
                 demo.data_dir.display()
             );

@@ -337,27 +337,36 @@ mod tests {
 
     #[test]
     fn rules_must_name_known_columns_and_dimensions() {
-        let err = parse(
-            "[[attribution.rules]]\nname='r'\nmatch={account='1'}\nset={team='x'}\n",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("unknown column `account`"), "{err}");
-        let err = parse(
-            "[[attribution.rules]]\nname='r'\nmatch={sub_account_id='1'}\nset={squad='x'}\n",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("unknown dimension `squad`"), "{err}");
+        let err = parse("[[attribution.rules]]\nname='r'\nmatch={account='1'}\nset={team='x'}\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown column `account`"),
+            "{err}"
+        );
+        let err =
+            parse("[[attribution.rules]]\nname='r'\nmatch={sub_account_id='1'}\nset={squad='x'}\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown dimension `squad`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn extra_dimensions_follow_team_and_feature() {
         let c = parse("[attribution.tags]\nteam=['team']\nenvironment=['env']\n").unwrap();
-        assert_eq!(c.attribution.dimensions(), ["team", "feature", "environment"]);
+        assert_eq!(
+            c.attribution.dimensions(),
+            ["team", "feature", "environment"]
+        );
     }
 
     #[test]
     fn globs() {
-        assert!(glob_match("arn:aws:bedrock:*:application-inference-profile/*", "ARN:aws:bedrock:us-east-1:1:application-inference-profile/abc"));
+        assert!(glob_match(
+            "arn:aws:bedrock:*:application-inference-profile/*",
+            "ARN:aws:bedrock:us-east-1:1:application-inference-profile/abc"
+        ));
         assert!(glob_match("*", ""));
         assert!(!glob_match("1111*", "2222"));
         assert!(glob_match("exact", "EXACT"));

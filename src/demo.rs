@@ -87,6 +87,45 @@ fn traffic(day: NaiveDate, index: i64, weekend_dip: bool) -> f64 {
     weekly * (1.0 + 0.003 * index as f64)
 }
 
+/// (stream, account, account name, (model name, product code, price), tokens in, tokens out,
+/// tags, inference profile ARN, weekend dip)
+type BedrockFeature<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a (&'a str, &'a str, Price),
+    f64,
+    f64,
+    Option<serde_json::Value>,
+    String,
+    bool,
+);
+/// (stream, resource group, account, meter prefix, tokens in, out, $/M in, out, tags)
+type AzureDeployment<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    f64,
+    f64,
+    f64,
+    f64,
+    &'a str,
+);
+/// (stream, project, labels, model, tokens in, out, cached, $/M in, out, cached)
+type VertexWorkload<'a> = (
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    &'a str,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+);
+
 struct Price {
     input: f64,
     output: f64,
@@ -97,16 +136,52 @@ fn per_token(p_per_million: f64) -> f64 {
 }
 
 const FOCUS_COLUMNS: &[&str] = &[
-    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription",
-    "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountCategory",
-    "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus",
-    "CommitmentDiscountType", "ConsumedQuantity", "ConsumedUnit", "ContractedCost",
-    "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName", "ListCost", "ListUnitPrice",
-    "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
-    "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "ServiceCategory",
-    "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
-    "x_Operation", "x_ServiceCode", "x_UsageType",
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+    "x_Operation",
+    "x_ServiceCode",
+    "x_UsageType",
 ];
 
 fn quote(s: &str) -> String {
@@ -149,7 +224,11 @@ fn focus_line(r: &FocusRow) -> String {
     let (bp_start, bp_end) = month_bounds(r.day);
     let null = "NULL".to_string();
     let num = |v: f64| format!("{v:.11}");
-    let tags = r.tags.as_ref().map(|t| quote(&t.to_string())).unwrap_or(null.clone());
+    let tags = r
+        .tags
+        .as_ref()
+        .map(|t| quote(&t.to_string()))
+        .unwrap_or(null.clone());
     let values: Vec<String> = vec![
         null.clone(),
         num(r.cost),
@@ -164,11 +243,19 @@ fn focus_line(r: &FocusRow) -> String {
         quote("Usage-Based"),
         quote(&ts(r.day + Duration::days(1))),
         quote(&ts(r.day)),
-        if r.pricing_category == "Committed" { quote("Usage") } else { null.clone() },
+        if r.pricing_category == "Committed" {
+            quote("Usage")
+        } else {
+            null.clone()
+        },
         null.clone(),
         null.clone(),
         null.clone(),
-        if r.pricing_category == "Committed" { quote("Provisioned Throughput") } else { null.clone() },
+        if r.pricing_category == "Committed" {
+            quote("Provisioned Throughput")
+        } else {
+            null.clone()
+        },
         format!("{:.6}", r.quantity),
         quote(r.unit),
         num(r.cost),
@@ -202,16 +289,43 @@ fn focus_line(r: &FocusRow) -> String {
 }
 
 fn aws_export(days: &[NaiveDate]) -> String {
-    let mut out = FOCUS_COLUMNS.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",");
+    let mut out = FOCUS_COLUMNS
+        .iter()
+        .map(|c| quote(c))
+        .collect::<Vec<_>>()
+        .join(",");
     out.push('\n');
-    let haiku = ("Claude 3.5 Haiku", "AmazonBedrock-Anthropic-Claude35Haiku", Price { input: 0.80, output: 4.0 });
-    let sonnet4 = ("Claude Sonnet 4", "AmazonBedrock-Anthropic-ClaudeSonnet4", Price { input: 3.0, output: 15.0 });
-    let sonnet35 = ("Claude 3.5 Sonnet", "AmazonBedrock-Anthropic-Claude35Sonnet", Price { input: 3.0, output: 15.0 });
-    let profile = |id: &str, account: &str| format!("arn:aws:bedrock:us-east-1:{account}:application-inference-profile/{id}");
+    let haiku = (
+        "Claude 3.5 Haiku",
+        "AmazonBedrock-Anthropic-Claude35Haiku",
+        Price {
+            input: 0.80,
+            output: 4.0,
+        },
+    );
+    let sonnet4 = (
+        "Claude Sonnet 4",
+        "AmazonBedrock-Anthropic-ClaudeSonnet4",
+        Price {
+            input: 3.0,
+            output: 15.0,
+        },
+    );
+    let sonnet35 = (
+        "Claude 3.5 Sonnet",
+        "AmazonBedrock-Anthropic-Claude35Sonnet",
+        Price {
+            input: 3.0,
+            output: 15.0,
+        },
+    );
+    let profile = |id: &str, account: &str| {
+        format!("arn:aws:bedrock:us-east-1:{account}:application-inference-profile/{id}")
+    };
     for (i, &day) in days.iter().enumerate() {
         let i = i as i64;
         // (stream, account, account name, vendor model, tokens in/out per day, tags, profile)
-        let features: [(&str, &str, &str, &(&str, &str, Price), f64, f64, Option<serde_json::Value>, String, bool); 3] = [
+        let features: [BedrockFeature; 3] = [
             (
                 "rag-answer",
                 "111122223333",
@@ -246,10 +360,28 @@ fn aws_export(days: &[NaiveDate]) -> String {
                 false,
             ),
         ];
-        for (stream, account, account_name, (model_name, product, price), tin, tout, tags, resource, dip) in &features {
+        for (
+            stream,
+            account,
+            account_name,
+            (model_name, product, price),
+            tin,
+            tout,
+            tags,
+            resource,
+            dip,
+        ) in &features
+        {
             let t = traffic(day, i, *dip) * noise(stream, i, 0.08);
-            for (kind, tokens, unit_price) in [("input", tin * t, price.input), ("output", tout * t, price.output)] {
-                let counter = if kind == "input" { "InputTokenCount" } else { "OutputTokenCount" };
+            for (kind, tokens, unit_price) in [
+                ("input", tin * t, price.input),
+                ("output", tout * t, price.output),
+            ] {
+                let counter = if kind == "input" {
+                    "InputTokenCount"
+                } else {
+                    "OutputTokenCount"
+                };
                 let line = focus_line(&FocusRow {
                     day,
                     account,
@@ -301,7 +433,9 @@ fn aws_export(days: &[NaiveDate]) -> String {
             account_name: "ml-platform",
             service: "Amazon Bedrock",
             service_code: "AmazonBedrock",
-            description: "Provisioned Throughput for Amazon Nova Pro, 1 model unit, 1-month commitment".into(),
+            description:
+                "Provisioned Throughput for Amazon Nova Pro, 1 model unit, 1-month commitment"
+                    .into(),
             usage_type: "USE1-ProvisionedThroughput-ModelUnits".into(),
             operation: "ProvisionedThroughput",
             quantity: 24.0,
@@ -309,7 +443,8 @@ fn aws_export(days: &[NaiveDate]) -> String {
             unit_price: 20.0,
             cost: 480.0,
             pricing_category: "Committed",
-            resource: "arn:aws:bedrock:us-east-1:333344445555:provisioned-model/n0vapr0pt001".into(),
+            resource: "arn:aws:bedrock:us-east-1:333344445555:provisioned-model/n0vapr0pt001"
+                .into(),
             tags: None,
         });
         out.push_str(&line);
@@ -319,20 +454,71 @@ fn aws_export(days: &[NaiveDate]) -> String {
 }
 
 const MCA_COLUMNS: &[&str] = &[
-    "invoiceId", "previousInvoiceId", "billingAccountId", "billingAccountName", "billingProfileId",
-    "billingProfileName", "invoiceSectionId", "invoiceSectionName", "resellerName",
-    "resellerMpnId", "costCenter", "billingPeriodEndDate", "billingPeriodStartDate",
-    "servicePeriodEndDate", "servicePeriodStartDate", "date", "serviceFamily", "productOrderId",
-    "productOrderName", "consumedService", "meterId", "meterName", "meterCategory",
-    "meterSubCategory", "meterRegion", "ProductId", "ProductName", "SubscriptionId",
-    "subscriptionName", "publisherType", "publisherId", "publisherName", "resourceGroupName",
-    "ResourceId", "resourceLocation", "location", "effectivePrice", "quantity", "unitOfMeasure",
-    "chargeType", "billingCurrency", "pricingCurrency", "costInBillingCurrency",
-    "costInPricingCurrency", "costInUsd", "paygCostInBillingCurrency", "paygCostInUsd",
-    "exchangeRatePricingToBilling", "exchangeRateDate", "isAzureCreditEligible", "serviceInfo1",
-    "serviceInfo2", "additionalInfo", "tags", "PayGPrice", "frequency", "term", "reservationId",
-    "reservationName", "pricingModel", "unitPrice", "costAllocationRuleName", "benefitId",
-    "benefitName", "provider",
+    "invoiceId",
+    "previousInvoiceId",
+    "billingAccountId",
+    "billingAccountName",
+    "billingProfileId",
+    "billingProfileName",
+    "invoiceSectionId",
+    "invoiceSectionName",
+    "resellerName",
+    "resellerMpnId",
+    "costCenter",
+    "billingPeriodEndDate",
+    "billingPeriodStartDate",
+    "servicePeriodEndDate",
+    "servicePeriodStartDate",
+    "date",
+    "serviceFamily",
+    "productOrderId",
+    "productOrderName",
+    "consumedService",
+    "meterId",
+    "meterName",
+    "meterCategory",
+    "meterSubCategory",
+    "meterRegion",
+    "ProductId",
+    "ProductName",
+    "SubscriptionId",
+    "subscriptionName",
+    "publisherType",
+    "publisherId",
+    "publisherName",
+    "resourceGroupName",
+    "ResourceId",
+    "resourceLocation",
+    "location",
+    "effectivePrice",
+    "quantity",
+    "unitOfMeasure",
+    "chargeType",
+    "billingCurrency",
+    "pricingCurrency",
+    "costInBillingCurrency",
+    "costInPricingCurrency",
+    "costInUsd",
+    "paygCostInBillingCurrency",
+    "paygCostInUsd",
+    "exchangeRatePricingToBilling",
+    "exchangeRateDate",
+    "isAzureCreditEligible",
+    "serviceInfo1",
+    "serviceInfo2",
+    "additionalInfo",
+    "tags",
+    "PayGPrice",
+    "frequency",
+    "term",
+    "reservationId",
+    "reservationName",
+    "pricingModel",
+    "unitPrice",
+    "costAllocationRuleName",
+    "benefitId",
+    "benefitName",
+    "provider",
 ];
 
 fn csv_field(s: &str) -> String {
@@ -361,34 +547,123 @@ fn azure_line(r: &AzureRow) -> String {
     let sub = "5f1c2a9e-3b7d-4e21-9a0c-7d2e4b6a8c10";
     let (bp_start, bp_end) = month_bounds(r.day);
     let us = |d: NaiveDate| d.format("%m/%d/%Y").to_string();
-    let resource = format!("/subscriptions/{sub}/resourceGroups/{}/providers/Microsoft.CognitiveServices/accounts/{}", r.rg, r.account);
+    let resource = format!(
+        "/subscriptions/{sub}/resourceGroups/{}/providers/Microsoft.CognitiveServices/accounts/{}",
+        r.rg, r.account
+    );
     let cost = format!("{:.10}", r.cost);
     let values: Vec<String> = vec![
-        String::new(), String::new(), "7a1b2c3d-0000-4000-8000-acme00000001:acme_2019-05-31".into(), "Acme Corp".into(),
-        "AB12-CD34-EF5-GH6".into(), "Acme Billing".into(), "IJ78-KL90-MN1-OP2".into(), "AI Platform".into(),
-        String::new(), String::new(), String::new(), us(bp_end - Duration::days(1)), us(bp_start),
-        us(r.day), us(r.day), us(r.day), "AI + Machine Learning".into(), String::new(), String::new(),
-        "Microsoft.CognitiveServices".into(), "0b7e3c1a-8d5f-4f2a-9e61-3c0d2b4a5f71".into(), r.meter.clone(),
-        "Cognitive Services".into(), "Azure OpenAI".into(), "East US 2".into(), "DZH318Z0BQ4C".into(),
-        r.product.clone(), sub.into(), "acme-ai-prod".into(), "Microsoft".into(), String::new(),
-        "Microsoft".into(), r.rg.into(), resource, "eastus2".into(), "US East 2".into(),
-        format!("{}", r.price), format!("{:.4}", r.quantity), r.unit.into(),
-        "Usage".into(), "USD".into(), "USD".into(), cost.clone(), cost.clone(), cost.clone(), cost.clone(), cost,
-        "1".into(), us(bp_start), "True".into(), String::new(), String::new(), String::new(),
-        r.tags.into(), format!("{}", r.price), "UsageBased".into(), String::new(), String::new(), String::new(),
-        r.pricing_model.into(), format!("{}", r.price), String::new(), String::new(), String::new(), "Azure".into(),
+        String::new(),
+        String::new(),
+        "7a1b2c3d-0000-4000-8000-acme00000001:acme_2019-05-31".into(),
+        "Acme Corp".into(),
+        "AB12-CD34-EF5-GH6".into(),
+        "Acme Billing".into(),
+        "IJ78-KL90-MN1-OP2".into(),
+        "AI Platform".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        us(bp_end - Duration::days(1)),
+        us(bp_start),
+        us(r.day),
+        us(r.day),
+        us(r.day),
+        "AI + Machine Learning".into(),
+        String::new(),
+        String::new(),
+        "Microsoft.CognitiveServices".into(),
+        "0b7e3c1a-8d5f-4f2a-9e61-3c0d2b4a5f71".into(),
+        r.meter.clone(),
+        "Cognitive Services".into(),
+        "Azure OpenAI".into(),
+        "East US 2".into(),
+        "DZH318Z0BQ4C".into(),
+        r.product.clone(),
+        sub.into(),
+        "acme-ai-prod".into(),
+        "Microsoft".into(),
+        String::new(),
+        "Microsoft".into(),
+        r.rg.into(),
+        resource,
+        "eastus2".into(),
+        "US East 2".into(),
+        format!("{}", r.price),
+        format!("{:.4}", r.quantity),
+        r.unit.into(),
+        "Usage".into(),
+        "USD".into(),
+        "USD".into(),
+        cost.clone(),
+        cost.clone(),
+        cost.clone(),
+        cost.clone(),
+        cost,
+        "1".into(),
+        us(bp_start),
+        "True".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        r.tags.into(),
+        format!("{}", r.price),
+        "UsageBased".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        r.pricing_model.into(),
+        format!("{}", r.price),
+        String::new(),
+        String::new(),
+        String::new(),
+        "Azure".into(),
     ];
-    values.iter().map(|v| csv_field(v)).collect::<Vec<_>>().join(",")
+    values
+        .iter()
+        .map(|v| csv_field(v))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn azure_export(days: &[NaiveDate]) -> String {
     let mut out = MCA_COLUMNS.join(",");
     out.push('\n');
     // (stream, resource group, account, model meter prefix, product model, in/out tokens, $/M in/out, tags)
-    let deployments: [(&str, &str, &str, &str, f64, f64, f64, f64, &str); 3] = [
-        ("chat-assist", "rg-support-ai", "aoai-support-eus2", "gpt-4o-0806", 80e6, 10e6, 2.50, 10.0, r#""Team": "support","feature": "chat-assist""#),
-        ("copywriter", "rg-marketing-ai", "aoai-marketing-eus2", "gpt-4o-mini-0718", 200e6, 50e6, 0.15, 0.60, r#""cost-center": "Marketing ","app": "copywriter""#),
-        ("contract-review", "rg-legal-ai", "aoai-legal-eus2", "gpt-4o-0806", 20e6, 2e6, 2.50, 10.0, ""),
+    let deployments: [AzureDeployment; 3] = [
+        (
+            "chat-assist",
+            "rg-support-ai",
+            "aoai-support-eus2",
+            "gpt-4o-0806",
+            80e6,
+            10e6,
+            2.50,
+            10.0,
+            r#""Team": "support","feature": "chat-assist""#,
+        ),
+        (
+            "copywriter",
+            "rg-marketing-ai",
+            "aoai-marketing-eus2",
+            "gpt-4o-mini-0718",
+            200e6,
+            50e6,
+            0.15,
+            0.60,
+            r#""cost-center": "Marketing ","app": "copywriter""#,
+        ),
+        (
+            "contract-review",
+            "rg-legal-ai",
+            "aoai-legal-eus2",
+            "gpt-4o-0806",
+            20e6,
+            2e6,
+            2.50,
+            10.0,
+            "",
+        ),
     ];
     for (i, &day) in days.iter().enumerate() {
         let i = i as i64;
@@ -436,10 +711,43 @@ fn azure_export(days: &[NaiveDate]) -> String {
 fn gcp_export(days: &[NaiveDate]) -> String {
     let mut out = String::new();
     // (stream, project, labels, model, in, out, cached in, $/M in, out, cached)
-    let workloads: [(&str, &str, Vec<(&str, &str)>, &str, f64, f64, f64, f64, f64, f64); 3] = [
-        ("eval-harness", "acme-research-prod", vec![("team", "research"), ("feature", "eval-harness")], "Gemini 2.5 Pro", 100e6, 8e6, 40e6, 1.25, 10.0, 0.31),
-        ("doc-tagging", "acme-search-prod", vec![("team", "Search Eng"), ("feature", "doc-tagging")], "Gemini 2.5 Flash", 300e6, 30e6, 0.0, 0.30, 2.50, 0.075),
-        ("gcp-sandbox", "acme-sandbox", vec![], "Gemini 2.5 Flash", 20e6, 2e6, 0.0, 0.30, 2.50, 0.075),
+    let workloads: [VertexWorkload; 3] = [
+        (
+            "eval-harness",
+            "acme-research-prod",
+            vec![("team", "research"), ("feature", "eval-harness")],
+            "Gemini 2.5 Pro",
+            100e6,
+            8e6,
+            40e6,
+            1.25,
+            10.0,
+            0.31,
+        ),
+        (
+            "doc-tagging",
+            "acme-search-prod",
+            vec![("team", "Search Eng"), ("feature", "doc-tagging")],
+            "Gemini 2.5 Flash",
+            300e6,
+            30e6,
+            0.0,
+            0.30,
+            2.50,
+            0.075,
+        ),
+        (
+            "gcp-sandbox",
+            "acme-sandbox",
+            vec![],
+            "Gemini 2.5 Flash",
+            20e6,
+            2e6,
+            0.0,
+            0.30,
+            2.50,
+            0.075,
+        ),
     ];
     for (i, &day) in days.iter().enumerate() {
         let i = i as i64;
@@ -491,12 +799,18 @@ fn gcp_export(days: &[NaiveDate]) -> String {
     out
 }
 
+/// Days covered by the demo report: the last 30, so top movers compare against the 30 before.
+pub const REPORT_DAYS: i64 = 30;
+
 /// Write the demo exports and config under `dir`, ingest them into `dir/data`, build the
-/// report over the whole store.
+/// report over the last [`REPORT_DAYS`] days.
 pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo> {
     let exports_dir = dir.join("exports");
-    std::fs::create_dir_all(&exports_dir).with_context(|| format!("creating `{}`", exports_dir.display()))?;
-    let days: Vec<NaiveDate> = (0..DAYS).map(|i| end - Duration::days(DAYS - 1 - i)).collect();
+    std::fs::create_dir_all(&exports_dir)
+        .with_context(|| format!("creating `{}`", exports_dir.display()))?;
+    let days: Vec<NaiveDate> = (0..DAYS)
+        .map(|i| end - Duration::days(DAYS - 1 - i))
+        .collect();
     let files = [
         ("aws_focus_1.0.csv", aws_export(&days)),
         ("azure_cost_details_mca.csv", azure_export(&days)),
@@ -509,7 +823,8 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo> {
         exports.push(path);
     }
     let config_path = dir.join("spendlens.toml");
-    std::fs::write(&config_path, DEMO_CONFIG).with_context(|| format!("writing `{}`", config_path.display()))?;
+    std::fs::write(&config_path, DEMO_CONFIG)
+        .with_context(|| format!("writing `{}`", config_path.display()))?;
     let config = Config::parse(DEMO_CONFIG, &config_path)?;
     let data_dir = dir.join("data");
     let store = Store::new(&data_dir);
@@ -533,8 +848,10 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo> {
         &store,
         &Attributor::new(&config.attribution),
         &ReportOptions {
+            from: Some(end - Duration::days(REPORT_DAYS - 1)),
+            to: Some(end),
+            currency: None,
             top: 10,
-            ..Default::default()
         },
     )?;
     Ok(Demo {

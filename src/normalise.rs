@@ -93,10 +93,14 @@ static CLAUDE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"claude[ _-]?(?:(\d+(?:[.-]\d)?)[ _-]?)?(sonnet|haiku|opus|instant)(?:[ _-]?(\d+(?:[.-]\d)?))?")
         .unwrap()
 });
-static NOVA: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bnova[ _-]?(pro|lite|micro|premier|canvas|reel|sonic)").unwrap());
+static NOVA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bnova[ _-]?(pro|lite|micro|premier|canvas|reel|sonic)").unwrap()
+});
 static TITAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\btitan[ _-]?(text[ _-]?(?:express|lite|premier)|embed\w*(?:[ _-]text)?(?:[ _-]v\d)?)").unwrap()
+    Regex::new(
+        r"\btitan[ _-]?(text[ _-]?(?:express|lite|premier)|embed\w*(?:[ _-]text)?(?:[ _-]v\d)?)",
+    )
+    .unwrap()
 });
 static LLAMA: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\bllama[ _-]?(\d+(?:[.-]\d)?)[ _-]?(\d+b)(?:[ _-]?instruct)?").unwrap()
@@ -147,7 +151,7 @@ pub fn model(text: &str) -> Option<String> {
     if let Some(c) = GEMINI.captures(&lower) {
         return Some(format!("gemini-{}-{}", &c[1], dashed(&c[2])));
     }
-    let spaced = dashed(&lower);
+    let spaced = lower.replace([' ', '_'], "-");
     if let Some(c) = OPENAI.captures(&spaced) {
         let id = c[1].to_string();
         // `gpt4o` / `gpt35-turbo` → `gpt-4o` / `gpt-35-turbo`
@@ -243,8 +247,14 @@ mod tests {
             ("USE1-MP:USE1_OutputTokenCount-Units", "output_tokens"),
             ("gpt-4o-0806-Inp-glbl Tokens", "input_tokens"),
             ("gpt-4o-0806-cchd-Inp-glbl Tokens", "cache_read_tokens"),
-            ("USE1-Claude3.5Sonnet-cache-write-input-tokens", "cache_write_tokens"),
-            ("Gemini 2.5 Pro Cached Input Text Tokens", "cache_read_tokens"),
+            (
+                "USE1-Claude3.5Sonnet-cache-write-input-tokens",
+                "cache_write_tokens",
+            ),
+            (
+                "Gemini 2.5 Pro Cached Input Text Tokens",
+                "cache_read_tokens",
+            ),
             ("Provisioned Throughput Model Units", "provisioned"),
             ("gpt-4o Provisioned Managed Regional PTU", "provisioned"),
             ("Standard Data Transfer Out", "other"),

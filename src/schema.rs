@@ -220,8 +220,16 @@ fn check_finite(df: &DataFrame, name: &str) -> Result<(), SchemaError> {
 }
 
 fn check_periods(df: &DataFrame) -> Result<(), SchemaError> {
-    let start = df.column("charge_period_start")?.datetime()?.physical().clone();
-    let end = df.column("charge_period_end")?.datetime()?.physical().clone();
+    let start = df
+        .column("charge_period_start")?
+        .datetime()?
+        .physical()
+        .clone();
+    let end = df
+        .column("charge_period_end")?
+        .datetime()?
+        .physical()
+        .clone();
     if let Some(row) = start
         .iter()
         .zip(end.iter())
@@ -240,7 +248,13 @@ pub fn validate_cost(df: &DataFrame) -> Result<(), SchemaError> {
     check_allowed(df, "usage_type", USAGE_TYPES)?;
     check_allowed(df, "charge_category", CHARGE_CATEGORIES)?;
     check_allowed(df, "pricing_category", PRICING_CATEGORIES)?;
-    for currency in df.column("billing_currency")?.str()?.unique()?.iter().flatten() {
+    for currency in df
+        .column("billing_currency")?
+        .str()?
+        .unique()?
+        .iter()
+        .flatten()
+    {
         if !is_currency_code(currency) {
             return Err(SchemaError::BadCurrency(currency.to_string()));
         }
@@ -268,7 +282,10 @@ pub fn validate_cost(df: &DataFrame) -> Result<(), SchemaError> {
 /// Check that `df` is a valid UsageRecord frame.
 pub fn validate_usage(df: &DataFrame) -> Result<(), SchemaError> {
     check_columns(df, USAGE_COLUMNS, &[])?;
-    for c in USAGE_COLUMNS.iter().filter(|c| (c.dtype)() == DataType::Float64) {
+    for c in USAGE_COLUMNS
+        .iter()
+        .filter(|c| (c.dtype)() == DataType::Float64)
+    {
         check_finite(df, c.name)?;
     }
     check_periods(df)

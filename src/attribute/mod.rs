@@ -11,9 +11,9 @@
 //! Nothing is dropped: what matches nothing is `unallocated`.
 
 use crate::config::{glob_match, AttributionConfig, Driver, Split};
+use crate::ingest::left_join_nulls_equal;
 use crate::normalise;
 use polars::prelude::*;
-use crate::ingest::left_join_nulls_equal;
 use std::collections::{BTreeMap, HashMap};
 
 pub const UNALLOCATED: &str = "unallocated";
@@ -78,7 +78,13 @@ impl Attributor {
             .iter()
             .flat_map(|r| r.matches.keys())
             .chain(self.config.splits.iter().flat_map(|s| s.matches.keys()))
-            .map(|c| if c == "resource_group" { "resource_id".to_string() } else { c.clone() })
+            .map(|c| {
+                if c == "resource_group" {
+                    "resource_id".to_string()
+                } else {
+                    c.clone()
+                }
+            })
             .collect();
         cols.push("tags".into());
         cols.sort();
@@ -86,14 +92,19 @@ impl Attributor {
         cols
     }
 
-    fn tag_value(&self, dim: &str, tags: &serde_json::Map<String, serde_json::Value>) -> Option<(String, String)> {
+    fn tag_value(
+        &self,
+        dim: &str,
+        tags: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<(String, String)> {
         let keys = self.config.tags.get(dim)?;
         for wanted in keys {
             // Exact key first, then one that differs only by surrounding whitespace.
-            let found = tags
-                .get(wanted)
-                .map(|v| (wanted.clone(), v))
-                .or_else(|| tags.iter().find(|(k, _)| k.trim() == wanted).map(|(k, v)| (k.clone(), v)));
+            let found = tags.get(wanted).map(|v| (wanted.clone(), v)).or_else(|| {
+                tags.iter()
+                    .find(|(k, _)| k.trim() == wanted)
+                    .map(|(k, v)| (k.clone(), v))
+            });
             if let Some((key, serde_json::Value::String(v))) = found {
                 let v = normalise::tag_value(v);
                 if v.is_empty() {
@@ -114,9 +125,15 @@ impl Attributor {
     fn matches(m: &BTreeMap<String, String>, row: &HashMap<&str, Option<&str>>) -> bool {
         m.iter().all(|(column, pattern)| {
             let value = if column == "resource_group" {
-                row.get("resource_id").copied().flatten().and_then(resource_group)
+                row.get("resource_id")
+                    .copied()
+                    .flatten()
+                    .and_then(resource_group)
             } else {
-                row.get(column.as_str()).copied().flatten().map(str::to_string)
+                row.get(column.as_str())
+                    .copied()
+                    .flatten()
+                    .map(str::to_string)
             };
             glob_match(pattern, value.as_deref().unwrap_or(""))
         })
@@ -139,9 +156,19 @@ impl Attributor {
             values.push(v.map(|(_, v)| v));
         }
         if allocation.is_none() {
-            if let Some(split) = self.config.splits.iter().find(|s| Self::matches(&s.matches, row)) {
+            if let Some(split) = self
+                .config
+                .splits
+                .iter()
+                .find(|s| Self::matches(&s.matches, row))
+            {
                 allocation = Some(format!("split:{}", split.name));
-            } else if let Some(rule) = self.config.rules.iter().find(|r| Self::matches(&r.matches, row)) {
+            } else if let Some(rule) = self
+                .config
+                .rules
+                .iter()
+                .find(|r| Self::matches(&r.matches, row))
+            {
                 allocation = Some(format!("rule:{}", rule.name));
                 for (i, dim) in self.dims.iter().enumerate() {
                     if let Some(v) = rule.set.get(dim) {
@@ -175,7 +202,8 @@ impl Attributor {
             .iter()
             .map(|c| keys.column(c).and_then(|s| s.str().cloned()))
             .collect::<PolarsResult<_>>()?;
-        let mut out_values: Vec<Vec<String>> = vec![Vec::with_capacity(keys.height()); self.dims.len()];
+        let mut out_values: Vec<Vec<String>> =
+            vec![Vec::with_capacity(keys.height()); self.dims.len()];
         let mut out_alloc = Vec::with_capacity(keys.height());
         for i in 0..keys.height() {
             let row: HashMap<&str, Option<&str>> = key_cols
@@ -196,12 +224,7 @@ impl Attributor {
         mapping.with_column(Column::new("allocation".into(), out_alloc))?;
         let on: Vec<Expr> = key_cols.iter().map(|c| col(c.as_str())).collect();
         let attributed = costs
-            .join(
-                mapping.lazy(),
-                on.clone(),
-                on,
-                left_join_nulls_equal(),
-            )
+            .join(mapping.lazy(), on.clone(), on, left_join_nulls_equal())
             .collect()?;
         if self.config.splits.is_empty() {
             return Ok(attributed);
@@ -226,26 +249,34 @@ impl Attributor {
     }
 
     /// Divide the `shared` rows of one split across dimension tuples by its driver.
-    fn split_rows(&self, split: &Split, shared: LazyFrame, all: LazyFrame) -> PolarsResult<LazyFrame> {
+    fn split_rows(
+        &self,
+        split: &Split,
+        shared: LazyFrame,
+        all: LazyFrame,
+    ) -> PolarsResult<LazyFrame> {
         let dims: Vec<Expr> = self.dims.iter().map(|d| col(d.as_str())).collect();
-        let allocated = col("allocation").str().starts_with(lit("tag:")).or(col("allocation").str().starts_with(lit("rule:")));
+        let allocated = col("allocation")
+            .str()
+            .starts_with(lit("tag:"))
+            .or(col("allocation").str().starts_with(lit("rule:")));
         let mut driver_filter = allocated;
         for (column, pattern) in &split.driver_match {
             // Glob patterns become a case-insensitive regex on the column.
             let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
             let target = if column == "resource_group" {
-                col("resource_id").str().extract(lit(r"(?i)/resourcegroups/([^/]+)"), 1)
+                col("resource_id")
+                    .str()
+                    .extract(lit(r"(?i)/resourcegroups/([^/]+)"), 1)
             } else {
                 col(column.as_str())
             };
-            driver_filter = driver_filter.and(target.fill_null(lit("")).str().contains(lit(re), true));
+            driver_filter =
+                driver_filter.and(target.fill_null(lit("")).str().contains(lit(re), true));
         }
         let (measure, by_currency) = match split.driver {
             Driver::Spend => (col("effective_cost"), true),
-            Driver::Usage => (
-                col("consumed_quantity").fill_null(lit(0.0)),
-                false,
-            ),
+            Driver::Usage => (col("consumed_quantity").fill_null(lit(0.0)), false),
         };
         let day = col("charge_period_start").alias("__day");
         let mut day_keys = vec![col("__day")];
@@ -260,9 +291,16 @@ impl Attributor {
             .filter(col("__measure").gt(lit(0.0)));
         let daily = drivers
             .clone()
-            .with_column((col("__measure") / col("__measure").sum().over(day_keys.clone())?).alias("__share"))
+            .with_column(
+                (col("__measure") / col("__measure").sum().over(day_keys.clone())?)
+                    .alias("__share"),
+            )
             .select([day_keys.clone(), dims.clone(), vec![col("__share")]].concat());
-        let period_keys: Vec<Expr> = if by_currency { vec![col("billing_currency")] } else { vec![] };
+        let period_keys: Vec<Expr> = if by_currency {
+            vec![col("billing_currency")]
+        } else {
+            vec![]
+        };
         let period = drivers
             .group_by([period_keys.clone(), dims.clone()].concat())
             .agg([col("__measure").sum()])
@@ -295,7 +333,10 @@ impl Attributor {
             day_join_left,
             JoinArgs::new(JoinType::Inner),
         );
-        let has_day = with_day.clone().select([col("__sid")]).unique(None, UniqueKeepStrategy::Any);
+        let has_day = with_day
+            .clone()
+            .select([col("__sid")])
+            .unique(None, UniqueKeepStrategy::Any);
         let remaining = shared.clone().join(
             has_day,
             [col("__sid")],
@@ -305,19 +346,24 @@ impl Attributor {
         // Without period keys every remaining row takes every share: join on a constant.
         let mut period_on = period_keys.clone();
         period_on.push(col("__k"));
-        let with_period = remaining
+        let with_period = remaining.clone().with_column(lit(1i32).alias("__k")).join(
+            period.with_column(lit(1i32).alias("__k")),
+            period_on.clone(),
+            period_on,
+            JoinArgs::new(JoinType::Inner),
+        );
+        let has_period = with_period
             .clone()
-            .with_column(lit(1i32).alias("__k"))
-            .join(
-                period.with_column(lit(1i32).alias("__k")),
-                period_on.clone(),
-                period_on,
-                JoinArgs::new(JoinType::Inner),
-            );
-        let has_period = with_period.clone().select([col("__sid")]).unique(None, UniqueKeepStrategy::Any);
+            .select([col("__sid")])
+            .unique(None, UniqueKeepStrategy::Any);
         // No driver at all: stays visible as unallocated.
         let orphans = remaining
-            .join(has_period, [col("__sid")], [col("__sid")], JoinArgs::new(JoinType::Anti))
+            .join(
+                has_period,
+                [col("__sid")],
+                [col("__sid")],
+                JoinArgs::new(JoinType::Anti),
+            )
             .with_columns(
                 dim_names
                     .iter()
@@ -325,30 +371,47 @@ impl Attributor {
                     .chain([lit(UNALLOCATED).alias("allocation")])
                     .collect::<Vec<_>>(),
             );
-        let mut part_cols: Vec<Expr> = crate::schema::COST_COLUMNS.iter().map(|c| col(c.name)).collect();
+        let mut part_cols: Vec<Expr> = crate::schema::COST_COLUMNS
+            .iter()
+            .map(|c| col(c.name))
+            .collect();
         part_cols.extend(dims.iter().cloned());
         part_cols.extend([col("allocation"), col("__sid"), col("__share")]);
         let split_parts = concat(
-            [with_day.select(part_cols.clone()), with_period.select(part_cols)],
+            [
+                with_day.select(part_cols.clone()),
+                with_period.select(part_cols),
+            ],
             UnionArgs::default(),
         )?
-        .sort(["__sid", "__share"], SortMultipleOptions::default().with_order_descending_multi([false, true]));
+        .sort(
+            ["__sid", "__share"],
+            SortMultipleOptions::default().with_order_descending_multi([false, true]),
+        );
         let exact = |name: &str| -> PolarsResult<Expr> {
             let part = col(name) * col("__share");
             // The first part of each shared row absorbs the rounding remainder, so the parts
             // sum back to the original exactly.
             let remainder = col(name) - (col(name) * col("__share")).sum().over([col("__sid")])?;
-            Ok(when(col("__sid").cum_count(false).over([col("__sid")])?.eq(lit(1)))
-                .then(part.clone() + remainder)
-                .otherwise(part)
-                .alias(name))
+            Ok(when(
+                col("__sid")
+                    .cum_count(false)
+                    .over([col("__sid")])?
+                    .eq(lit(1)),
+            )
+            .then(part.clone() + remainder)
+            .otherwise(part)
+            .alias(name))
         };
         let parts = split_parts.with_columns([
             exact("billed_cost")?,
             exact("effective_cost")?,
             exact("consumed_quantity")?,
         ]);
-        let mut columns: Vec<Expr> = crate::schema::COST_COLUMNS.iter().map(|c| col(c.name)).collect();
+        let mut columns: Vec<Expr> = crate::schema::COST_COLUMNS
+            .iter()
+            .map(|c| col(c.name))
+            .collect();
         columns.extend(dims);
         columns.push(col("allocation"));
         concat(

@@ -8,7 +8,10 @@
 //! `billed_cost` and `effective_cost` take it, and ingesting the other view of the same days
 //! replaces it rather than adding to it. `Tags` is Azure's JSON object body without braces.
 
-use super::{find_column, polars_err, read_csv_strings, read_parquet_strings, stage, Container, IngestError, Staged};
+use super::{
+    find_column, polars_err, read_csv_strings, read_parquet_strings, stage, Container, IngestError,
+    Staged,
+};
 use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,8 +21,14 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
         Container::Parquet => read_parquet_strings(file)?,
         _ => read_csv_strings(file)?,
     };
-    let columns: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    let required = |target: &'static str, candidates: &[&str]| -> Result<(&'static str, String), IngestError> {
+    let columns: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let required = |target: &'static str,
+                    candidates: &[&str]|
+     -> Result<(&'static str, String), IngestError> {
         find_column(&columns, candidates)
             .map(|c| (target, c))
             .ok_or_else(|| IngestError::MissingColumn {
@@ -30,25 +39,40 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
             })
     };
     let mut origin: HashMap<&'static str, String> = HashMap::new();
-    let cost = required(stage::BILLED, &["CostInBillingCurrency", "Cost", "PreTaxCost"])?;
+    let cost = required(
+        stage::BILLED,
+        &["CostInBillingCurrency", "Cost", "PreTaxCost"],
+    )?;
     origin.insert(stage::EFFECTIVE, cost.1.clone());
     for (target, c) in [
         cost,
         required(stage::START, &["Date", "UsageDate", "UsageDateTime"])?,
-        required(stage::CURRENCY, &["BillingCurrency", "BillingCurrencyCode", "Currency"])?,
+        required(
+            stage::CURRENCY,
+            &["BillingCurrency", "BillingCurrencyCode", "Currency"],
+        )?,
     ] {
         origin.insert(target, c);
     }
     for (target, candidates) in [
         (stage::ACCOUNT, &["SubscriptionId", "SubscriptionGuid"][..]),
-        (stage::REGION, &["ResourceLocation", "ResourceLocationNormalized", "Location"]),
-        (stage::RESOURCE, &["ResourceId", "InstanceId", "InstanceName"]),
+        (
+            stage::REGION,
+            &["ResourceLocation", "ResourceLocationNormalized", "Location"],
+        ),
+        (
+            stage::RESOURCE,
+            &["ResourceId", "InstanceId", "InstanceName"],
+        ),
         (stage::CHARGE_CATEGORY, &["ChargeType"]),
         (stage::PRICING_CATEGORY, &["PricingModel"]),
         (stage::QUANTITY, &["Quantity", "UsageQuantity"]),
         (stage::UNIT, &["UnitOfMeasure"]),
         (stage::TAGS, &["Tags"]),
-        (stage::BILLING_ACCOUNT, &["BillingAccountId", "BillingAccountID"]),
+        (
+            stage::BILLING_ACCOUNT,
+            &["BillingAccountId", "BillingAccountID"],
+        ),
     ] {
         if let Some(c) = find_column(&columns, candidates) {
             origin.insert(target, c);
@@ -81,16 +105,31 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
     }
     exprs.push(match origin.get(stage::CHARGE_CATEGORY) {
         // A missing ChargeType means a usage-only export.
-        Some(c) => col(c.as_str()).fill_null(lit("Usage")).alias(stage::CHARGE_CATEGORY),
+        Some(c) => col(c.as_str())
+            .fill_null(lit("Usage"))
+            .alias(stage::CHARGE_CATEGORY),
         None => lit("Usage").alias(stage::CHARGE_CATEGORY),
     });
-    origin.entry(stage::CHARGE_CATEGORY).or_insert_with(|| "ChargeType".into());
+    origin
+        .entry(stage::CHARGE_CATEGORY)
+        .or_insert_with(|| "ChargeType".into());
     exprs.extend([
         lit("Microsoft").alias(stage::PROVIDER),
-        when(describe.clone().str().to_lowercase().str().contains_literal(lit("openai")))
-            .then(lit("Azure OpenAI"))
-            .otherwise(when(meter_category.clone().eq(lit(""))).then(lit("Azure")).otherwise(meter_category))
-            .alias(stage::SERVICE),
+        when(
+            describe
+                .clone()
+                .str()
+                .to_lowercase()
+                .str()
+                .contains_literal(lit("openai")),
+        )
+        .then(lit("Azure OpenAI"))
+        .otherwise(
+            when(meter_category.clone().eq(lit("")))
+                .then(lit("Azure"))
+                .otherwise(meter_category),
+        )
+        .alias(stage::SERVICE),
         describe.alias(stage::HINT),
         // Reservation / savings plan / spot, as Azure names them.
         match find_column(&columns, &["PricingModel"]) {
@@ -100,14 +139,20 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
                     .or(col(c.as_str()).eq(lit("SavingsPlan")))
                     .or(col(c.as_str()).eq(lit("Spot"))),
             )
-                .then(col(c.as_str()).str().to_lowercase())
-                .otherwise(lit(NULL).cast(DataType::String))
+            .then(col(c.as_str()).str().to_lowercase())
+            .otherwise(lit(NULL).cast(DataType::String))
+            .alias(stage::PRICING_DETAIL),
+            None => lit(NULL)
+                .cast(DataType::String)
                 .alias(stage::PRICING_DETAIL),
-            None => lit(NULL).cast(DataType::String).alias(stage::PRICING_DETAIL),
         },
     ]);
     origin.insert(stage::SERVICE, "MeterCategory".into());
     origin.insert(stage::HINT, "MeterName".into());
-    let df = df.lazy().select(exprs).collect().map_err(polars_err(file))?;
+    let df = df
+        .lazy()
+        .select(exprs)
+        .collect()
+        .map_err(polars_err(file))?;
     Ok(Staged { df, origin })
 }

@@ -4,7 +4,10 @@
 //! FOCUS version since 1.0 mandates and that spendlens needs; `ProviderName` was renamed
 //! `ServiceProviderName` in later versions, so either is accepted.
 
-use super::{find_column, polars_err, read_csv_strings, read_parquet_strings, stage, Container, IngestError, Staged};
+use super::{
+    find_column, polars_err, read_csv_strings, read_parquet_strings, stage, Container, IngestError,
+    Staged,
+};
 use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,8 +29,14 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
         Container::Parquet => read_parquet_strings(file)?,
         _ => read_csv_strings(file)?,
     };
-    let columns: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    let required = |target: &'static str, candidates: &[&str]| -> Result<(&'static str, String), IngestError> {
+    let columns: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let required = |target: &'static str,
+                    candidates: &[&str]|
+     -> Result<(&'static str, String), IngestError> {
         find_column(&columns, candidates)
             .map(|c| (target, c))
             .ok_or_else(|| IngestError::MissingColumn {
@@ -85,6 +94,10 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
     } else {
         concat_str(hints, " | ", false).alias(stage::HINT)
     });
-    let df = df.lazy().select(exprs).collect().map_err(polars_err(file))?;
+    let df = df
+        .lazy()
+        .select(exprs)
+        .collect()
+        .map_err(polars_err(file))?;
     Ok(Staged { df, origin })
 }

@@ -51,7 +51,10 @@ fn scalar(v: &Value, path: &str, line: u64, file: &Path) -> Result<Option<String
             file: file.to_path_buf(),
             line,
             column: path.to_string(),
-            message: format!("expected a single value, found `{}`", truncate(&other.to_string())),
+            message: format!(
+                "expected a single value, found `{}`",
+                truncate(&other.to_string())
+            ),
         }),
     }
 }
@@ -116,11 +119,25 @@ fn record(v: &Value, line: u64, file: &Path, out: &mut Columns) -> Result<(), In
         (stage::PROVIDER, Some("Google Cloud".to_string())),
         (stage::SERVICE, service),
         (stage::ACCOUNT, s("project.id")?),
-        (stage::REGION, s("location.region")?.filter(|r| !r.is_empty()).or(s("location.location")?)),
-        (stage::RESOURCE, s("resource.global_name")?.or(s("resource.name")?)),
+        (
+            stage::REGION,
+            s("location.region")?
+                .filter(|r| !r.is_empty())
+                .or(s("location.location")?),
+        ),
+        (
+            stage::RESOURCE,
+            s("resource.global_name")?.or(s("resource.name")?),
+        ),
         (stage::HINT, Some(hint)),
-        (stage::CHARGE_CATEGORY, Some(s("cost_type")?.unwrap_or_else(|| "regular".into()))),
-        (stage::PRICING_CATEGORY, Some(if provisioned { "Committed" } else { "Standard" }.to_string())),
+        (
+            stage::CHARGE_CATEGORY,
+            Some(s("cost_type")?.unwrap_or_else(|| "regular".into())),
+        ),
+        (
+            stage::PRICING_CATEGORY,
+            Some(if provisioned { "Committed" } else { "Standard" }.to_string()),
+        ),
         (stage::QUANTITY, s("usage.amount")?),
         (stage::UNIT, s("usage.unit")?),
         (stage::BILLED, s("cost")?),
@@ -138,15 +155,19 @@ fn record(v: &Value, line: u64, file: &Path, out: &mut Columns) -> Result<(), In
             message: "expected a list of credit records".into(),
         })?;
         for (i, credit) in list.iter().enumerate() {
-            let amount = scalar(credit, "amount", line, file)?.ok_or_else(|| IngestError::BadValue {
-                file: file.to_path_buf(),
-                line,
-                column: format!("credits[{i}].amount"),
-                message: "a credit has no amount".into(),
-            })?;
+            let amount =
+                scalar(credit, "amount", line, file)?.ok_or_else(|| IngestError::BadValue {
+                    file: file.to_path_buf(),
+                    line,
+                    column: format!("credits[{i}].amount"),
+                    message: "a credit has no amount".into(),
+                })?;
             row.insert(stage::CHARGE_CATEGORY, Some("Credit".into()));
             row.insert(stage::PRICING_CATEGORY, None);
-            row.insert(stage::PRICING_DETAIL, scalar(credit, "type", line, file)?.map(|t| t.to_lowercase()));
+            row.insert(
+                stage::PRICING_DETAIL,
+                scalar(credit, "type", line, file)?.map(|t| t.to_lowercase()),
+            );
             row.insert(stage::QUANTITY, None);
             row.insert(stage::BILLED, Some(amount.clone()));
             row.insert(stage::EFFECTIVE, Some(amount));
@@ -164,7 +185,11 @@ fn parse_lines(reader: impl BufRead, file: &Path) -> Result<Columns, IngestError
             file: file.to_path_buf(),
             source,
         })?;
-        let text = if i == 0 { line.trim_start_matches('\u{feff}') } else { &line };
+        let text = if i == 0 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            &line
+        };
         if text.trim().is_empty() {
             continue;
         }
@@ -204,7 +229,11 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
     let mut columns = vec![Column::new(stage::LINE.into(), cols.line)];
     for c in stage::ALL {
         let values = cols.values.get(c).cloned().unwrap_or_default();
-        columns.push(Column::new((*c).into(), values).cast(&DataType::String).map_err(polars_err(file))?);
+        columns.push(
+            Column::new((*c).into(), values)
+                .cast(&DataType::String)
+                .map_err(polars_err(file))?,
+        );
     }
     let df = DataFrame::new_infer_height(columns).map_err(polars_err(file))?;
     let origin = HashMap::from([

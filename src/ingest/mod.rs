@@ -44,8 +44,23 @@ pub mod stage {
 
     /// All staging columns except the line number, in a fixed order.
     pub const ALL: &[&str] = &[
-        START, END, PROVIDER, SERVICE, ACCOUNT, REGION, RESOURCE, HINT, CHARGE_CATEGORY,
-        PRICING_CATEGORY, PRICING_DETAIL, QUANTITY, UNIT, BILLED, EFFECTIVE, CURRENCY, TAGS,
+        START,
+        END,
+        PROVIDER,
+        SERVICE,
+        ACCOUNT,
+        REGION,
+        RESOURCE,
+        HINT,
+        CHARGE_CATEGORY,
+        PRICING_CATEGORY,
+        PRICING_DETAIL,
+        QUANTITY,
+        UNIT,
+        BILLED,
+        EFFECTIVE,
+        CURRENCY,
+        TAGS,
         BILLING_ACCOUNT,
     ];
 }
@@ -205,18 +220,27 @@ fn header_columns(file: &Path, container: Container) -> Result<Vec<String>, Inge
             use std::io::BufRead;
             let f = std::fs::File::open(file).map_err(io)?;
             let mut line = String::new();
-            std::io::BufReader::new(f).read_line(&mut line).map_err(io)?;
-            Ok(match serde_json::from_str::<serde_json::Value>(line.trim_start_matches('\u{feff}')) {
-                Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
-                _ => Vec::new(),
-            })
+            std::io::BufReader::new(f)
+                .read_line(&mut line)
+                .map_err(io)?;
+            Ok(
+                match serde_json::from_str::<serde_json::Value>(line.trim_start_matches('\u{feff}'))
+                {
+                    Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+                    _ => Vec::new(),
+                },
+            )
         }
         Container::Csv => {
             use std::io::BufRead;
             let f = std::fs::File::open(file).map_err(io)?;
             let mut line = String::new();
-            std::io::BufReader::new(f).read_line(&mut line).map_err(io)?;
-            Ok(split_csv_header(line.trim_start_matches('\u{feff}').trim_end()))
+            std::io::BufReader::new(f)
+                .read_line(&mut line)
+                .map_err(io)?;
+            Ok(split_csv_header(
+                line.trim_start_matches('\u{feff}').trim_end(),
+            ))
         }
     }
 }
@@ -277,7 +301,11 @@ pub(crate) fn read_csv_strings(file: &Path) -> Result<DataFrame, IngestError> {
         .finish()
         .map_err(polars_err(file))?;
     let mut df = lf.collect().map_err(polars_err(file))?;
-    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     for name in names {
         let trimmed = name.trim_start_matches('\u{feff}');
         if trimmed != name {
@@ -291,7 +319,10 @@ pub(crate) fn read_csv_strings(file: &Path) -> Result<DataFrame, IngestError> {
         .filter(|n| n.as_str() != stage::LINE)
         .map(|n| {
             let c = col(n.as_str());
-            when(c.clone().eq(lit(""))).then(lit(NULL).cast(DataType::String)).otherwise(c).alias(n.as_str())
+            when(c.clone().eq(lit("")))
+                .then(lit(NULL).cast(DataType::String))
+                .otherwise(c)
+                .alias(n.as_str())
         })
         .collect();
     df.lazy()
@@ -321,10 +352,9 @@ pub(crate) fn read_parquet_strings(file: &Path) -> Result<DataFrame, IngestError
             let c = col(n.as_str());
             match dt {
                 // ISO text so the shared timestamp parser reads it back exactly.
-                DataType::Datetime(_, _) => c
-                    .dt()
-                    .strftime("%Y-%m-%d %H:%M:%S%.f")
-                    .alias(n.as_str()),
+                DataType::Datetime(_, _) => {
+                    c.dt().strftime("%Y-%m-%d %H:%M:%S%.f").alias(n.as_str())
+                }
                 _ => c.cast(DataType::String).alias(n.as_str()),
             }
         })
@@ -345,7 +375,11 @@ pub fn parse_timestamp(raw: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_micros());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
             return Some(dt.timestamp_micros());
         }
@@ -489,9 +523,11 @@ impl Lookup<'_> {
         F: FnMut(Option<&str>) -> Result<Vec<Option<String>>, String>,
     {
         let keys = self.unique(column)?;
-        let mut cols: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(keys.len()); outputs.len()];
+        let mut cols: Vec<Vec<Option<String>>> =
+            vec![Vec::with_capacity(keys.len()); outputs.len()];
         for k in &keys {
-            let vals = f(k.as_deref()).map_err(|m| self.bad(column, k.as_deref().unwrap_or(""), m))?;
+            let vals =
+                f(k.as_deref()).map_err(|m| self.bad(column, k.as_deref().unwrap_or(""), m))?;
             for (c, v) in cols.iter_mut().zip(vals) {
                 c.push(v);
             }
@@ -513,12 +549,7 @@ pub(crate) fn left_join_nulls_equal() -> JoinArgs {
 }
 
 fn join_on(lf: LazyFrame, lookup: LazyFrame, key: &str) -> LazyFrame {
-    lf.join(
-        lookup,
-        [col(key)],
-        [col(key)],
-        left_join_nulls_equal(),
-    )
+    lf.join(lookup, [col(key)], [col(key)], left_join_nulls_equal())
 }
 
 /// Turn a staged file into daily CostRecord rows (plus what was skipped), or fail naming the
@@ -533,14 +564,25 @@ pub fn finish(
     // Every staging column exists (formats may leave optional ones out).
     let mut staged = staged;
     {
-        let present: Vec<String> = staged.df.get_column_names().iter().map(|s| s.to_string()).collect();
+        let present: Vec<String> = staged
+            .df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let missing: Vec<Expr> = stage::ALL
             .iter()
             .filter(|c| !present.iter().any(|p| p == *c))
             .map(|c| lit(NULL).cast(DataType::String).alias(*c))
             .collect();
         if !missing.is_empty() {
-            staged.df = staged.df.clone().lazy().with_columns(missing).collect().map_err(&perr)?;
+            staged.df = staged
+                .df
+                .clone()
+                .lazy()
+                .with_columns(missing)
+                .collect()
+                .map_err(&perr)?;
         }
     }
     let rows_read = staged.df.height();
@@ -568,19 +610,51 @@ pub fn finish(
             .collect()
             .map_err(&perr)?;
         if check.height() > 0 {
-            let raw = check.column(c).map_err(&perr)?.str().map_err(&perr)?.get(0).unwrap_or_default().to_string();
+            let raw = check
+                .column(c)
+                .map_err(&perr)?
+                .str()
+                .map_err(&perr)?
+                .get(0)
+                .unwrap_or_default()
+                .to_string();
             return Err(lookup.bad(c, &raw, format!("`{}` is not a number", shorten(&raw))));
         }
     }
-    for c in [stage::BILLED, stage::EFFECTIVE, stage::START, stage::CURRENCY, stage::CHARGE_CATEGORY, stage::PROVIDER] {
+    for c in [
+        stage::BILLED,
+        stage::EFFECTIVE,
+        stage::START,
+        stage::CURRENCY,
+        stage::CHARGE_CATEGORY,
+        stage::PROVIDER,
+    ] {
         let nulls = staged.df.column(c).map_err(&perr)?.null_count();
         if nulls > 0 {
-            let lines = staged.df.clone().lazy().filter(col(c).is_null()).select([col(stage::LINE)]).limit(1).collect().map_err(&perr)?;
-            let line = lines.column(stage::LINE).map_err(&perr)?.u64().map_err(&perr)?.get(0).unwrap_or(0);
+            let lines = staged
+                .df
+                .clone()
+                .lazy()
+                .filter(col(c).is_null())
+                .select([col(stage::LINE)])
+                .limit(1)
+                .collect()
+                .map_err(&perr)?;
+            let line = lines
+                .column(stage::LINE)
+                .map_err(&perr)?
+                .u64()
+                .map_err(&perr)?
+                .get(0)
+                .unwrap_or(0);
             return Err(IngestError::BadValue {
                 file: file.to_path_buf(),
                 line,
-                column: staged.origin.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                column: staged
+                    .origin
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_else(|| c.to_string()),
                 message: "a value is required here but the field is empty".into(),
             });
         }
@@ -598,12 +672,29 @@ pub fn finish(
         }
     }
     if currencies.len() > 1 {
-        let first_line_row = staged.df.column(stage::CURRENCY).map_err(&perr)?.str().map_err(&perr)?.get(0).unwrap_or_default().to_string();
-        let other = currencies.iter().flatten().find(|c| **c != first_line_row).cloned().unwrap_or_default();
+        let first_line_row = staged
+            .df
+            .column(stage::CURRENCY)
+            .map_err(&perr)?
+            .str()
+            .map_err(&perr)?
+            .get(0)
+            .unwrap_or_default()
+            .to_string();
+        let other = currencies
+            .iter()
+            .flatten()
+            .find(|c| **c != first_line_row)
+            .cloned()
+            .unwrap_or_default();
         return Err(IngestError::MixedCurrency {
             file: file.to_path_buf(),
             line: lookup.line_of(stage::CURRENCY, &other),
-            column: staged.origin.get(stage::CURRENCY).cloned().unwrap_or_default(),
+            column: staged
+                .origin
+                .get(stage::CURRENCY)
+                .cloned()
+                .unwrap_or_default(),
             first_line: lookup.line_of(stage::CURRENCY, &first_line_row),
             found: other,
             first: first_line_row,
@@ -617,7 +708,11 @@ pub fn finish(
             values.push(match k {
                 None => None,
                 Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
-                    lookup.bad(column, s, format!("`{}` is not a date or timestamp", shorten(s)))
+                    lookup.bad(
+                        column,
+                        s,
+                        format!("`{}` is not a date or timestamp", shorten(s)),
+                    )
                 })?),
             });
         }
@@ -635,7 +730,12 @@ pub fn finish(
         let v = v.unwrap_or_default();
         charge_category(v)
             .map(|c| vec![Some(c.to_string())])
-            .ok_or_else(|| format!("`{v}` is not a charge category (expected one of {:?})", schema::CHARGE_CATEGORIES))
+            .ok_or_else(|| {
+                format!(
+                    "`{v}` is not a charge category (expected one of {:?})",
+                    schema::CHARGE_CATEGORIES
+                )
+            })
     })?;
     let pricing_lk = lookup.strings(stage::PRICING_CATEGORY, &["__pricing_category"], |v| {
         Ok(vec![v.map(|v| pricing_category(v).to_string())])
@@ -701,19 +801,35 @@ pub fn finish(
     ] {
         lf = join_on(lf, lk, key);
     }
-    let is_llm = col("__llm").eq(lit("true")).or(col("__model").is_not_null());
+    let is_llm = col("__llm")
+        .eq(lit("true"))
+        .or(col("__model").is_not_null());
     let rows = lf
         .with_columns([
             day("__start_us").alias("__day"),
             source_expr.alias("source"),
-            col(stage::BILLED).cast(DataType::Float64).alias("billed_cost"),
-            col(stage::EFFECTIVE).cast(DataType::Float64).alias("effective_cost"),
-            col(stage::QUANTITY).cast(DataType::Float64).alias("consumed_quantity"),
+            col(stage::BILLED)
+                .cast(DataType::Float64)
+                .alias("billed_cost"),
+            col(stage::EFFECTIVE)
+                .cast(DataType::Float64)
+                .alias("effective_cost"),
+            col(stage::QUANTITY)
+                .cast(DataType::Float64)
+                .alias("consumed_quantity"),
             col("__keep").eq(lit("true")).alias("__keep"),
             // Non-LLM rows (kept with --services) carry no model or token usage type.
-            when(is_llm.clone()).then(col("__model")).otherwise(lit(NULL).cast(DataType::String)).alias("model"),
-            when(is_llm).then(col("__usage_type")).otherwise(lit("other")).alias("usage_type"),
-            col(stage::PRICING_DETAIL).fill_null(col("__detail")).alias("pricing_detail"),
+            when(is_llm.clone())
+                .then(col("__model"))
+                .otherwise(lit(NULL).cast(DataType::String))
+                .alias("model"),
+            when(is_llm)
+                .then(col("__usage_type"))
+                .otherwise(lit("other"))
+                .alias("usage_type"),
+            col(stage::PRICING_DETAIL)
+                .fill_null(col("__detail"))
+                .alias("pricing_detail"),
         ])
         .collect()
         .map_err(&perr)?;
@@ -727,12 +843,26 @@ pub fn finish(
         .collect()
         .map_err(&perr)?;
     let covered: Vec<(String, NaiveDate)> = {
-        let s = covered_df.column("source").map_err(&perr)?.str().map_err(&perr)?.clone();
-        let d = covered_df.column("__day").map_err(&perr)?.date().map_err(&perr)?.physical().clone();
+        let s = covered_df
+            .column("source")
+            .map_err(&perr)?
+            .str()
+            .map_err(&perr)?
+            .clone();
+        let d = covered_df
+            .column("__day")
+            .map_err(&perr)?
+            .date()
+            .map_err(&perr)?
+            .physical()
+            .clone();
         s.iter()
             .zip(d.iter())
             .filter_map(|(s, d)| {
-                Some((s?.to_string(), NaiveDate::from_num_days_from_ce_opt(d? + 719_163)?))
+                Some((
+                    s?.to_string(),
+                    NaiveDate::from_num_days_from_ce_opt(d? + 719_163)?,
+                ))
             })
             .collect()
     };
@@ -746,9 +876,22 @@ pub fn finish(
         .collect()
         .map_err(&perr)?;
     let skipped_cost: Vec<(String, f64)> = {
-        let c = skipped.column(stage::CURRENCY).map_err(&perr)?.str().map_err(&perr)?.clone();
-        let v = skipped.column("effective_cost").map_err(&perr)?.f64().map_err(&perr)?.clone();
-        c.iter().zip(v.iter()).map(|(c, v)| (c.unwrap_or_default().to_string(), v.unwrap_or(0.0))).collect()
+        let c = skipped
+            .column(stage::CURRENCY)
+            .map_err(&perr)?
+            .str()
+            .map_err(&perr)?
+            .clone();
+        let v = skipped
+            .column("effective_cost")
+            .map_err(&perr)?
+            .f64()
+            .map_err(&perr)?
+            .clone();
+        c.iter()
+            .zip(v.iter())
+            .map(|(c, v)| (c.unwrap_or_default().to_string(), v.unwrap_or(0.0)))
+            .collect()
     };
     let skipped_services: BTreeSet<String> = rows
         .column("__keep")
@@ -756,7 +899,13 @@ pub fn finish(
         .bool()
         .map_err(&perr)?
         .iter()
-        .zip(rows.column(stage::SERVICE).map_err(&perr)?.str().map_err(&perr)?.iter())
+        .zip(
+            rows.column(stage::SERVICE)
+                .map_err(&perr)?
+                .str()
+                .map_err(&perr)?
+                .iter(),
+        )
         .filter(|(k, _)| *k == Some(false))
         .filter_map(|(_, s)| s.map(str::to_string))
         .collect();
@@ -793,7 +942,8 @@ pub fn finish(
         ])
         .select([
             to_ts(col("__day")).alias("charge_period_start"),
-            to_ts((col("__day").cast(DataType::Int32) + lit(1)).cast(DataType::Date)).alias("charge_period_end"),
+            to_ts((col("__day").cast(DataType::Int32) + lit(1)).cast(DataType::Date))
+                .alias("charge_period_end"),
             col("__provider").alias("provider_name"),
             col(stage::SERVICE).alias("service_name"),
             col(stage::ACCOUNT).alias("sub_account_id"),
@@ -808,7 +958,10 @@ pub fn finish(
             col(stage::UNIT).alias("consumed_unit"),
             col("billed_cost"),
             col("effective_cost"),
-            col(stage::CURRENCY).str().strip_chars(lit(NULL)).alias("billing_currency"),
+            col(stage::CURRENCY)
+                .str()
+                .strip_chars(lit(NULL))
+                .alias("billing_currency"),
             col("__tags").fill_null(lit("{}")).alias("tags"),
             col("source"),
         ])
@@ -841,9 +994,16 @@ fn skipped_rows(skipped: &BTreeSet<String>, staged: &Staged) -> Result<usize, In
     if skipped.is_empty() {
         return Ok(0);
     }
-    let services = staged.df.column(stage::SERVICE).and_then(|c| c.str().cloned());
+    let services = staged
+        .df
+        .column(stage::SERVICE)
+        .and_then(|c| c.str().cloned());
     Ok(services
-        .map(|s| s.iter().filter(|v| v.is_some_and(|v| skipped.contains(v))).count())
+        .map(|s| {
+            s.iter()
+                .filter(|v| v.is_some_and(|v| skipped.contains(v)))
+                .count()
+        })
         .unwrap_or(0))
 }
 
@@ -928,7 +1088,8 @@ pub fn ingest_files(
         }
     }
     let frames: Vec<LazyFrame> = parsed.iter().map(|p| p.frame.clone().lazy()).collect();
-    let mut covered: Vec<(String, NaiveDate)> = parsed.iter().flat_map(|p| p.covered.clone()).collect();
+    let mut covered: Vec<(String, NaiveDate)> =
+        parsed.iter().flat_map(|p| p.covered.clone()).collect();
     covered.sort();
     covered.dedup();
     let combined = if frames.is_empty() {
@@ -959,7 +1120,9 @@ mod tests {
 
     #[test]
     fn timestamps_in_every_export_spelling() {
-        let t = |s| parse_timestamp(s).map(|us| DateTime::from_timestamp_micros(us).unwrap().to_rfc3339());
+        let t = |s| {
+            parse_timestamp(s).map(|us| DateTime::from_timestamp_micros(us).unwrap().to_rfc3339())
+        };
         let want = Some("2024-09-18T22:00:00+00:00".to_string());
         assert_eq!(t("2024-09-18 22:00:00"), want);
         assert_eq!(t("2024-09-18T22:00:00Z"), want);
@@ -967,8 +1130,14 @@ mod tests {
         assert_eq!(t("2024-09-18 22:00:00+00:00"), want);
         assert_eq!(t("2024-09-18T23:00:00+01:00"), want);
         assert_eq!(t("2024-09-18 22:00:00.000000"), want);
-        assert_eq!(t("09/18/2024"), Some("2024-09-18T00:00:00+00:00".to_string()));
-        assert_eq!(t("2024-09-18"), Some("2024-09-18T00:00:00+00:00".to_string()));
+        assert_eq!(
+            t("09/18/2024"),
+            Some("2024-09-18T00:00:00+00:00".to_string())
+        );
+        assert_eq!(
+            t("2024-09-18"),
+            Some("2024-09-18T00:00:00+00:00".to_string())
+        );
         assert_eq!(t("18.09.2024"), None);
         assert_eq!(t("yesterday"), None);
     }

@@ -156,11 +156,21 @@ fn in_period(p: &Period) -> Expr {
 }
 
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(df.column(name)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect())
 }
 
 fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
-    Ok(df.column(name)?.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+    Ok(df
+        .column(name)?
+        .f64()?
+        .iter()
+        .map(|v| v.unwrap_or(0.0))
+        .collect())
 }
 
 /// Sum effective cost by `keys`, largest first (ties by key, so output is stable).
@@ -182,15 +192,25 @@ fn rollup(lf: &LazyFrame, keys: &[&str]) -> PolarsResult<DataFrame> {
 }
 
 /// Build the report from the store.
-pub fn build(store: &Store, attributor: &Attributor, opts: &ReportOptions) -> Result<Report, ReportError> {
+pub fn build(
+    store: &Store,
+    attributor: &Attributor,
+    opts: &ReportOptions,
+) -> Result<Report, ReportError> {
     let Some(costs) = store.scan(Table::Cost)? else {
         return Err(ReportError::Empty(store.dir().display().to_string()));
     };
     let bounds = costs
         .clone()
         .select([
-            col("charge_period_start").min().cast(DataType::Int64).alias("min"),
-            col("charge_period_start").max().cast(DataType::Int64).alias("max"),
+            col("charge_period_start")
+                .min()
+                .cast(DataType::Int64)
+                .alias("min"),
+            col("charge_period_start")
+                .max()
+                .cast(DataType::Int64)
+                .alias("max"),
         ])
         .collect()?;
     let (Some(min), Some(max)) = (
@@ -214,9 +234,14 @@ pub fn build(store: &Store, attributor: &Attributor, opts: &ReportOptions) -> Re
     let currencies = costs
         .clone()
         .filter(in_period(&period))
-        .select([col("billing_currency").unique().sort(SortOptions::default())])
+        .select([col("billing_currency")
+            .unique()
+            .sort(SortOptions::default())])
         .collect()?;
-    let found: Vec<String> = strings(&currencies, "billing_currency")?.into_iter().flatten().collect();
+    let found: Vec<String> = strings(&currencies, "billing_currency")?
+        .into_iter()
+        .flatten()
+        .collect();
     let currency = match (&opts.currency, found.len()) {
         (Some(c), _) if found.iter().any(|f| f == c) => c.clone(),
         (Some(c), _) if !found.is_empty() => {
@@ -255,7 +280,8 @@ pub fn build(store: &Store, attributor: &Attributor, opts: &ReportOptions) -> Re
                 .alias("unallocated_cost"),
         ])
         .collect()?;
-    let get = |n: &str| -> PolarsResult<f64> { Ok(totals_df.column(n)?.f64()?.get(0).unwrap_or(0.0)) };
+    let get =
+        |n: &str| -> PolarsResult<f64> { Ok(totals_df.column(n)?.f64()?.get(0).unwrap_or(0.0)) };
     let effective = get("effective_cost")?;
     let allocated = get("allocated_cost")?;
     let totals = Totals {
@@ -340,7 +366,10 @@ fn movers(current: &LazyFrame, prior: &LazyFrame, top: usize) -> PolarsResult<Ve
     let dims: [(&str, Expr); 4] = [
         ("provider", col("provider_name")),
         ("team", col("team")),
-        ("team/feature", concat_str([col("team"), col("feature")], "/", false)),
+        (
+            "team/feature",
+            concat_str([col("team"), col("feature")], "/", false),
+        ),
         ("model", col("model").fill_null(lit("(no model)"))),
     ];
     let mut out = Vec::new();
@@ -357,7 +386,10 @@ fn movers(current: &LazyFrame, prior: &LazyFrame, top: usize) -> PolarsResult<Ve
                 [col("value")],
                 JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
             )
-            .with_columns([col("now").fill_null(lit(0.0)), col("before").fill_null(lit(0.0))])
+            .with_columns([
+                col("now").fill_null(lit(0.0)),
+                col("before").fill_null(lit(0.0)),
+            ])
             .collect()?;
         for ((v, now), before) in strings(&joined, "value")?
             .into_iter()
@@ -433,7 +465,11 @@ impl Report {
         let c = &self.currency;
         let t = &self.totals;
         let mut s = String::new();
-        let _ = writeln!(s, "# spendlens report: {} to {}\n", self.period.start, self.period.end);
+        let _ = writeln!(
+            s,
+            "# spendlens report: {} to {}\n",
+            self.period.start, self.period.end
+        );
         let _ = writeln!(
             s,
             "Effective cost **{} {c}** (billed {} {c}); allocated {} {c}, unallocated {} {c}; tag coverage **{}**.\n",
@@ -443,25 +479,65 @@ impl Report {
             amount(t.unallocated_cost),
             pct(t.tag_coverage)
         );
-        let _ = writeln!(s, "## By provider\n\n| provider | effective {c} | billed {c} |\n|---|---:|---:|");
+        let _ = writeln!(
+            s,
+            "## By provider\n\n| provider | effective {c} | billed {c} |\n|---|---:|---:|"
+        );
         for r in &self.by_provider {
-            let _ = writeln!(s, "| {} | {} | {} |", md(&r.provider_name), amount(r.effective_cost), amount(r.billed_cost));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                md(&r.provider_name),
+                amount(r.effective_cost),
+                amount(r.billed_cost)
+            );
         }
-        let _ = writeln!(s, "\n## By team\n\n| team | effective {c} | share |\n|---|---:|---:|");
+        let _ = writeln!(
+            s,
+            "\n## By team\n\n| team | effective {c} | share |\n|---|---:|---:|"
+        );
         for r in &self.by_team {
-            let _ = writeln!(s, "| {} | {} | {} |", md(&r.team), amount(r.effective_cost), pct(r.share));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                md(&r.team),
+                amount(r.effective_cost),
+                pct(r.share)
+            );
         }
-        let _ = writeln!(s, "\n## By team and feature\n\n| team | feature | effective {c} |\n|---|---|---:|");
+        let _ = writeln!(
+            s,
+            "\n## By team and feature\n\n| team | feature | effective {c} |\n|---|---|---:|"
+        );
         for r in &self.by_team_feature {
-            let _ = writeln!(s, "| {} | {} | {} |", md(&r.team), md(&r.feature), amount(r.effective_cost));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                md(&r.team),
+                md(&r.feature),
+                amount(r.effective_cost)
+            );
         }
         let _ = writeln!(s, "\n## By model\n\n| model | effective {c} |\n|---|---:|");
         for r in &self.by_model {
-            let _ = writeln!(s, "| {} | {} |", md(r.model.as_deref().unwrap_or("(no model)")), amount(r.effective_cost));
+            let _ = writeln!(
+                s,
+                "| {} | {} |",
+                md(r.model.as_deref().unwrap_or("(no model)")),
+                amount(r.effective_cost)
+            );
         }
-        let _ = writeln!(s, "\n## How spend was allocated\n\n| allocation | effective {c} |\n|---|---:|");
+        let _ = writeln!(
+            s,
+            "\n## How spend was allocated\n\n| allocation | effective {c} |\n|---|---:|"
+        );
         for r in &self.by_allocation {
-            let _ = writeln!(s, "| {} | {} |", md(&r.allocation), amount(r.effective_cost));
+            let _ = writeln!(
+                s,
+                "| {} | {} |",
+                md(&r.allocation),
+                amount(r.effective_cost)
+            );
         }
         let _ = writeln!(
             s,
@@ -477,12 +553,17 @@ impl Report {
                 amount(m.effective_cost),
                 amount(m.previous_effective_cost),
                 amount(m.change),
-                m.change_pct.map(|p| format!("{:+.1}%", p * 100.0)).unwrap_or_else(|| "new".into())
+                m.change_pct
+                    .map(|p| format!("{:+.1}%", p * 100.0))
+                    .unwrap_or_else(|| "new".into())
             );
         }
         let _ = writeln!(s, "\n## Anomalies\n");
         if self.anomalies.is_empty() {
-            let _ = writeln!(s, "None flagged (anomaly detection is not part of this build yet).");
+            let _ = writeln!(
+                s,
+                "None flagged (anomaly detection is not part of this build yet)."
+            );
         }
         s
     }
@@ -494,28 +575,70 @@ impl Report {
 
     /// CSV: one line per rollup row, `section` saying which rollup.
     pub fn to_csv(&self) -> String {
-        let mut s = String::from("section,provider_name,team,feature,model,allocation,effective_cost,currency\n");
+        let mut s = String::from(
+            "section,provider_name,team,feature,model,allocation,effective_cost,currency\n",
+        );
         let mut line = |section: &str, p: &str, t: &str, f: &str, m: &str, a: &str, v: f64| {
             let cells = [section, p, t, f, m, a].map(csv_cell);
             let _ = writeln!(s, "{},{},{}", cells.join(","), v, csv_cell(&self.currency));
         };
         line("total", "", "", "", "", "", self.totals.effective_cost);
         line("allocated", "", "", "", "", "", self.totals.allocated_cost);
-        line("unallocated", "", "", "", "", "", self.totals.unallocated_cost);
+        line(
+            "unallocated",
+            "",
+            "",
+            "",
+            "",
+            "",
+            self.totals.unallocated_cost,
+        );
         for r in &self.by_provider {
-            line("provider", &r.provider_name, "", "", "", "", r.effective_cost);
+            line(
+                "provider",
+                &r.provider_name,
+                "",
+                "",
+                "",
+                "",
+                r.effective_cost,
+            );
         }
         for r in &self.by_team {
             line("team", "", &r.team, "", "", "", r.effective_cost);
         }
         for r in &self.by_team_feature {
-            line("team_feature", "", &r.team, &r.feature, "", "", r.effective_cost);
+            line(
+                "team_feature",
+                "",
+                &r.team,
+                &r.feature,
+                "",
+                "",
+                r.effective_cost,
+            );
         }
         for r in &self.by_model {
-            line("model", "", "", "", r.model.as_deref().unwrap_or(""), "", r.effective_cost);
+            line(
+                "model",
+                "",
+                "",
+                "",
+                r.model.as_deref().unwrap_or(""),
+                "",
+                r.effective_cost,
+            );
         }
         for r in &self.by_allocation {
-            line("allocation", "", "", "", "", &r.allocation, r.effective_cost);
+            line(
+                "allocation",
+                "",
+                "",
+                "",
+                "",
+                &r.allocation,
+                r.effective_cost,
+            );
         }
         s
     }

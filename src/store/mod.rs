@@ -184,11 +184,10 @@ impl Store {
             }
             Err(e) => return Err(io_err(&path)(e)),
         };
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| StoreError::Manifest {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| StoreError::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         if manifest.version != MANIFEST_VERSION {
             return Err(StoreError::Manifest {
                 path,
@@ -219,11 +218,12 @@ impl Store {
             .iter()
             .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
             .collect();
-        let lf = LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
-            .map_err(|source| StoreError::Polars {
-                path: self.dir.clone(),
-                source,
-            })?;
+        let lf =
+            LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
+                .map_err(|source| StoreError::Polars {
+                    path: self.dir.clone(),
+                    source,
+                })?;
         Ok(Some(lf))
     }
 
@@ -399,7 +399,11 @@ fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, D
     let sorted = frame
         .clone()
         .lazy()
-        .with_column(col("charge_period_start").cast(DataType::Date).alias("__day"))
+        .with_column(
+            col("charge_period_start")
+                .cast(DataType::Date)
+                .alias("__day"),
+        )
         .sort(["source", "__day"], SortMultipleOptions::default())
         .collect()?;
     let sources = sorted.column("source")?.str()?.clone();
@@ -409,7 +413,8 @@ fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, D
     let mut start = 0usize;
     let n = sorted.height();
     for i in 1..=n {
-        let boundary = i == n || sources.get(i) != sources.get(start) || days.get(i) != days.get(start);
+        let boundary =
+            i == n || sources.get(i) != sources.get(start) || days.get(i) != days.get(start);
         if boundary {
             let source = sources.get(start).unwrap_or("unnamed").to_string();
             let day = days

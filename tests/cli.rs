@@ -1,0 +1,885 @@
+//! End-to-end tests: the real binary and library on the real public sample exports in
+//! `../shared/data/` and on the generated demo data.
+
+use polars::prelude::*;
+use serde_json::Value;
+use spendlens::ingest::{self, IngestOptions};
+use spendlens::normalise::ServiceFilter;
+use spendlens::schema;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `../shared/data` next to the repository (where the sample exports live).
+fn shared(rel: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = root.join("../shared/data").join(rel);
+    assert!(p.exists(), "sample file missing: {}", p.display());
+    p
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn data(&self) -> PathBuf {
+        self.path("data")
+    }
+    /// Run spendlens with this environment's data dir and config path.
+    /// Runs in the temp dir, so the default `./spendlens.toml` is this environment's.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_spendlens"))
+            .current_dir(self.dir.path())
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env_remove("SPENDLENS_CONFIG")
+            .env_remove("SPENDLENS_DATA_DIR")
+            .output()
+            .unwrap()
+    }
+    fn config(&self, text: &str) {
+        std::fs::write(self.path("spendlens.toml"), text).unwrap();
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "spendlens {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "spendlens {args:?} should fail with 2; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+    fn report_json(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["report", "--format", "json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&self.ok(&args)).expect("report --format json prints only JSON")
+    }
+    fn manifest(&self) -> Option<String> {
+        std::fs::read_to_string(self.data().join("manifest.json")).ok()
+    }
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol
+}
+
+fn all_services() -> IngestOptions {
+    IngestOptions {
+        format: None,
+        services: ServiceFilter::All,
+        source: None,
+    }
+}
+
+/// Sum a money column of a CostRecord frame, optionally for one value of another column.
+fn sum_where(df: &DataFrame, money: &str, filter: Option<(&str, &str)>) -> f64 {
+    let mut lf = df.clone().lazy();
+    if let Some((c, v)) = filter {
+        lf = lf.filter(col(c).eq(lit(v)));
+    }
+    let out = lf.select([col(money).sum()]).collect().unwrap();
+    out.column(money)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .get(0)
+        .unwrap_or(0.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real sample exports reconcile to their documented totals.
+
+#[test]
+fn focus_sample_reconciles_by_provider_and_charge_category() {
+    let parsed =
+        ingest::parse_file(&shared("focus/focus-1.0_sample.csv"), &all_services()).unwrap();
+    schema::validate_cost(&parsed.frame).unwrap();
+    assert_eq!(parsed.rows_read, 1000);
+    let df = &parsed.frame;
+    // Totals from shared/data/README.md (exact decimals, rounded to cents).
+    assert!(close(
+        sum_where(df, "billed_cost", None),
+        20.52022672899,
+        1e-6
+    ));
+    assert!(close(
+        sum_where(df, "effective_cost", None),
+        14.97651418586,
+        1e-6
+    ));
+    for (provider, billed, effective) in [
+        ("aws", 18.01, 13.00),
+        ("azure", 1.98, 1.98),
+        ("oracle", 0.54, 0.00),
+    ] {
+        let b = sum_where(df, "billed_cost", Some(("provider_name", provider)));
+        let e = sum_where(df, "effective_cost", Some(("provider_name", provider)));
+        assert!(
+            close(b, billed, 0.005) && close(e, effective, 0.005),
+            "{provider}: {b} {e}"
+        );
+    }
+    // Credits and adjustments keep their FOCUS ChargeCategory.
+    for (category, billed, effective) in [
+        ("Usage", 22.86, 17.98),
+        ("Adjustment", 0.27, 0.00),
+        ("Credit", -2.61, -3.00),
+    ] {
+        let b = sum_where(df, "billed_cost", Some(("charge_category", category)));
+        let e = sum_where(df, "effective_cost", Some(("charge_category", category)));
+        assert!(
+            close(b, billed, 0.005) && close(e, effective, 0.005),
+            "{category}: {b} {e}"
+        );
+    }
+    let committed = df
+        .clone()
+        .lazy()
+        .filter(col("pricing_category").eq(lit("Committed")))
+        .collect()
+        .unwrap();
+    assert!(
+        committed.height() > 0,
+        "Committed rows keep their pricing category"
+    );
+}
+
+#[test]
+fn every_sample_ingests_through_the_cli_and_the_report_reconciles() {
+    for (file, billed, effective) in [
+        ("focus/focus-1.0_sample.csv", 20.52, 14.98),
+        ("azure/EA_ActualCost_Small.csv", 8.55, 8.55),
+        ("azure/EA_AmortizedCost_Small.csv", 16.30, 16.30),
+    ] {
+        let env = Env::new();
+        env.ok(&[
+            "ingest",
+            "--services",
+            "all",
+            shared(file).to_str().unwrap(),
+        ]);
+        let r = env.report_json(&[]);
+        let t = &r["totals"];
+        assert!(
+            close(t["billed_cost"].as_f64().unwrap(), billed, 0.01),
+            "{file}: {t}"
+        );
+        assert!(
+            close(t["effective_cost"].as_f64().unwrap(), effective, 0.01),
+            "{file}: {t}"
+        );
+        let parts = t["allocated_cost"].as_f64().unwrap() + t["unallocated_cost"].as_f64().unwrap();
+        assert!(
+            close(parts, effective, 0.01),
+            "{file}: allocated + unallocated = total"
+        );
+        assert_eq!(r["currency"], "USD");
+        for key in [
+            "schema_version",
+            "period",
+            "by_provider",
+            "by_team",
+            "by_team_feature",
+            "by_model",
+            "anomalies",
+        ] {
+            assert!(r.get(key).is_some(), "report JSON lacks `{key}`");
+        }
+        assert!(r["period"]["start"].is_string() && r["period"]["end"].is_string());
+    }
+}
+
+#[test]
+fn azure_header_only_export_ingests_as_nothing() {
+    let env = Env::new();
+    let out = env.ok(&["ingest", shared("azure/EA_NoRows.csv").to_str().unwrap()]);
+    assert!(out.contains("0 row(s) read"), "{out}");
+}
+
+#[test]
+fn azure_tags_without_braces_attribute_and_casing_is_normalised() {
+    let env = Env::new();
+    env.config("[attribution.tags]\nteam = [\"CostCenter\"]\nfeature = [\"application\"]\n");
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
+    ]);
+    let r = env.report_json(&[]);
+    let teams: Vec<&str> = r["by_team"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["team"].as_str().unwrap())
+        .collect();
+    assert!(
+        teams.contains(&"1234") && teams.contains(&"subacm"),
+        "{teams:?}"
+    );
+    // Untagged rows (the reservation purchase among them) stay visible as unallocated.
+    assert!(teams.contains(&"unallocated"));
+    let features: Vec<&str> = r["by_team_feature"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["feature"].as_str().unwrap())
+        .collect();
+    assert!(features.contains(&"databricks"), "{features:?}");
+}
+
+/// Convert koku's flattened GCP dump (dotted columns, Python-repr records) into the nested
+/// newline-delimited JSON `bq extract` writes.
+fn koku_to_bq_json(csv: &Path, out: &Path) {
+    let df = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.to_path_buf()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let numeric = [
+        "cost",
+        "currency_conversion_rate",
+        "usage.amount",
+        "usage.amount_in_pricing_units",
+    ];
+    let repr = ["project.labels", "labels", "system_labels", "credits"];
+    let mut lines = String::new();
+    for i in 0..df.height() {
+        let mut row = serde_json::Map::new();
+        for column in df.columns() {
+            let name = column.name().as_str();
+            let raw = column.str().unwrap().get(i);
+            let value = match raw {
+                None => Value::Null,
+                Some(s) if numeric.contains(&name) => serde_json::from_str::<Value>(s).unwrap(),
+                Some(s) if repr.contains(&name) => {
+                    serde_json::from_str(&s.replace('\'', "\"").replace("None", "null")).unwrap()
+                }
+                // bq extract writes timestamps as `YYYY-MM-DD HH:MM:SS UTC`.
+                Some(s) if name.ends_with("_time") => Value::String(s.replace("+00:00", " UTC")),
+                Some(s) => Value::String(s.to_string()),
+            };
+            let mut parts: Vec<&str> = name.split('.').collect();
+            let leaf = parts.pop().unwrap();
+            let mut target = &mut row;
+            for p in parts {
+                target = target
+                    .entry(p.to_string())
+                    .or_insert_with(|| Value::Object(Default::default()))
+                    .as_object_mut()
+                    .unwrap();
+            }
+            target.insert(leaf.to_string(), value);
+        }
+        lines.push_str(&Value::Object(row).to_string());
+        lines.push('\n');
+    }
+    std::fs::write(out, lines).unwrap();
+}
+
+#[test]
+fn gcp_exports_reconcile_cost_and_credits_at_a_millionth() {
+    let env = Env::new();
+    for (file, rows, cost, credits) in [
+        (
+            "gcp/koku_gcp_billing_export_202011.csv",
+            25,
+            0.000032,
+            -0.000032,
+        ),
+        ("gcp/koku_gcp_billing_export_202208.csv", 9, 0.000012, 0.0),
+    ] {
+        let json = env.path(&format!("{rows}.jsonl"));
+        koku_to_bq_json(&shared(file), &json);
+        let parsed = ingest::parse_file(&json, &all_services()).unwrap();
+        schema::validate_cost(&parsed.frame).unwrap();
+        assert_eq!(parsed.format, ingest::Format::Gcp);
+        let usage = sum_where(
+            &parsed.frame,
+            "billed_cost",
+            Some(("charge_category", "Usage")),
+        );
+        let credit = sum_where(
+            &parsed.frame,
+            "billed_cost",
+            Some(("charge_category", "Credit")),
+        );
+        assert!(close(usage, cost, 1e-9), "{file}: usage {usage}");
+        assert!(close(credit, credits, 1e-9), "{file}: credits {credit}");
+        // Nested labels became tags.
+        if rows == 25 {
+            let tags = parsed.frame.column("tags").unwrap().str().unwrap().clone();
+            assert!(
+                tags.iter()
+                    .flatten()
+                    .any(|t| t.contains("goog-resource-type")),
+                "labels kept as tags"
+            );
+            let details = parsed
+                .frame
+                .column("pricing_detail")
+                .unwrap()
+                .str()
+                .unwrap()
+                .clone();
+            assert!(
+                details.iter().flatten().any(|d| d == "promotion"),
+                "credit type kept"
+            );
+        }
+
+        // The same rows as Parquet with nested records (what `bq extract --destination_format
+        // PARQUET` gives) ingest to the same money.
+        let mut df = JsonReader::new(std::fs::File::open(&json).unwrap())
+            .with_json_format(JsonFormat::JsonLines)
+            .finish()
+            .unwrap();
+        let pq = env.path(&format!("{rows}.parquet"));
+        ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        let from_parquet = ingest::parse_file(&pq, &all_services()).unwrap();
+        let pq_usage = sum_where(
+            &from_parquet.frame,
+            "billed_cost",
+            Some(("charge_category", "Usage")),
+        );
+        let pq_credit = sum_where(
+            &from_parquet.frame,
+            "billed_cost",
+            Some(("charge_category", "Credit")),
+        );
+        assert!(
+            close(pq_usage, cost, 1e-9) && close(pq_credit, credits, 1e-9),
+            "parquet: {pq_usage} {pq_credit}"
+        );
+        assert_eq!(from_parquet.frame.height(), parsed.frame.height());
+    }
+}
+
+#[test]
+fn focus_parquet_ingests_like_focus_csv() {
+    let env = Env::new();
+    let csv = shared("focus/focus-1.0_sample.csv");
+    let mut df = CsvReadOptions::default()
+        .with_infer_schema_length(None)
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_null_values(Some(NullValues::AllColumns(vec!["NULL".into()]))),
+        )
+        .try_into_reader_with_file_path(Some(csv.clone()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let pq = env.path("focus.parquet");
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let a = ingest::parse_file(&csv, &all_services()).unwrap();
+    let b = ingest::parse_file(&pq, &all_services()).unwrap();
+    assert_eq!(b.format, ingest::Format::Focus);
+    for money in ["billed_cost", "effective_cost"] {
+        assert!(close(
+            sum_where(&a.frame, money, None),
+            sum_where(&b.frame, money, None),
+            1e-9
+        ));
+    }
+    assert_eq!(a.frame.height(), b.frame.height());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: clear errors naming file, line and column; nothing written.
+
+/// The FOCUS sample with one edit applied to its text.
+fn edited_focus(env: &Env, name: &str, edit: impl Fn(&str) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(shared("focus/focus-1.0_sample.csv")).unwrap();
+    let path = env.path(name);
+    std::fs::write(&path, edit(&text)).unwrap();
+    path
+}
+
+/// Split a CSV line at commas outside quotes (fields keep their quotes).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                fields.last_mut().unwrap().push(c);
+            }
+            ',' if !quoted => fields.push(String::new()),
+            _ => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
+/// Replace field `column` of line `line` (1-based file line; the header is line 1).
+fn set_field(text: &str, line: usize, column: &str, value: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header = csv_fields(&lines[0]);
+    let idx = header
+        .iter()
+        .position(|h| h.trim_matches('"') == column)
+        .unwrap();
+    let mut fields = csv_fields(&lines[line - 1]);
+    assert_eq!(fields.len(), header.len());
+    fields[idx] = value.to_string();
+    lines[line - 1] = fields.join(",");
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn unparsable_number_names_file_line_and_column_and_writes_nothing() {
+    let env = Env::new();
+    let bad = edited_focus(&env, "bad_number.csv", |t| {
+        set_field(t, 418, "BilledCost", "12.5x")
+    });
+    let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("bad_number.csv") && err.contains("line 418") && err.contains("`BilledCost`"),
+        "{err}"
+    );
+    assert!(env.manifest().is_none(), "nothing written");
+}
+
+#[test]
+fn unparsable_date_and_unknown_charge_category_are_named() {
+    let env = Env::new();
+    let bad = edited_focus(&env, "bad_date.csv", |t| {
+        set_field(t, 7, "ChargePeriodStart", "\"31/09/2024 10:00\"")
+    });
+    let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("line 7") && err.contains("`ChargePeriodStart`") && err.contains("31/09/2024"),
+        "{err}"
+    );
+    let bad = edited_focus(&env, "bad_category.csv", |t| {
+        set_field(t, 9, "ChargeCategory", "\"Bonus\"")
+    });
+    let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("line 9") && err.contains("`ChargeCategory`") && err.contains("Bonus"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_required_column_is_named() {
+    let env = Env::new();
+    let bad = edited_focus(&env, "no_billed.csv", |t| {
+        t.replacen("\"BilledCost\"", "\"Billed\"", 1)
+    });
+    // Without BilledCost the header no longer looks like FOCUS; say so, or name the column.
+    let err = env.fails(&["ingest", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("no_billed.csv") && err.contains("--format"),
+        "{err}"
+    );
+    let err = env.fails(&["ingest", "--format", "focus", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("required column `BilledCost` is missing"),
+        "{err}"
+    );
+    assert!(env.manifest().is_none());
+}
+
+#[test]
+fn mixed_currencies_fail_naming_the_row() {
+    let env = Env::new();
+    let bad = edited_focus(&env, "mixed.csv", |t| {
+        set_field(t, 101, "BillingCurrency", "\"EUR\"")
+    });
+    let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("line 101") && err.contains("`BillingCurrency`") && err.contains("EUR"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_file_leaves_the_store_exactly_as_it_was() {
+    let env = Env::new();
+    let good = shared("azure/EA_ActualCost_Small.csv");
+    env.ok(&["ingest", "--services", "all", good.to_str().unwrap()]);
+    let before = env.manifest().unwrap();
+    let bad = edited_focus(&env, "bad.csv", |t| {
+        set_field(t, 2, "EffectiveCost", "oops")
+    });
+    env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
+    assert_eq!(env.manifest().unwrap(), before);
+    let r = env.report_json(&[]);
+    assert!(close(
+        r["totals"]["effective_cost"].as_f64().unwrap(),
+        8.55,
+        0.01
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store: idempotent re-ingest, replacement of restated days, lock.
+
+#[test]
+fn reingesting_replaces_instead_of_double_counting() {
+    let env = Env::new();
+    let file = shared("focus/focus-1.0_sample.csv");
+    env.ok(&["ingest", "--services", "all", file.to_str().unwrap()]);
+    let first = env.report_json(&[]);
+    let out = env.ok(&["ingest", "--services", "all", file.to_str().unwrap()]);
+    assert!(
+        out.contains("0 day partition(s) added, 55 replaced"),
+        "{out}"
+    );
+    let second = env.report_json(&[]);
+    assert_eq!(first["totals"], second["totals"]);
+
+    // A restated export (one day's cost changed) replaces that day.
+    let restated = edited_focus(&env, "restated.csv", |t| {
+        set_field(t, 2, "BilledCost", "100.00000000000")
+    });
+    env.ok(&["ingest", "--services", "all", restated.to_str().unwrap()]);
+    let third = env.report_json(&[]);
+    let delta = third["totals"]["billed_cost"].as_f64().unwrap()
+        - first["totals"]["billed_cost"].as_f64().unwrap();
+    assert!(close(delta, 100.0 - 0.0000008, 1e-6), "{delta}");
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_lock_is_held() {
+    let env = Env::new();
+    let store = spendlens::store::Store::new(env.data());
+    let lock = store.lock().unwrap();
+    let err = env.fails(&[
+        "ingest",
+        "--services",
+        "all",
+        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("locked by another spendlens process")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    drop(lock);
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn a_lock_left_by_a_killed_process_does_not_block() {
+    let env = Env::new();
+    // A child that takes the lock and is killed while holding it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .arg("--data-dir")
+        .arg(env.data())
+        .args(["ingest", "--format", "gcp", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the child holds the lock (its pid is written into the lock file).
+    let lock_file = env.data().join("spendlens.lock");
+    for _ in 0..200 {
+        if std::fs::read_to_string(&lock_file).is_ok_and(|s| s.trim() == child.id().to_string()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attribution and config.
+
+#[test]
+fn unknown_config_keys_are_rejected_with_their_name() {
+    let env = Env::new();
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
+    ]);
+    env.config("[attribution]\nteam_tag = \"team\"\n");
+    let err = env.fails(&["report"]);
+    assert!(
+        err.contains("team_tag") && err.contains("spendlens.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_explicit_config_that_does_not_exist_is_an_error() {
+    let env = Env::new();
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
+    ]);
+    // The default ./spendlens.toml is optional ...
+    env.ok(&["report"]);
+    // ... a config the user names must exist.
+    let err = env.fails(&["--config", "missing.toml", "report"]);
+    assert!(err.contains("missing.toml"), "{err}");
+}
+
+fn demo(env: &Env) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .args(["demo", "--format", "json", "--dir"])
+        .arg(env.path("demo"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn demo_builds_a_store_and_attributes_every_dollar() {
+    let env = Env::new();
+    let report = demo(&env);
+    let teams: Vec<&str> = report["by_team"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["team"].as_str().unwrap())
+        .collect();
+    assert!(teams.len() >= 6, "five teams and unallocated: {teams:?}");
+    assert!(teams.contains(&"unallocated"));
+    assert_eq!(report["by_provider"].as_array().unwrap().len(), 3);
+
+    // Money in = money out: the stored CostRecords sum to the attributed total, to the cent.
+    let store = spendlens::store::Store::new(env.path("demo/data"));
+    let raw = store
+        .scan(spendlens::store::Table::Cost)
+        .unwrap()
+        .unwrap()
+        .collect()
+        .unwrap();
+    let config = spendlens::config::Config::load(&env.path("demo/spendlens.toml"), true).unwrap();
+    let attributed = spendlens::attribute::Attributor::new(&config.attribution)
+        .apply(raw.clone().lazy())
+        .unwrap();
+    for money in ["billed_cost", "effective_cost"] {
+        let before = sum_where(&raw, money, None);
+        let after = sum_where(&attributed, money, None);
+        assert!(
+            close(before, after, 0.01),
+            "{money}: {before} in, {after} out"
+        );
+    }
+    // Each shared cost splits back to exactly what was shared, day by day.
+    let shared_in = sum_where(&raw, "effective_cost", Some(("usage_type", "provisioned")));
+    let split_out = attributed
+        .clone()
+        .lazy()
+        .filter(col("allocation").str().starts_with(lit("split:")))
+        .select([col("effective_cost").sum()])
+        .collect()
+        .unwrap();
+    let split_out = split_out
+        .column("effective_cost")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert!(
+        close(shared_in, split_out, 1e-6),
+        "{shared_in} shared, {split_out} split"
+    );
+    // Rules, aliases and key variants all attributed something.
+    let allocations: Vec<String> = attributed
+        .column("allocation")
+        .unwrap()
+        .str()
+        .unwrap()
+        .unique()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    for want in [
+        "tag:team",
+        "tag:Team",
+        "tag:cost-center",
+        "rule:legal-resource-group",
+        "split:bedrock-provisioned-throughput",
+        "split:azure-ptu-reservation",
+        "unallocated",
+    ] {
+        assert!(
+            allocations.iter().any(|a| a == want),
+            "{want} missing from {allocations:?}"
+        );
+    }
+    // The report's totals match the store for its period.
+    let t = &report["totals"];
+    let parts = t["allocated_cost"].as_f64().unwrap() + t["unallocated_cost"].as_f64().unwrap();
+    assert!(close(parts, t["effective_cost"].as_f64().unwrap(), 0.01));
+}
+
+#[test]
+fn demo_hides_a_4x_day_with_flat_traffic() {
+    let env = Env::new();
+    demo(&env);
+    let store = spendlens::store::Store::new(env.path("demo/data"));
+    let config = spendlens::config::Config::load(&env.path("demo/spendlens.toml"), true).unwrap();
+    let costs = store.scan(spendlens::store::Table::Cost).unwrap().unwrap();
+    let attributed = spendlens::attribute::Attributor::new(&config.attribution)
+        .apply(costs)
+        .unwrap();
+    let daily = attributed
+        .lazy()
+        .filter(
+            col("feature")
+                .eq(lit("rag-answer"))
+                .and(col("usage_type").neq(lit("provisioned"))),
+        )
+        .group_by([col("charge_period_start")])
+        .agg([col("effective_cost").sum(), col("consumed_quantity").sum()])
+        .sort(["charge_period_start"], Default::default())
+        .collect()
+        .unwrap();
+    let cost: Vec<f64> = daily
+        .column("effective_cost")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let tokens: Vec<f64> = daily
+        .column("consumed_quantity")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let day = spendlens::demo::SPIKE_DAY as usize;
+    // Compare with the same weekday one week earlier.
+    let cost_ratio = cost[day] / cost[day - 7];
+    let token_ratio = tokens[day] / tokens[day - 7];
+    assert!(
+        cost_ratio > 3.0 && cost_ratio < 5.0,
+        "cost ratio {cost_ratio}"
+    );
+    assert!(
+        token_ratio > 0.8 && token_ratio < 1.25,
+        "token ratio {token_ratio}"
+    );
+}
+
+#[test]
+fn report_period_filters_and_previous_period_movers() {
+    let env = Env::new();
+    demo(&env);
+    let mut args = vec![
+        "--data-dir".to_string(),
+        env.path("demo/data").display().to_string(),
+    ];
+    args.extend(
+        [
+            "--config",
+            env.path("demo/spendlens.toml").to_str().unwrap(),
+            "report",
+            "--format",
+            "json",
+            "--from",
+            "2026-10-14",
+            "--to",
+            "2026-10-14",
+        ]
+        .map(String::from),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["period"]["start"], "2026-10-14");
+    assert_eq!(r["previous_period"]["start"], "2026-10-13");
+    // The spike day's biggest mover involves the model switch.
+    let movers = r["top_movers"].as_array().unwrap();
+    assert!(
+        movers
+            .iter()
+            .any(|m| m["value"] == "anthropic.claude-sonnet-4"
+                && m["change"].as_f64().unwrap() > 500.0),
+        "{movers:?}"
+    );
+}
+
+#[test]
+fn markdown_report_of_the_demo() {
+    let env = Env::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .args(["demo", "--dir"])
+        .arg(env.path("demo"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
+}
+
+#[test]
+fn csv_report_has_one_line_per_rollup_row() {
+    let env = Env::new();
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        shared("focus/focus-1.0_sample.csv").to_str().unwrap(),
+    ]);
+    let csv = env.ok(&["report", "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "section,provider_name,team,feature,model,allocation,effective_cost,currency"
+    );
+    assert!(
+        csv.lines().any(|l| l.starts_with("provider,oracle,")),
+        "{csv}"
+    );
+}
