@@ -451,38 +451,62 @@ fn set_field(text: &str, line: usize, column: &str, value: &str) -> String {
     lines.join("\n") + "\n"
 }
 
-#[test]
-fn unparsable_number_names_file_line_and_column_and_writes_nothing() {
+/// Edit one field of the FOCUS sample, ingest it, and check the error names the file, the
+/// line, the column and the offending value, and that nothing was written.
+fn assert_rejected(line: usize, column: &str, value: &str, shown: &str) {
     let env = Env::new();
-    let bad = edited_focus(&env, "bad_number.csv", |t| {
-        set_field(t, 418, "BilledCost", "12.5x")
-    });
+    let bad = edited_focus(&env, "edited.csv", |t| set_field(t, line, column, value));
     let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
-    assert!(
-        err.contains("bad_number.csv") && err.contains("line 418") && err.contains("`BilledCost`"),
-        "{err}"
-    );
+    for want in [
+        "edited.csv",
+        &format!("line {line},"),
+        &format!("column `{column}`"),
+        shown,
+    ] {
+        assert!(err.contains(want), "`{want}` not in: {err}");
+    }
     assert!(env.manifest().is_none(), "nothing written");
 }
 
 #[test]
-fn unparsable_date_and_unknown_charge_category_are_named() {
-    let env = Env::new();
-    let bad = edited_focus(&env, "bad_date.csv", |t| {
-        set_field(t, 7, "ChargePeriodStart", "\"31/09/2024 10:00\"")
-    });
-    let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
-    assert!(
-        err.contains("line 7") && err.contains("`ChargePeriodStart`") && err.contains("31/09/2024"),
-        "{err}"
+fn unparsable_number_is_named() {
+    assert_rejected(418, "BilledCost", "12.5x", "`12.5x` is not a number");
+    assert_rejected(3, "EffectiveCost", "NaN", "`NaN` is not a number");
+}
+
+#[test]
+fn unparsable_date_is_named() {
+    assert_rejected(
+        7,
+        "ChargePeriodStart",
+        "\"31/09/2024 10:00\"",
+        "`31/09/2024 10:00` is not a date",
     );
-    let bad = edited_focus(&env, "bad_category.csv", |t| {
-        set_field(t, 9, "ChargeCategory", "\"Bonus\"")
-    });
-    let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
-    assert!(
-        err.contains("line 9") && err.contains("`ChargeCategory`") && err.contains("Bonus"),
-        "{err}"
+}
+
+#[test]
+fn unknown_charge_category_is_named() {
+    assert_rejected(
+        9,
+        "ChargeCategory",
+        "\"Bonus\"",
+        "`Bonus` is not a charge category",
+    );
+}
+
+#[test]
+fn bad_and_mixed_currencies_are_named() {
+    assert_rejected(
+        101,
+        "BillingCurrency",
+        "\"EUR\"",
+        "currency `EUR` differs from `USD`",
+    );
+    assert_rejected(
+        55,
+        "BillingCurrency",
+        "\"US$\"",
+        "`US$` is not a three-letter ISO 4217",
     );
 }
 
@@ -492,7 +516,7 @@ fn missing_required_column_is_named() {
     let bad = edited_focus(&env, "no_billed.csv", |t| {
         t.replacen("\"BilledCost\"", "\"Billed\"", 1)
     });
-    // Without BilledCost the header no longer looks like FOCUS; say so, or name the column.
+    // Without BilledCost the header no longer looks like FOCUS: say so and hint at --format.
     let err = env.fails(&["ingest", bad.to_str().unwrap()]);
     assert!(
         err.contains("no_billed.csv") && err.contains("--format"),
@@ -500,23 +524,10 @@ fn missing_required_column_is_named() {
     );
     let err = env.fails(&["ingest", "--format", "focus", bad.to_str().unwrap()]);
     assert!(
-        err.contains("required column `BilledCost` is missing"),
+        err.contains("no_billed.csv") && err.contains("required column `BilledCost` is missing"),
         "{err}"
     );
     assert!(env.manifest().is_none());
-}
-
-#[test]
-fn mixed_currencies_fail_naming_the_row() {
-    let env = Env::new();
-    let bad = edited_focus(&env, "mixed.csv", |t| {
-        set_field(t, 101, "BillingCurrency", "\"EUR\"")
-    });
-    let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
-    assert!(
-        err.contains("line 101") && err.contains("`BillingCurrency`") && err.contains("EUR"),
-        "{err}"
-    );
 }
 
 #[test]

@@ -8,52 +8,30 @@
 //! `billed_cost` and `effective_cost` take it, and ingesting the other view of the same days
 //! replaces it rather than adding to it. `Tags` is Azure's JSON object body without braces.
 
-use super::{
-    find_column, polars_err, read_csv_strings, read_parquet_strings, stage, Container, IngestError,
-    Staged,
-};
+use super::{polars_err, stage, Container, ExportTable, IngestError, Staged};
 use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 
 pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
-    let df = match container {
-        Container::Parquet => read_parquet_strings(file)?,
-        _ => read_csv_strings(file)?,
-    };
-    let columns: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let required = |target: &'static str,
-                    candidates: &[&str]|
-     -> Result<(&'static str, String), IngestError> {
-        find_column(&columns, candidates)
-            .map(|c| (target, c))
-            .ok_or_else(|| IngestError::MissingColumn {
-                file: file.to_path_buf(),
-                column: candidates.join("` or `"),
-                format: "Azure cost details",
-                hint: "export 'Cost and usage details' (actual or amortized) from Cost Management; older 'usage details' layouts need the Cost or CostInBillingCurrency column".into(),
-            })
-    };
-    let mut origin: HashMap<&'static str, String> = HashMap::new();
-    let cost = required(
-        stage::BILLED,
-        &["CostInBillingCurrency", "Cost", "PreTaxCost"],
+    let table = ExportTable::read(
+        file,
+        container,
+        "Azure cost details",
+        "export 'Cost and usage details' (actual or amortized) from Cost Management; older 'usage details' layouts need the Cost or CostInBillingCurrency column",
     )?;
-    origin.insert(stage::EFFECTIVE, cost.1.clone());
-    for (target, c) in [
-        cost,
-        required(stage::START, &["Date", "UsageDate", "UsageDateTime"])?,
-        required(
-            stage::CURRENCY,
-            &["BillingCurrency", "BillingCurrencyCode", "Currency"],
-        )?,
-    ] {
-        origin.insert(target, c);
-    }
+    let mut origin: HashMap<&'static str, String> = HashMap::new();
+    let cost = table.required(&["CostInBillingCurrency", "Cost", "PreTaxCost"])?;
+    origin.insert(stage::BILLED, cost.clone());
+    origin.insert(stage::EFFECTIVE, cost);
+    origin.insert(
+        stage::START,
+        table.required(&["Date", "UsageDate", "UsageDateTime"])?,
+    );
+    origin.insert(
+        stage::CURRENCY,
+        table.required(&["BillingCurrency", "BillingCurrencyCode", "Currency"])?,
+    );
     for (target, candidates) in [
         (stage::ACCOUNT, &["SubscriptionId", "SubscriptionGuid"][..]),
         (
@@ -74,12 +52,12 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
             &["BillingAccountId", "BillingAccountID"],
         ),
     ] {
-        if let Some(c) = find_column(&columns, candidates) {
+        if let Some(c) = table.optional(candidates) {
             origin.insert(target, c);
         }
     }
     let text = |candidates: &[&str]| -> Expr {
-        match find_column(&columns, candidates) {
+        match table.optional(candidates) {
             Some(c) => col(c.as_str()).fill_null(lit("")),
             None => lit(""),
         }
@@ -132,7 +110,7 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
         .alias(stage::SERVICE),
         describe.alias(stage::HINT),
         // Reservation / savings plan / spot, as Azure names them.
-        match find_column(&columns, &["PricingModel"]) {
+        match table.optional(&["PricingModel"]) {
             Some(c) => when(
                 col(c.as_str())
                     .eq(lit("Reservation"))
@@ -149,7 +127,8 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
     ]);
     origin.insert(stage::SERVICE, "MeterCategory".into());
     origin.insert(stage::HINT, "MeterName".into());
-    let df = df
+    let df = table
+        .df
         .lazy()
         .select(exprs)
         .collect()

@@ -4,10 +4,7 @@
 //! FOCUS version since 1.0 mandates and that spendlens needs; `ProviderName` was renamed
 //! `ServiceProviderName` in later versions, so either is accepted.
 
-use super::{
-    find_column, polars_err, read_csv_strings, read_parquet_strings, stage, Container, IngestError,
-    Staged,
-};
+use super::{polars_err, stage, Container, ExportTable, IngestError, Staged};
 use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,38 +22,23 @@ const HINT_COLUMNS: &[&str] = &[
 ];
 
 pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
-    let df = match container {
-        Container::Parquet => read_parquet_strings(file)?,
-        _ => read_csv_strings(file)?,
-    };
-    let columns: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let required = |target: &'static str,
-                    candidates: &[&str]|
-     -> Result<(&'static str, String), IngestError> {
-        find_column(&columns, candidates)
-            .map(|c| (target, c))
-            .ok_or_else(|| IngestError::MissingColumn {
-                file: file.to_path_buf(),
-                column: candidates[0].to_string(),
-                format: "FOCUS",
-                hint: "FOCUS 1.0+ exports always have this column; check the file is complete and its header intact".into(),
-            })
-    };
+    let table = ExportTable::read(
+        file,
+        container,
+        "FOCUS",
+        "FOCUS 1.0+ exports always have this column; check the file is complete and its header intact",
+    )?;
     let mut origin: HashMap<&'static str, String> = HashMap::new();
-    for (target, c) in [
-        required(stage::START, &["ChargePeriodStart"])?,
-        required(stage::BILLED, &["BilledCost"])?,
-        required(stage::EFFECTIVE, &["EffectiveCost"])?,
-        required(stage::CURRENCY, &["BillingCurrency"])?,
-        required(stage::PROVIDER, &["ProviderName", "ServiceProviderName"])?,
-        required(stage::SERVICE, &["ServiceName"])?,
-        required(stage::CHARGE_CATEGORY, &["ChargeCategory"])?,
+    for (target, candidates) in [
+        (stage::START, &["ChargePeriodStart"][..]),
+        (stage::BILLED, &["BilledCost"]),
+        (stage::EFFECTIVE, &["EffectiveCost"]),
+        (stage::CURRENCY, &["BillingCurrency"]),
+        (stage::PROVIDER, &["ProviderName", "ServiceProviderName"]),
+        (stage::SERVICE, &["ServiceName"]),
+        (stage::CHARGE_CATEGORY, &["ChargeCategory"]),
     ] {
-        origin.insert(target, c);
+        origin.insert(target, table.required(candidates)?);
     }
     for (target, candidates) in [
         (stage::END, &["ChargePeriodEnd"][..]),
@@ -69,12 +51,13 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
         (stage::TAGS, &["Tags"]),
         (stage::BILLING_ACCOUNT, &["BillingAccountId"]),
     ] {
-        if let Some(c) = find_column(&columns, candidates) {
+        if let Some(c) = table.optional(candidates) {
             origin.insert(target, c);
         }
     }
+    let columns = &table.columns;
     let mut exprs: Vec<Expr> = vec![col(stage::LINE)];
-    let region_name = find_column(&columns, &["RegionName"]);
+    let region_name = table.optional(&["RegionName"]);
     for (target, c) in &origin {
         let e = col(c.as_str());
         // Region: RegionId, else RegionName (the Oracle rows of the FOCUS sample only name it).
@@ -94,7 +77,8 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
     } else {
         concat_str(hints, " | ", false).alias(stage::HINT)
     });
-    let df = df
+    let df = table
+        .df
         .lazy()
         .select(exprs)
         .collect()

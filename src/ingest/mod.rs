@@ -216,31 +216,22 @@ fn header_columns(file: &Path, container: Container) -> Result<Vec<String>, Inge
                 .map_err(polars_err(file))?;
             Ok(schema.iter_names().map(|n| n.to_string()).collect())
         }
-        Container::Ndjson => {
+        Container::Ndjson | Container::Csv => {
             use std::io::BufRead;
             let f = std::fs::File::open(file).map_err(io)?;
             let mut line = String::new();
             std::io::BufReader::new(f)
                 .read_line(&mut line)
                 .map_err(io)?;
-            Ok(
-                match serde_json::from_str::<serde_json::Value>(line.trim_start_matches('\u{feff}'))
-                {
+            let line = line.trim_start_matches('\u{feff}').trim_end();
+            Ok(if container == Container::Csv {
+                split_csv_header(line)
+            } else {
+                match serde_json::from_str::<serde_json::Value>(line) {
                     Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
                     _ => Vec::new(),
-                },
-            )
-        }
-        Container::Csv => {
-            use std::io::BufRead;
-            let f = std::fs::File::open(file).map_err(io)?;
-            let mut line = String::new();
-            std::io::BufReader::new(f)
-                .read_line(&mut line)
-                .map_err(io)?;
-            Ok(split_csv_header(
-                line.trim_start_matches('\u{feff}').trim_end(),
-            ))
+                }
+            })
         }
     }
 }
@@ -1044,6 +1035,58 @@ fn summarize_columns(columns: &[String]) -> String {
         format!("{}, … {} columns", shown.join(", "), columns.len())
     } else {
         shown.join(", ")
+    }
+}
+
+/// A tabular export (CSV or Parquet) read as strings, with its column names, for formats
+/// that map columns by name.
+pub(crate) struct ExportTable<'a> {
+    file: &'a Path,
+    format: &'static str,
+    hint: &'static str,
+    pub df: DataFrame,
+    pub columns: Vec<String>,
+}
+
+impl<'a> ExportTable<'a> {
+    pub fn read(
+        file: &'a Path,
+        container: Container,
+        format: &'static str,
+        hint: &'static str,
+    ) -> Result<ExportTable<'a>, IngestError> {
+        let df = match container {
+            Container::Parquet => read_parquet_strings(file)?,
+            _ => read_csv_strings(file)?,
+        };
+        let columns = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        Ok(ExportTable {
+            file,
+            format,
+            hint,
+            df,
+            columns,
+        })
+    }
+
+    /// The first of `candidates` present (exact, then case-insensitive).
+    pub fn optional(&self, candidates: &[&str]) -> Option<String> {
+        find_column(&self.columns, candidates)
+    }
+
+    /// Like [`ExportTable::optional`], but a missing column is an error naming it.
+    pub fn required(&self, candidates: &[&str]) -> Result<String, IngestError> {
+        self.optional(candidates)
+            .ok_or_else(|| IngestError::MissingColumn {
+                file: self.file.to_path_buf(),
+                column: candidates.join("` or `"),
+                format: self.format,
+                hint: self.hint.to_string(),
+            })
     }
 }
 
