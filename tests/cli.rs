@@ -73,6 +73,10 @@ impl Env {
         args.extend_from_slice(extra);
         serde_json::from_str(&self.ok(&args)).expect("report --format json prints only JSON")
     }
+    /// Ingest one of the shared sample files, keeping every service.
+    fn ingest_sample(&self, rel: &str) -> String {
+        self.ok(&["ingest", "--services", "all", shared(rel).to_str().unwrap()])
+    }
     fn manifest(&self) -> Option<String> {
         std::fs::read_to_string(self.data().join("manifest.json")).ok()
     }
@@ -219,12 +223,7 @@ fn azure_header_only_export_ingests_as_nothing() {
 fn azure_tags_without_braces_attribute_and_casing_is_normalised() {
     let env = Env::new();
     env.config("[attribution.tags]\nteam = [\"CostCenter\"]\nfeature = [\"application\"]\n");
-    env.ok(&[
-        "ingest",
-        "--services",
-        "all",
-        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
-    ]);
+    env.ingest_sample("azure/EA_ActualCost_Small.csv");
     let r = env.report_json(&[]);
     let teams: Vec<&str> = r["by_team"]
         .as_array()
@@ -594,12 +593,7 @@ fn a_second_writer_is_refused_while_the_lock_is_held() {
         "{err}"
     );
     drop(lock);
-    env.ok(&[
-        "ingest",
-        "--services",
-        "all",
-        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
-    ]);
+    env.ingest_sample("azure/EA_ActualCost_Small.csv");
 }
 
 #[test]
@@ -623,12 +617,7 @@ fn a_lock_left_by_a_killed_process_does_not_block() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    env.ok(&[
-        "ingest",
-        "--services",
-        "all",
-        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
-    ]);
+    env.ingest_sample("azure/EA_ActualCost_Small.csv");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -637,12 +626,7 @@ fn a_lock_left_by_a_killed_process_does_not_block() {
 #[test]
 fn unknown_config_keys_are_rejected_with_their_name() {
     let env = Env::new();
-    env.ok(&[
-        "ingest",
-        "--services",
-        "all",
-        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
-    ]);
+    env.ingest_sample("azure/EA_ActualCost_Small.csv");
     env.config("[attribution]\nteam_tag = \"team\"\n");
     let err = env.fails(&["report"]);
     assert!(
@@ -654,12 +638,7 @@ fn unknown_config_keys_are_rejected_with_their_name() {
 #[test]
 fn an_explicit_config_that_does_not_exist_is_an_error() {
     let env = Env::new();
-    env.ok(&[
-        "ingest",
-        "--services",
-        "all",
-        shared("azure/EA_ActualCost_Small.csv").to_str().unwrap(),
-    ]);
+    env.ingest_sample("azure/EA_ActualCost_Small.csv");
     // The default ./spendlens.toml is optional ...
     env.ok(&["report"]);
     // ... a config the user names must exist.
@@ -877,12 +856,7 @@ fn markdown_report_of_the_demo() {
 #[test]
 fn csv_report_has_one_line_per_rollup_row() {
     let env = Env::new();
-    env.ok(&[
-        "ingest",
-        "--services",
-        "all",
-        shared("focus/focus-1.0_sample.csv").to_str().unwrap(),
-    ]);
+    env.ingest_sample("focus/focus-1.0_sample.csv");
     let csv = env.ok(&["report", "--format", "csv"]);
     let mut lines = csv.lines();
     assert_eq!(

@@ -453,6 +453,16 @@ pub fn canonical_tags(raw: &str) -> Result<String, String> {
     }
 }
 
+/// The first value of a string column ("" when null or empty).
+fn first_string(df: &DataFrame, column: &str) -> PolarsResult<String> {
+    Ok(df
+        .column(column)?
+        .str()?
+        .get(0)
+        .unwrap_or_default()
+        .to_string())
+}
+
 fn shorten(s: &str) -> String {
     if s.chars().count() > 80 {
         format!("{}…", s.chars().take(80).collect::<String>())
@@ -601,14 +611,7 @@ pub fn finish(
             .collect()
             .map_err(&perr)?;
         if check.height() > 0 {
-            let raw = check
-                .column(c)
-                .map_err(&perr)?
-                .str()
-                .map_err(&perr)?
-                .get(0)
-                .unwrap_or_default()
-                .to_string();
+            let raw = first_string(&check, c).map_err(&perr)?;
             return Err(lookup.bad(c, &raw, format!("`{}` is not a number", shorten(&raw))));
         }
     }
@@ -663,15 +666,7 @@ pub fn finish(
         }
     }
     if currencies.len() > 1 {
-        let first_line_row = staged
-            .df
-            .column(stage::CURRENCY)
-            .map_err(&perr)?
-            .str()
-            .map_err(&perr)?
-            .get(0)
-            .unwrap_or_default()
-            .to_string();
+        let first_line_row = first_string(&staged.df, stage::CURRENCY).map_err(&perr)?;
         let other = currencies
             .iter()
             .flatten()
