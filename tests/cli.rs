@@ -868,3 +868,98 @@ fn csv_report_has_one_line_per_rollup_row() {
         "{csv}"
     );
 }
+
+#[test]
+fn a_record_with_too_many_fields_is_named_by_line() {
+    let env = Env::new();
+    let bad = edited_focus(&env, "ragged.csv", |t| {
+        set_field(t, 12, "BilledCost", "1,5")
+    });
+    let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("ragged.csv")
+            && err.contains("line 12")
+            && err.contains("45 fields but the header has 44"),
+        "{err}"
+    );
+}
+
+#[test]
+fn focus_1_2_column_names_ingest() {
+    // FOCUS 1.2 keeps every column spendlens needs; later versions call the provider
+    // ServiceProviderName. Extra columns are ignored.
+    let env = Env::new();
+    let newer = edited_focus(&env, "focus12.csv", |t| {
+        let (header, body) = t.split_once('\n').unwrap();
+        let header = header.replace("\"ProviderName\"", "\"ServiceProviderName\"");
+        let body: String = body.lines().map(|l| format!("{l},\"Billing\"\n")).collect();
+        format!("{header},\"InvoiceId\"\n{body}")
+    });
+    let parsed = ingest::parse_file(&newer, &all_services()).unwrap();
+    assert!(close(
+        sum_where(&parsed.frame, "billed_cost", None),
+        20.52022672899,
+        1e-6
+    ));
+    assert!(close(
+        sum_where(
+            &parsed.frame,
+            "billed_cost",
+            Some(("provider_name", "azure"))
+        ),
+        1.98,
+        0.005
+    ));
+}
+
+#[test]
+fn the_service_filter_comes_from_config_or_the_command_line() {
+    let env = Env::new();
+    env.config("[ingest]\nservices = [\"storage\"]\n");
+    let out = env.ok(&[
+        "ingest",
+        shared("azure/EA_AmortizedCost_Small.csv").to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("skipped") && out.contains("use --services all"),
+        "{out}"
+    );
+    let r = env.report_json(&[]);
+    let kept = r["totals"]["effective_cost"].as_f64().unwrap();
+    assert!(kept > 0.0 && kept < 16.0, "only Storage rows kept: {kept}");
+    // The command line wins over the config.
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        shared("azure/EA_AmortizedCost_Small.csv").to_str().unwrap(),
+    ]);
+    let r = env.report_json(&[]);
+    assert!(close(
+        r["totals"]["effective_cost"].as_f64().unwrap(),
+        16.30,
+        0.01
+    ));
+}
+
+#[test]
+fn hostile_tag_values_are_escaped_in_markdown_and_csv() {
+    let env = Env::new();
+    let hostile = edited_focus(&env, "hostile.csv", |t| {
+        set_field(
+            t,
+            2,
+            "Tags",
+            r#""{""team"": ""<script>alert(1)</script>|x"", ""feature"": ""=cmd()""}""#,
+        )
+    });
+    env.ok(&["ingest", "--services", "all", hostile.to_str().unwrap()]);
+    let md = env.ok(&["report"]);
+    assert!(!md.contains("<script>"), "{md}");
+    assert!(md.contains("\\<script\\>alert(1)\\</script\\>\\|x"), "{md}");
+    let csv = env.ok(&["report", "--format", "csv"]);
+    assert!(
+        csv.contains(",'=cmd(),") && !csv.contains(",=cmd(),"),
+        "{csv}"
+    );
+}

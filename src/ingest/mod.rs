@@ -291,7 +291,21 @@ pub(crate) fn read_csv_strings(file: &Path) -> Result<DataFrame, IngestError> {
         }))
         .finish()
         .map_err(polars_err(file))?;
-    let mut df = lf.collect().map_err(polars_err(file))?;
+    let mut df = lf.collect().map_err(|source| {
+        // Polars does not say where a malformed record is; find it so the user can.
+        match ragged_record(file) {
+            Some((line, fields, expected)) => IngestError::BadValue {
+                file: file.to_path_buf(),
+                line,
+                column: "(record)".into(),
+                message: format!("has {fields} fields but the header has {expected} (an unquoted comma or a cut-off line?)"),
+            },
+            None => IngestError::Polars {
+                file: file.to_path_buf(),
+                source,
+            },
+        }
+    })?;
     let names: Vec<String> = df
         .get_column_names()
         .iter()
@@ -321,6 +335,50 @@ pub(crate) fn read_csv_strings(file: &Path) -> Result<DataFrame, IngestError> {
         .with_column(col(stage::LINE).cast(DataType::UInt64))
         .collect()
         .map_err(polars_err(file))
+}
+
+/// The first CSV record whose field count differs from the header's: (line where the record
+/// starts, its fields, the header's fields). Quotes, doubled quotes and quoted line breaks
+/// are honoured.
+fn ragged_record(file: &Path) -> Option<(u64, usize, usize)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let (mut line, mut start_line, mut fields, mut quoted) = (1u64, 1u64, 1usize, false);
+    let mut expected = None;
+    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
+    let mut at_record_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields += 1,
+            '\r' if !quoted => {}
+            '\n' => {
+                line += 1;
+                if quoted {
+                    continue;
+                }
+                if !at_record_start {
+                    match expected {
+                        None => expected = Some(fields),
+                        Some(e) if e != fields => return Some((start_line, fields, e)),
+                        _ => {}
+                    }
+                }
+                fields = 1;
+                start_line = line;
+                at_record_start = true;
+                continue;
+            }
+            _ => {}
+        }
+        at_record_start = false;
+    }
+    match expected {
+        Some(e) if !at_record_start && e != fields => Some((start_line, fields, e)),
+        _ => None,
+    }
 }
 
 /// Read a Parquet file with every column cast to string (nested columns are left as they are)
@@ -586,7 +644,6 @@ pub fn finish(
                 .map_err(&perr)?;
         }
     }
-    let rows_read = staged.df.height();
     let lookup = Lookup {
         staged: &staged,
         file,
@@ -896,6 +953,8 @@ pub fn finish(
         .filter_map(|(_, s)| s.map(str::to_string))
         .collect();
 
+    let rows_read = records(&rows, false).map_err(&perr)?;
+    let rows_kept = records(&rows, true).map_err(&perr)?;
     let keys = [
         "__day",
         "__provider",
@@ -957,7 +1016,6 @@ pub fn finish(
         )
         .collect()
         .map_err(&perr)?;
-    let rows_kept = rows_read - skipped_rows(&skipped_services, &staged)?;
     schema::validate_cost(&daily).map_err(|e| IngestError::BadValue {
         file: file.to_path_buf(),
         line: 0,
@@ -976,21 +1034,19 @@ pub fn finish(
     })
 }
 
-fn skipped_rows(skipped: &BTreeSet<String>, staged: &Staged) -> Result<usize, IngestError> {
-    if skipped.is_empty() {
-        return Ok(0);
+/// Distinct file lines (records) among `rows`, optionally only the kept ones: a GCP record
+/// with credits stages as several rows but is one record of the file.
+fn records(rows: &DataFrame, kept_only: bool) -> PolarsResult<usize> {
+    let mut lf = rows.clone().lazy();
+    if kept_only {
+        lf = lf.filter(col("__keep"));
     }
-    let services = staged
-        .df
-        .column(stage::SERVICE)
-        .and_then(|c| c.str().cloned());
-    Ok(services
-        .map(|s| {
-            s.iter()
-                .filter(|v| v.is_some_and(|v| skipped.contains(v)))
-                .count()
-        })
-        .unwrap_or(0))
+    let n = lf.select([col(stage::LINE).n_unique()]).collect()?;
+    Ok(n.column(stage::LINE)?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0) as usize)
 }
 
 /// Parse one file: detect container and format, stage, finish.
