@@ -197,6 +197,20 @@ pub fn usage_type(text: &str) -> &'static str {
     "other"
 }
 
+/// How many tokens one unit of `unit` counts, for the units bills count tokens in:
+/// `Tokens` / `count` → 1, `1K` / `1K Tokens` / `1000 count` → 1,000, `1M` → 1,000,000.
+/// `None` for units that are not token counts (hours, GB).
+pub fn token_unit_multiplier(unit: &str) -> Option<f64> {
+    let u = unit.trim().to_lowercase().replace(',', "");
+    let u = u.strip_suffix(" tokens").or_else(|| u.strip_suffix(" count")).unwrap_or(&u);
+    Some(match u {
+        "" | "tokens" | "token" | "count" | "units" | "unit" => 1.0,
+        "1k" | "k" | "1000" | "thousand" => 1e3,
+        "1m" | "m" | "1000000" | "million" => 1e6,
+        _ => return None,
+    })
+}
+
 /// `batch` when the text describes batch inference (billed at a discount), else `None`.
 pub fn pricing_detail(text: &str) -> Option<&'static str> {
     let lower = text.to_lowercase();
@@ -275,6 +289,15 @@ mod tests {
         assert!(!f.keeps("Amazon Elastic Compute Cloud"));
         assert!(ServiceFilter::parse("all").keeps("anything"));
         assert!(ServiceFilter::parse("Storage, Compute").keeps("Amazon Elastic Compute Cloud"));
+    }
+
+    #[test]
+    fn token_units() {
+        assert_eq!(token_unit_multiplier("Tokens"), Some(1.0));
+        assert_eq!(token_unit_multiplier("1K"), Some(1e3));
+        assert_eq!(token_unit_multiplier("1,000 Tokens"), Some(1e3));
+        assert_eq!(token_unit_multiplier("1M count"), Some(1e6));
+        assert_eq!(token_unit_multiplier("Hours"), None);
     }
 
     #[test]

@@ -810,6 +810,10 @@ pub fn finish(
         ])
     })?;
 
+    let unit_lk = lookup.strings(stage::UNIT, &["__token_multiplier"], |v| {
+        Ok(vec![normalise::token_unit_multiplier(v.unwrap_or_default()).map(|m| m.to_string())])
+    })?;
+
     let source_expr = match &opts.source {
         Some(s) => lit(s.clone()),
         None => {
@@ -841,6 +845,7 @@ pub fn finish(
         (region_lk, stage::REGION),
         (service_lk, stage::SERVICE),
         (hint_lk, stage::HINT),
+        (unit_lk, stage::UNIT),
     ] {
         lf = join_on(lf, lk, key);
     }
@@ -848,6 +853,34 @@ pub fn finish(
         .eq(lit("true"))
         .or(col("__model").is_not_null());
     let rows = lf
+        .with_columns([
+            when(is_llm.clone())
+                .then(col("__usage_type"))
+                .otherwise(lit("other"))
+                .alias("usage_type"),
+            col("__token_multiplier").cast(DataType::Float64),
+        ])
+        // Token quantities in tokens whatever unit the bill counts them in (`1K`, `1M count`).
+        .with_columns([
+            when(
+                col("usage_type")
+                    .str()
+                    .ends_with(lit("_tokens"))
+                    .and(col("__token_multiplier").is_not_null()),
+            )
+            .then(lit("tokens"))
+            .otherwise(col(stage::UNIT))
+            .alias(stage::UNIT),
+            when(
+                col("usage_type")
+                    .str()
+                    .ends_with(lit("_tokens"))
+                    .and(col("__token_multiplier").is_not_null()),
+            )
+            .then(col(stage::QUANTITY).cast(DataType::Float64) * col("__token_multiplier"))
+            .otherwise(col(stage::QUANTITY).cast(DataType::Float64))
+            .alias("consumed_quantity"),
+        ])
         .with_columns([
             day("__start_us").alias("__day"),
             source_expr.alias("source"),
@@ -857,19 +890,12 @@ pub fn finish(
             col(stage::EFFECTIVE)
                 .cast(DataType::Float64)
                 .alias("effective_cost"),
-            col(stage::QUANTITY)
-                .cast(DataType::Float64)
-                .alias("consumed_quantity"),
             col("__keep").eq(lit("true")).alias("__keep"),
             // Non-LLM rows (kept with --services) carry no model or token usage type.
             when(is_llm.clone())
                 .then(col("__model"))
                 .otherwise(lit(NULL).cast(DataType::String))
                 .alias("model"),
-            when(is_llm)
-                .then(col("__usage_type"))
-                .otherwise(lit("other"))
-                .alias("usage_type"),
             col(stage::PRICING_DETAIL)
                 .fill_null(col("__detail"))
                 .alias("pricing_detail"),
