@@ -1,11 +1,15 @@
 //! Command line: clap parses raw arguments, [`run`] validates them once into plain option
 //! structs and calls the library. Data goes to stdout, progress and warnings to stderr.
 
+use crate::analyse::anomalies::{self, Severity};
+use crate::analyse::investigate::{self, Selector};
+use crate::analyse::{self, Dimension};
 use crate::attribute::Attributor;
 use crate::config::Config;
 use crate::ingest::{self, Format, IngestOptions};
 use crate::normalise::ServiceFilter;
 use crate::output::report::{self, ReportOptions};
+use crate::output::terminal;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
@@ -14,7 +18,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  anomalies found when asked to fail on them (reserved for --fail-on-anomaly)\n  2  error (bad input, bad config, store locked, I/O); nothing half-written";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  anomalies found when asked to fail on them (`anomalies --fail-on SEVERITY`)\n  2  error (bad input, bad config, store locked, I/O); nothing half-written";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +53,12 @@ pub enum ReportFormat {
     Md,
     Json,
     Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TextFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +103,64 @@ pub enum Command {
         /// How many top movers to list.
         #[arg(long, default_value_t = 10)]
         top: usize,
+    },
+    /// Anomalies in daily spend (total, provider, team, team/feature, model, account,
+    /// resource), each with its root causes and volume / mix / rate decomposition.
+    ///
+    /// A day is flagged when it is far from the median of the same weekday over the previous
+    /// four weeks (robust z-score) and its impact passes both floors of [anomalies] in the
+    /// config (default $50 and 25%).
+    #[command(after_help = EXIT_CODES)]
+    Anomalies {
+        /// First day to judge (default: the first day in the store).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last day to judge (default: the last day in the store).
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+        #[arg(long)]
+        currency: Option<String>,
+        /// Only list anomalies of at least this severity.
+        #[arg(long, value_enum, default_value = "low")]
+        min_severity: Severity,
+        /// Exit with code 1 when an anomaly of at least this severity is found.
+        #[arg(long, value_enum)]
+        fail_on: Option<Severity>,
+    },
+    /// Investigate a selection of spend: daily series, a focus day against its baseline, top
+    /// movers beneath it, unit costs before and after, volume / mix / rate.
+    ///
+    /// Select with --where DIMENSION=VALUE (repeatable; `*` matches anything) or the
+    /// shortcuts. Dimensions: provider, team, feature, team_feature, model, account, region,
+    /// usage_type, resource.
+    #[command(after_help = EXIT_CODES)]
+    Investigate {
+        /// DIMENSION=VALUE, e.g. `model=anthropic.claude-*`.
+        #[arg(long = "where", value_name = "DIMENSION=VALUE")]
+        selectors: Vec<String>,
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long)]
+        feature: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Focus day (default: the selection's largest anomaly, else the last day).
+        #[arg(long)]
+        at: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+        #[arg(long)]
+        currency: Option<String>,
     },
     /// Generate 90 days of realistic demo exports (AWS FOCUS, Azure cost details, GCP billing
     /// export), ingest them into a fresh store and print the report. No credentials, no network.
@@ -197,6 +265,7 @@ pub fn run() -> Result<ExitCode> {
                 &store,
                 &Attributor::new(&config.attribution),
                 &ReportOptions {
+                    anomalies: config.anomalies.clone(),
                     from: *from,
                     to: *to,
                     currency: currency.clone(),
@@ -204,6 +273,110 @@ pub fn run() -> Result<ExitCode> {
                 },
             )?;
             emit(&render(&report, *format))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Anomalies {
+            from,
+            to,
+            format,
+            currency,
+            min_severity,
+            fail_on,
+        } => {
+            let config = load_config(&cli)?;
+            let store = Store::new(&cli.data_dir);
+            let attributor = Attributor::new(&config.attribution);
+            let window = analyse::load_window(
+                &store,
+                &attributor,
+                *from,
+                *to,
+                currency.as_deref(),
+                analyse::HISTORY_DAYS,
+            )?;
+            let found = match anomalies::Frame::new(window.frame)? {
+                Some(frame) => anomalies::detect(
+                    &frame,
+                    Dimension::DETECTED,
+                    window.start,
+                    window.end,
+                    &config.anomalies,
+                )?,
+                None => Vec::new(),
+            };
+            let shown: Vec<anomalies::Anomaly> = found
+                .into_iter()
+                .filter(|a| a.severity >= *min_severity)
+                .collect();
+            emit(&match format {
+                TextFormat::Table => terminal::anomalies_table(&shown, &window.currency),
+                TextFormat::Json => serde_json::to_string_pretty(&shown)? + "\n",
+            })?;
+            if let Some(level) = fail_on {
+                let hits = shown.iter().filter(|a| a.severity >= *level).count();
+                if hits > 0 {
+                    eprintln!("{hits} anomalies at or above `{}` severity", level.name());
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Investigate {
+            selectors,
+            team,
+            feature,
+            provider,
+            model,
+            account,
+            from,
+            to,
+            at,
+            format,
+            currency,
+        } => {
+            let mut selection = Vec::new();
+            for s in selectors {
+                selection.push(Selector::parse(s).map_err(|e| anyhow::anyhow!("--where {e}"))?);
+            }
+            for (dim, value) in [
+                (Dimension::Team, team),
+                (Dimension::Feature, feature),
+                (Dimension::Provider, provider),
+                (Dimension::Model, model),
+                (Dimension::Account, account),
+            ] {
+                if let Some(v) = value {
+                    selection.push((dim, v.clone()));
+                }
+            }
+            let config = load_config(&cli)?;
+            let store = Store::new(&cli.data_dir);
+            let attributor = Attributor::new(&config.attribution);
+            let window = analyse::load_window(
+                &store,
+                &attributor,
+                *from,
+                *to,
+                currency.as_deref(),
+                analyse::HISTORY_DAYS,
+            )?;
+            let currency = window.currency.clone();
+            let (start, end) = (window.start, window.end);
+            let frame = anomalies::Frame::new(window.frame)?
+                .ok_or_else(|| analyse::AnalyseError::NoMatch("the period".into()))?;
+            let inv = investigate::investigate(
+                &frame,
+                &selection,
+                start,
+                end,
+                *at,
+                &currency,
+                &config.anomalies,
+            )?;
+            emit(&match format {
+                TextFormat::Table => terminal::investigation(&inv),
+                TextFormat::Json => serde_json::to_string_pretty(&inv)? + "\n",
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, end, format } => {

@@ -72,6 +72,59 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub attribution: AttributionConfig,
+    #[serde(default)]
+    pub anomalies: AnomalyConfig,
+}
+
+/// When a day's spend is an anomaly worth an alert. A day is flagged only when its dollar
+/// impact *and* its percentage change pass the floors, so a $3 -> $12 day stays quiet and a
+/// $300 -> $1,200 day is loud.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// Minimum |actual - expected|, in the report currency.
+    #[serde(default = "default_min_impact")]
+    pub min_impact: f64,
+    /// Minimum |impact| / expected (0.25 = 25%).
+    #[serde(default = "default_min_impact_pct")]
+    pub min_impact_pct: f64,
+    /// Minimum robust z-score (impact over the baseline's scaled median absolute deviation).
+    #[serde(default = "default_z")]
+    pub min_score: f64,
+    /// A drop must remove at least this share of expected spend (0.5 = 50%).
+    #[serde(default = "default_drop_pct")]
+    pub drop_pct: f64,
+    /// Day-over-day growth that counts toward a ramp (six of seven days at least this).
+    #[serde(default = "default_ramp_growth")]
+    pub ramp_daily_growth: f64,
+}
+
+fn default_min_impact() -> f64 {
+    50.0
+}
+fn default_min_impact_pct() -> f64 {
+    0.25
+}
+fn default_z() -> f64 {
+    3.0
+}
+fn default_drop_pct() -> f64 {
+    0.5
+}
+fn default_ramp_growth() -> f64 {
+    0.10
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig {
+            min_impact: default_min_impact(),
+            min_impact_pct: default_min_impact_pct(),
+            min_score: default_z(),
+            drop_pct: default_drop_pct(),
+            ramp_daily_growth: default_ramp_growth(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -223,6 +276,29 @@ impl Config {
                 return Err(invalid(
                     format!("[attribution.aliases.{dim}] names an unknown dimension `{dim}`"),
                     &format!("known dimensions: {}", dims.join(", ")),
+                ));
+            }
+        }
+        let a = &self.anomalies;
+        for (key, value, ok) in [
+            ("min_impact", a.min_impact, a.min_impact >= 0.0),
+            ("min_impact_pct", a.min_impact_pct, a.min_impact_pct >= 0.0),
+            ("min_score", a.min_score, a.min_score >= 0.0),
+            (
+                "drop_pct",
+                a.drop_pct,
+                a.drop_pct > 0.0 && a.drop_pct <= 1.0,
+            ),
+            (
+                "ramp_daily_growth",
+                a.ramp_daily_growth,
+                a.ramp_daily_growth > 0.0,
+            ),
+        ] {
+            if !ok || !value.is_finite() {
+                return Err(invalid(
+                    format!("[anomalies] `{key}` = {value} is out of range"),
+                    "impacts and scores are >= 0; drop_pct is in (0, 1]; ramp_daily_growth is > 0",
                 ));
             }
         }

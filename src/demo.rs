@@ -848,6 +848,7 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo> {
         &store,
         &Attributor::new(&config.attribution),
         &ReportOptions {
+            anomalies: config.anomalies.clone(),
             from: Some(end - Duration::days(REPORT_DAYS - 1)),
             to: Some(end),
             currency: None,

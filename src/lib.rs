@@ -2,9 +2,11 @@
 //!
 //! Stages follow the data flow of DESIGN.md, left to right: `ingest` (export files) produce
 //! CostRecord frames defined in `schema`; `store` keeps them as Parquet; `attribute` adds
-//! team / feature / allocation from `config`; `output` writes reports. A module only imports
+//! team / feature / allocation from `config`; `analyse` finds and explains anomalies;
+//! `output` writes reports. A module only imports
 //! from stages to its left (and from `schema`, `config`, `normalise`).
 
+pub mod analyse;
 pub mod attribute;
 pub mod cli;
 pub mod config;

@@ -202,7 +202,10 @@ pub fn usage_type(text: &str) -> &'static str {
 /// `None` for units that are not token counts (hours, GB).
 pub fn token_unit_multiplier(unit: &str) -> Option<f64> {
     let u = unit.trim().to_lowercase().replace(',', "");
-    let u = u.strip_suffix(" tokens").or_else(|| u.strip_suffix(" count")).unwrap_or(&u);
+    let u = u
+        .strip_suffix(" tokens")
+        .or_else(|| u.strip_suffix(" count"))
+        .unwrap_or(&u);
     Some(match u {
         "" | "tokens" | "token" | "count" | "units" | "unit" => 1.0,
         "1k" | "k" | "1000" | "thousand" => 1e3,

@@ -963,3 +963,271 @@ fn hostile_tag_values_are_escaped_in_markdown_and_csv() {
         "{csv}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Anomalies and investigation.
+
+/// Run spendlens against the demo store of `env`.
+fn on_demo(env: &Env, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .arg("--data-dir")
+        .arg(env.path("demo/data"))
+        .arg("--config")
+        .arg(env.path("demo/spendlens.toml"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn demo_json(env: &Env, args: &[&str]) -> Value {
+    let out = on_demo(env, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn find<'a>(anomalies: &'a Value, date: &str, dimension: &str, value: &str) -> &'a Value {
+    anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["date"] == date && a["dimension"] == dimension && a["value"] == value)
+        .unwrap_or_else(|| panic!("no {dimension}={value} anomaly on {date} in {anomalies:#}"))
+}
+
+#[test]
+fn the_4x_flat_traffic_day_reads_as_a_model_mix_change() {
+    let env = Env::new();
+    demo(&env);
+    let found = demo_json(&env, &["anomalies", "--format", "json"]);
+    let a = find(&found, "2026-10-14", "team_feature", "search/rag-answer");
+    assert_eq!(a["kind"], "spike");
+    assert!(
+        ["high", "critical"].contains(&a["severity"].as_str().unwrap()),
+        "{a}"
+    );
+    let impact = a["impact"].as_f64().unwrap();
+    assert!(close(
+        a["actual"].as_f64().unwrap() - a["expected"].as_f64().unwrap(),
+        impact,
+        0.02
+    ));
+    // Root cause: the new model, first.
+    let top = &a["root_causes"][0];
+    assert_eq!(top["dimension"], "model");
+    assert_eq!(top["value"], "anthropic.claude-sonnet-4");
+    // Flat traffic: the change is mix, not volume.
+    let d = &a["decomposition"];
+    let (volume, mix, rate, other) = (
+        d["volume"].as_f64().unwrap(),
+        d["mix"].as_f64().unwrap(),
+        d["rate"].as_f64().unwrap(),
+        d["other"].as_f64().unwrap(),
+    );
+    assert!(mix > 0.8 * impact, "{d}");
+    assert!(volume.abs() < 0.1 * impact, "{d}");
+    assert!(
+        close(volume + mix + rate + other, impact, 0.05),
+        "decomposition sums to the impact: {d}"
+    );
+    // The model that was switched away from shows as a drop.
+    let haiku = find(&found, "2026-10-14", "model", "anthropic.claude-3-5-haiku");
+    assert_eq!(haiku["kind"], "drop");
+}
+
+#[test]
+fn every_decomposition_and_root_cause_set_adds_up() {
+    let env = Env::new();
+    demo(&env);
+    let found = demo_json(&env, &["anomalies", "--format", "json"]);
+    assert!(!found.as_array().unwrap().is_empty());
+    for a in found.as_array().unwrap() {
+        let impact = a["impact"].as_f64().unwrap();
+        if let Some(d) = a["decomposition"].as_object() {
+            let sum: f64 = ["volume", "mix", "rate", "other"]
+                .iter()
+                .map(|k| d[*k].as_f64().unwrap())
+                .sum();
+            assert!(close(sum, impact, 0.05), "{a}");
+        }
+        assert!(a["duration_days"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn fail_on_severity_sets_exit_code_1() {
+    let env = Env::new();
+    demo(&env);
+    let out = on_demo(&env, &["anomalies", "--fail-on", "high"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = on_demo(&env, &["anomalies", "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(0));
+    // Outside the spike's days nothing is high.
+    let out = on_demo(
+        &env,
+        &["anomalies", "--from", "2026-10-20", "--fail-on", "high"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_lost_tag_reads_as_spend_moving_to_unallocated() {
+    let env = Env::new();
+    demo(&env);
+    // From 2026-10-20 the marketing deployment's tags are gone.
+    let path = env.path("demo/exports/azure_cost_details_mca.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // servicePeriodEndDate, servicePeriodStartDate and date, side by side.
+    let lost: Vec<String> = (20..=31)
+        .map(|d| format!(",10/{d}/2026,10/{d}/2026,10/{d}/2026,"))
+        .collect();
+    let edited: String = text
+        .lines()
+        .map(|l| {
+            if l.contains("copywriter") && lost.iter().any(|d| l.contains(d.as_str())) {
+                l.replace(
+                    r#""""cost-center"": ""Marketing "",""app"": ""copywriter""""#,
+                    "",
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert_ne!(edited, text, "the edit applies");
+    std::fs::write(&path, edited).unwrap();
+    let out = on_demo(&env, &["ingest", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let found = demo_json(
+        &env,
+        &["anomalies", "--from", "2026-10-15", "--format", "json"],
+    );
+    let drop = find(&found, "2026-10-20", "team", "marketing");
+    assert_eq!(drop["kind"], "drop");
+    assert!(
+        drop["note"].as_str().unwrap().contains("unallocated"),
+        "{drop}"
+    );
+    let rise = find(&found, "2026-10-20", "team", "unallocated");
+    assert!(
+        rise["note"].as_str().unwrap().contains("marketing"),
+        "{rise}"
+    );
+    // One event, not a drop alert every day until the baseline forgets.
+    let drops = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["dimension"] == "team" && a["value"] == "marketing")
+        .count();
+    assert_eq!(drops, 1);
+}
+
+#[test]
+fn report_json_carries_anomalies_with_their_explanations() {
+    let env = Env::new();
+    let r = demo(&env);
+    let anomalies = &r["anomalies"];
+    let a = find(anomalies, "2026-10-14", "team", "search");
+    for key in [
+        "date",
+        "dimension",
+        "value",
+        "kind",
+        "actual",
+        "expected",
+        "impact",
+        "impact_pct",
+        "severity",
+        "root_causes",
+        "decomposition",
+    ] {
+        assert!(a.get(key).is_some(), "anomaly lacks `{key}`: {a}");
+    }
+    let cause = &a["root_causes"][0];
+    for key in ["dimension", "value", "impact"] {
+        assert!(cause.get(key).is_some());
+    }
+    for key in ["volume", "mix", "rate"] {
+        assert!(a["decomposition"][key].is_number());
+    }
+}
+
+#[test]
+fn investigate_focuses_on_the_spike_and_shows_unit_costs() {
+    let env = Env::new();
+    demo(&env);
+    let inv = demo_json(
+        &env,
+        &["investigate", "--team", "search", "--format", "json"],
+    );
+    assert_eq!(inv["focus"]["date"], "2026-10-14");
+    assert_eq!(inv["movers"][0]["value"], "anthropic.claude-sonnet-4");
+    assert_eq!(inv["daily"].as_array().unwrap().len(), 90);
+    let before = inv["unit_costs_before"]["per_1k_tokens"].as_f64().unwrap();
+    let after = inv["unit_costs_after"]["per_1k_tokens"].as_f64().unwrap();
+    assert!(after > 2.0 * before, "{before} -> {after}");
+    assert!(inv["unit_costs_after"]["per_request"].is_null());
+    let d = &inv["decomposition"];
+    assert!(
+        d["mix"].as_f64().unwrap() > d["volume"].as_f64().unwrap().abs() * 5.0,
+        "{d}"
+    );
+
+    // Globs, a chosen day, and the text view.
+    let inv = demo_json(
+        &env,
+        &[
+            "investigate",
+            "--where",
+            "model=anthropic.claude-*",
+            "--at",
+            "2026-10-07",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(inv["focus"]["date"], "2026-10-07");
+    let text = on_demo(
+        &env,
+        &["investigate", "--team", "search", "--feature", "rag-answer"],
+    );
+    let text = String::from_utf8(text.stdout).unwrap();
+    for want in [
+        "focus 2026-10-14",
+        "top movers",
+        "per 1K tokens",
+        "why it changed: volume",
+        "mix +",
+    ] {
+        assert!(text.contains(want), "`{want}` missing:\n{text}");
+    }
+}
+
+#[test]
+fn investigate_rejects_unknown_dimensions_and_empty_selections() {
+    let env = Env::new();
+    demo(&env);
+    let out = on_demo(&env, &["investigate", "--where", "squad=x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dimension `squad`"));
+    let out = on_demo(&env, &["investigate", "--team", "nobody"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing in the store matches team=nobody")
+    );
+}

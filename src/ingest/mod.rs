@@ -811,7 +811,10 @@ pub fn finish(
     })?;
 
     let unit_lk = lookup.strings(stage::UNIT, &["__token_multiplier"], |v| {
-        Ok(vec![normalise::token_unit_multiplier(v.unwrap_or_default()).map(|m| m.to_string())])
+        Ok(vec![normalise::token_unit_multiplier(
+            v.unwrap_or_default(),
+        )
+        .map(|m| m.to_string())])
     })?;
 
     let source_expr = match &opts.source {

@@ -1,3 +1,5 @@
-//! Outputs: the report (Markdown, JSON, CSV). Dashboards and feeds join here later.
+//! Outputs: the report (Markdown, JSON, CSV) and terminal views (anomaly table,
+//! investigation). Dashboards and feeds join here later.
 
 pub mod report;
+pub mod terminal;

@@ -5,8 +5,10 @@
 //! e-mail), JSON (the contract other tools read: `schema_version` says which) or CSV.
 //! Money is never summed across currencies: a report is in exactly one currency.
 
+use crate::analyse::{self, anomalies, Dimension};
 use crate::attribute::{Attributor, UNALLOCATED};
-use crate::store::{Store, Table};
+use crate::config::AnomalyConfig;
+use crate::store::Store;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 use serde::Serialize;
@@ -16,18 +18,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("the store `{0}` holds no cost data yet\nhint: run `spendlens ingest FILE...` (or `spendlens demo`) first")]
-    Empty(String),
-    #[error("the store holds costs in several currencies ({0}) for this period\nhint: pass --currency with one of them; spendlens never adds up different currencies")]
-    MixedCurrencies(String),
-    #[error("no costs in currency `{wanted}` for this period (found: {found})")]
-    NoSuchCurrency { wanted: String, found: String },
-    #[error("--from {from} is after --to {to}")]
-    BadPeriod { from: NaiveDate, to: NaiveDate },
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Attribute(#[from] crate::attribute::AttributeError),
+    Analyse(#[from] crate::analyse::AnalyseError),
     #[error("report query failed: {0}")]
     Polars(#[from] PolarsError),
 }
@@ -118,13 +110,14 @@ pub struct Report {
     pub by_model: Vec<ModelRow>,
     pub by_allocation: Vec<AllocationRow>,
     pub top_movers: Vec<Mover>,
-    /// Filled by the anomaly detector once it lands; always present.
-    pub anomalies: Vec<serde_json::Value>,
+    /// Anomalies on the period's days, most recent and largest first.
+    pub anomalies: Vec<anomalies::Anomaly>,
 }
 
 /// What the user asked for.
 #[derive(Debug, Clone, Default)]
 pub struct ReportOptions {
+    pub anomalies: AnomalyConfig,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub currency: Option<String>,
@@ -136,23 +129,8 @@ fn money(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
-fn date_of(us: i64) -> NaiveDate {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map(|d| d.date_naive())
-        .unwrap_or_default()
-}
-
-fn day_micros(d: NaiveDate) -> Expr {
-    lit(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros())
-}
-
-/// Rows whose charge period starts within `p` (compared as UTC microseconds).
 fn in_period(p: &Period) -> Expr {
-    let start = col("charge_period_start").cast(DataType::Int64);
-    start
-        .clone()
-        .gt_eq(day_micros(p.start))
-        .and(start.lt(day_micros(p.end + Duration::days(1))))
+    analyse::between(p.start, p.end)
 }
 
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
@@ -197,71 +175,27 @@ pub fn build(
     attributor: &Attributor,
     opts: &ReportOptions,
 ) -> Result<Report, ReportError> {
-    let Some(costs) = store.scan(Table::Cost)? else {
-        return Err(ReportError::Empty(store.dir().display().to_string()));
-    };
-    let bounds = costs
-        .clone()
-        .select([
-            col("charge_period_start")
-                .min()
-                .cast(DataType::Int64)
-                .alias("min"),
-            col("charge_period_start")
-                .max()
-                .cast(DataType::Int64)
-                .alias("max"),
-        ])
-        .collect()?;
-    let (Some(min), Some(max)) = (
-        bounds.column("min")?.i64()?.get(0),
-        bounds.column("max")?.i64()?.get(0),
-    ) else {
-        return Err(ReportError::Empty(store.dir().display().to_string()));
-    };
+    let window = analyse::load_window(
+        store,
+        attributor,
+        opts.from,
+        opts.to,
+        opts.currency.as_deref(),
+        // The previous period for movers, and a baseline's history before that.
+        (opts.to.unwrap_or(NaiveDate::MAX) - opts.from.unwrap_or(NaiveDate::MIN))
+            .num_days()
+            .clamp(0, 3660)
+            + 1
+            + analyse::HISTORY_DAYS,
+    )?;
     let period = Period {
-        start: opts.from.unwrap_or(date_of(min)),
-        end: opts.to.unwrap_or(date_of(max)),
+        start: window.start,
+        end: window.end,
     };
-    if period.start > period.end {
-        return Err(ReportError::BadPeriod {
-            from: period.start,
-            to: period.end,
-        });
-    }
     let previous = period.previous();
-
-    let currencies = costs
-        .clone()
-        .filter(in_period(&period))
-        .select([col("billing_currency")
-            .unique()
-            .sort(SortOptions::default())])
-        .collect()?;
-    let found: Vec<String> = strings(&currencies, "billing_currency")?
-        .into_iter()
-        .flatten()
-        .collect();
-    let currency = match (&opts.currency, found.len()) {
-        (Some(c), _) if found.iter().any(|f| f == c) => c.clone(),
-        (Some(c), _) if !found.is_empty() => {
-            return Err(ReportError::NoSuchCurrency {
-                wanted: c.clone(),
-                found: found.join(", "),
-            })
-        }
-        (Some(c), _) => c.clone(),
-        (None, 0) => "USD".to_string(),
-        (None, 1) => found[0].clone(),
-        (None, _) => return Err(ReportError::MixedCurrencies(found.join(", "))),
-    };
-
-    let window = costs.filter(
-        col("billing_currency")
-            .eq(lit(currency.clone()))
-            .and(in_period(&period).or(in_period(&previous))),
-    );
-    let attributed = attributor.apply(window)?.lazy();
+    let currency = window.currency.clone();
+    let anomaly_frame = anomalies::Frame::new(window.frame.clone())?;
+    let attributed = window.frame.lazy();
     let current = attributed.clone().filter(in_period(&period));
     let prior = attributed.filter(in_period(&previous));
 
@@ -344,6 +278,7 @@ pub fn build(
         .collect();
 
     let top_movers = movers(&current, &prior, opts.top.max(1))?;
+    let (period_start, period_end) = (period.start, period.end);
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         period,
@@ -356,7 +291,16 @@ pub fn build(
         by_model,
         by_allocation,
         top_movers,
-        anomalies: Vec::new(),
+        anomalies: match anomaly_frame {
+            Some(frame) => anomalies::detect(
+                &frame,
+                Dimension::DETECTED,
+                period_start,
+                period_end,
+                &opts.anomalies,
+            )?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -419,6 +363,26 @@ fn movers(current: &LazyFrame, prior: &LazyFrame, top: usize) -> PolarsResult<Ve
     });
     out.truncate(top);
     Ok(out)
+}
+
+/// One line saying why: the top root causes, the decomposition, and any cross-series note.
+pub fn explanation(a: &anomalies::Anomaly) -> String {
+    let mut parts: Vec<String> = a
+        .root_causes
+        .iter()
+        .take(2)
+        .map(|r| format!("{} {} {:+.2}", r.dimension, r.value, r.impact))
+        .collect();
+    if let Some(d) = &a.decomposition {
+        parts.push(format!(
+            "volume {:+.2}, mix {:+.2}, rate {:+.2}, other {:+.2}",
+            d.volume, d.mix, d.rate, d.other
+        ));
+    }
+    if let Some(n) = &a.note {
+        parts.push(n.clone());
+    }
+    parts.join("; ")
 }
 
 /// Escape a cloud-provided string for a Markdown table cell.
@@ -560,10 +524,40 @@ impl Report {
         }
         let _ = writeln!(s, "\n## Anomalies\n");
         if self.anomalies.is_empty() {
+            let _ = writeln!(s, "None flagged.");
+        } else {
+            let shown = self.anomalies.len().min(15);
             let _ = writeln!(
                 s,
-                "None flagged (anomaly detection is not part of this build yet)."
+                "{} flagged{}.\n\n| date | dimension | value | kind | severity | actual {c} | expected {c} | impact {c} | change | why |\n|---|---|---|---|---|---:|---:|---:|---:|---|",
+                self.anomalies.len(),
+                if shown < self.anomalies.len() { format!(", the {shown} largest shown") } else { String::new() }
             );
+            let mut largest: Vec<&anomalies::Anomaly> = self.anomalies.iter().collect();
+            largest.sort_by(|a, b| {
+                b.impact
+                    .abs()
+                    .total_cmp(&a.impact.abs())
+                    .then(b.date.cmp(&a.date))
+            });
+            for a in largest.into_iter().take(shown) {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    a.date,
+                    a.dimension,
+                    md(&a.value),
+                    a.kind.name(),
+                    a.severity.name(),
+                    amount(a.actual),
+                    amount(a.expected),
+                    amount(a.impact),
+                    a.impact_pct
+                        .map(|p| format!("{:+.1}%", p * 100.0))
+                        .unwrap_or_else(|| "new".into()),
+                    md(&explanation(a)),
+                );
+            }
         }
         s
     }

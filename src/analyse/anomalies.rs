@@ -1,0 +1,784 @@
+//! Anomalies in daily effective cost, each with its explanation.
+//!
+//! A *series* is the daily effective cost of one value of one dimension (the total, a
+//! provider, a team, a team/feature pair, a model, an account, a resource). Each day is
+//! compared with a baseline from the series' own trailing history:
+//!
+//! - the baseline is the median of the same weekday over the previous four weeks (as many as
+//!   exist; at least a week of history is needed), so a quiet weekend is not a drop and the
+//!   spike being looked for cannot drag its own baseline up;
+//! - its scale is 1.4826 × the median absolute deviation of those days (at least 10% of the
+//!   baseline), giving a robust z-score;
+//! - a day is flagged only when the dollar impact *and* the percentage change pass the
+//!   configured floors (and the score passes its floor): `spike`, `drop`, `ramp` (six of the
+//!   last seven days each grew by the ramp rate), or `new` (spend where the series had none).
+//!
+//! Each anomaly carries root causes (the change split across child dimensions, against the
+//! same reference days, ranked by dollars) and, where token quantities exist, a
+//! volume / mix / rate decomposition that sums, with the non-token change, to the impact.
+
+use super::Dimension;
+use crate::config::AnomalyConfig;
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Spike,
+    Drop,
+    Ramp,
+    New,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Spike => "spike",
+            Kind::Drop => "drop",
+            Kind::Ramp => "ramp",
+            Kind::New => "new",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// By dollar impact in multiples of the alert floor: 2x medium, 5x high, 20x critical.
+    pub fn of(impact: f64, min_impact: f64) -> Severity {
+        let r = impact.abs() / min_impact.max(1e-9);
+        if r >= 20.0 {
+            Severity::Critical
+        } else if r >= 5.0 {
+            Severity::High
+        } else if r >= 2.0 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RootCause {
+    pub dimension: String,
+    pub value: String,
+    pub actual: f64,
+    pub expected: f64,
+    pub impact: f64,
+}
+
+/// Change in spend split into volume (more or fewer tokens at the old average price), mix
+/// (a different blend of models and token types) and rate (different prices per token), plus
+/// `other` for spend that is not billed per token (provisioned capacity, credits, fees).
+/// `volume + mix + rate + other` = the anomaly's impact.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Decomposition {
+    pub volume: f64,
+    pub mix: f64,
+    pub rate: f64,
+    pub other: f64,
+    pub tokens_expected: f64,
+    pub tokens_actual: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Anomaly {
+    pub date: NaiveDate,
+    pub dimension: String,
+    pub value: String,
+    pub kind: Kind,
+    pub actual: f64,
+    pub expected: f64,
+    pub impact: f64,
+    /// Null when nothing was expected (new spend).
+    pub impact_pct: Option<f64>,
+    /// Robust z-score; null for new spend.
+    pub score: Option<f64>,
+    pub severity: Severity,
+    /// Consecutive days flagged with this kind from `date` on (1 for a one-day spike).
+    pub duration_days: usize,
+    pub root_causes: Vec<RootCause>,
+    /// Null where the series has no token quantities.
+    pub decomposition: Option<Decomposition>,
+    /// A cross-series reading, e.g. a team's spend moving to `unallocated` (a lost tag).
+    pub note: Option<String>,
+}
+
+/// A day's baseline: what was expected and from which days.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    pub expected: f64,
+    /// Indices of the reference days the expectation came from (empty: no prior spend).
+    pub reference: Vec<usize>,
+    pub scale: f64,
+}
+
+/// Days of history needed before a day is judged (other than as new spend).
+pub const MIN_HISTORY: usize = 7;
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Baseline for day `t` of the series `x`, whose first non-zero day is `first` (if any).
+/// `None` when there is too little history to judge.
+pub fn baseline(x: &[f64], t: usize, first: Option<usize>) -> Option<Baseline> {
+    let Some(first) = first.filter(|f| *f < t) else {
+        return Some(Baseline {
+            expected: 0.0,
+            reference: Vec::new(),
+            scale: 0.0,
+        });
+    };
+    let start = first.max(t.saturating_sub(28));
+    if t - start < MIN_HISTORY {
+        return None;
+    }
+    let reference: Vec<usize> = (1..=4)
+        .filter_map(|w| t.checked_sub(7 * w))
+        .filter(|&i| i >= start)
+        .collect();
+    let mut values: Vec<f64> = reference.iter().map(|&i| x[i]).collect();
+    let expected = median(&mut values);
+    let mut deviations: Vec<f64> = values.iter().map(|v| (v - expected).abs()).collect();
+    let mad = median(&mut deviations);
+    let scale = (1.4826 * mad).max(0.1 * expected.abs()).max(1.0);
+    Some(Baseline {
+        expected,
+        reference,
+        scale,
+    })
+}
+
+/// Six of the seven days ending at `t` each grew by at least `growth` over the day before.
+fn ramping(x: &[f64], t: usize, growth: f64) -> bool {
+    if t < 7 {
+        return false;
+    }
+    (t - 6..=t)
+        .filter(|&i| x[i - 1] > 0.0 && x[i] / x[i - 1] - 1.0 >= growth)
+        .count()
+        >= 6
+}
+
+/// A flagged day of one series, before it is explained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    /// First day of the event.
+    pub index: usize,
+    pub kind: Kind,
+    pub baseline: Baseline,
+    pub actual: f64,
+    pub score: Option<f64>,
+    /// Consecutive days the series stayed flagged with this kind (a level shift is one event,
+    /// not an alert a day until the baseline catches up).
+    pub days: usize,
+}
+
+/// Judge days `from..=to` (indices) of series `x`; consecutive days of the same kind are one
+/// event, reported on its first day.
+pub fn flag_series(x: &[f64], from: usize, to: usize, cfg: &AnomalyConfig) -> Vec<Flag> {
+    let mut flags: Vec<Flag> = Vec::new();
+    for f in flag_days(x, from, to, cfg) {
+        match flags.last_mut() {
+            Some(last) if last.kind == f.kind && last.index + last.days == f.index => {
+                last.days += 1
+            }
+            // The first days of a ramp look like spikes until a week of growth shows.
+            Some(last)
+                if last.kind == Kind::Spike
+                    && f.kind == Kind::Ramp
+                    && last.index + last.days == f.index =>
+            {
+                last.kind = Kind::Ramp;
+                last.days += 1;
+            }
+            _ => flags.push(f),
+        }
+    }
+    flags
+}
+
+fn flag_days(x: &[f64], from: usize, to: usize, cfg: &AnomalyConfig) -> Vec<Flag> {
+    let first = x.iter().position(|v| *v != 0.0);
+    let mut flags = Vec::new();
+    for t in from..=to.min(x.len().saturating_sub(1)) {
+        let Some(b) = baseline(x, t, first) else {
+            continue;
+        };
+        let actual = x[t];
+        let impact = actual - b.expected;
+        if b.expected <= 0.0 {
+            // Spend on the store's first days is not "new": the data just starts there.
+            if t < MIN_HISTORY {
+                continue;
+            }
+            if actual >= cfg.min_impact && (b.reference.is_empty() || impact >= cfg.min_impact) {
+                flags.push(Flag {
+                    index: t,
+                    kind: Kind::New,
+                    baseline: b,
+                    actual,
+                    score: None,
+                    days: 1,
+                });
+            }
+            continue;
+        }
+        let pct = impact / b.expected;
+        let score = impact / b.scale;
+        let rising = impact >= cfg.min_impact && pct >= cfg.min_impact_pct;
+        let ramp_now = ramping(x, t, cfg.ramp_daily_growth);
+        let kind = if rising && ramp_now {
+            Some(Kind::Ramp)
+        } else if rising && !ramp_now && score >= cfg.min_score {
+            Some(Kind::Spike)
+        } else if impact <= -cfg.min_impact && pct <= -cfg.drop_pct && score <= -cfg.min_score {
+            Some(Kind::Drop)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            flags.push(Flag {
+                index: t,
+                kind,
+                baseline: b,
+                actual,
+                score: Some(score),
+                days: 1,
+            });
+        }
+    }
+    flags
+}
+
+/// Day number (days since 1970-01-01) as a date.
+pub fn date_of_day(day: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default()
+}
+
+/// Day number of a date.
+pub fn day_of_date(d: NaiveDate) -> i32 {
+    d.num_days_from_ce() - 719_163
+}
+
+use chrono::Datelike;
+
+/// Attributed cost rows with a `__day` (Int32 day number) column, cached for the many small
+/// queries explanations make.
+pub struct Frame {
+    pub lf: LazyFrame,
+    pub first_day: i32,
+    pub last_day: i32,
+}
+
+impl Frame {
+    pub fn new(attributed: DataFrame) -> PolarsResult<Option<Frame>> {
+        let df = attributed
+            .lazy()
+            .with_column(
+                col("charge_period_start")
+                    .cast(DataType::Date)
+                    .cast(DataType::Int32)
+                    .alias("__day"),
+            )
+            .collect()?;
+        let days = df.column("__day")?.i32()?.clone();
+        let (Some(first_day), Some(last_day)) = (days.min(), days.max()) else {
+            return Ok(None);
+        };
+        Ok(Some(Frame {
+            lf: df.lazy(),
+            first_day,
+            last_day,
+        }))
+    }
+
+    pub fn days(&self) -> usize {
+        (self.last_day - self.first_day + 1) as usize
+    }
+
+    /// Dense daily effective cost of every value of `dim` (optionally within `filter`).
+    pub fn series(
+        &self,
+        dim: Dimension,
+        filter: Option<Expr>,
+    ) -> PolarsResult<Vec<(String, Vec<f64>)>> {
+        let mut lf = self.lf.clone();
+        if let Some(f) = filter {
+            lf = lf.filter(f);
+        }
+        let df = lf
+            .group_by([dim.expr().alias("__value"), col("__day")])
+            .agg([col("effective_cost").sum()])
+            .sort(["__value", "__day"], SortMultipleOptions::default())
+            .collect()?;
+        let values = df.column("__value")?.str()?.clone();
+        let days = df.column("__day")?.i32()?.clone();
+        let costs = df.column("effective_cost")?.f64()?.clone();
+        let mut out: Vec<(String, Vec<f64>)> = Vec::new();
+        for ((v, d), c) in values.iter().zip(days.iter()).zip(costs.iter()) {
+            let (Some(v), Some(d)) = (v, d) else { continue };
+            if out.last().is_none_or(|(name, _)| name != v) {
+                out.push((v.to_string(), vec![0.0; self.days()]));
+            }
+            let idx = (d - self.first_day) as usize;
+            out.last_mut().expect("just pushed").1[idx] += c.unwrap_or(0.0);
+        }
+        Ok(out)
+    }
+
+    /// Cost per child value on day `t` and averaged over the reference days, scaled so the
+    /// children's expected values add up to `expected`.
+    pub fn root_causes(
+        &self,
+        filter: Expr,
+        children: &[Dimension],
+        t: usize,
+        baseline: &Baseline,
+        reference_total: f64,
+    ) -> PolarsResult<Vec<RootCause>> {
+        let k = if reference_total > 0.0 {
+            baseline.expected / reference_total
+        } else {
+            0.0
+        };
+        let day_t = self.first_day + t as i32;
+        let ref_days: Vec<i32> = baseline
+            .reference
+            .iter()
+            .map(|&i| self.first_day + i as i32)
+            .collect();
+        let n_ref = ref_days.len().max(1) as f64;
+        let mut in_days = col("__day").eq(lit(day_t));
+        for d in &ref_days {
+            in_days = in_days.or(col("__day").eq(lit(*d)));
+        }
+        let rows = self
+            .lf
+            .clone()
+            .filter(filter.and(in_days))
+            .collect()?
+            .lazy();
+        let mut causes = Vec::new();
+        for child in children {
+            let df = rows
+                .clone()
+                .group_by([child.expr().alias("__value")])
+                .agg([
+                    col("effective_cost")
+                        .filter(col("__day").eq(lit(day_t)))
+                        .sum()
+                        .alias("actual"),
+                    col("effective_cost")
+                        .filter(col("__day").neq(lit(day_t)))
+                        .sum()
+                        .alias("reference"),
+                ])
+                .collect()?;
+            let values = df.column("__value")?.str()?.clone();
+            let actual = df.column("actual")?.f64()?.clone();
+            let reference = df.column("reference")?.f64()?.clone();
+            for ((v, a), r) in values.iter().zip(actual.iter()).zip(reference.iter()) {
+                let a = a.unwrap_or(0.0);
+                let e = r.unwrap_or(0.0) / n_ref * k;
+                causes.push(RootCause {
+                    dimension: child.name().to_string(),
+                    value: v.unwrap_or_default().to_string(),
+                    actual: round(a),
+                    expected: round(e),
+                    impact: round(a - e),
+                });
+            }
+        }
+        Ok(causes)
+    }
+
+    /// Volume / mix / rate decomposition of the change from the (scaled) reference days to
+    /// day `t`, over token-billed segments (model × usage type).
+    pub fn decompose(
+        &self,
+        filter: Expr,
+        t: usize,
+        baseline: &Baseline,
+        reference_total: f64,
+    ) -> PolarsResult<Option<Decomposition>> {
+        let k = if reference_total > 0.0 {
+            baseline.expected / reference_total
+        } else {
+            0.0
+        };
+        let day_t = self.first_day + t as i32;
+        let n_ref = baseline.reference.len().max(1) as f64;
+        let mut in_days = col("__day").eq(lit(day_t));
+        for &i in &baseline.reference {
+            in_days = in_days.or(col("__day").eq(lit(self.first_day + i as i32)));
+        }
+        let token = col("usage_type")
+            .str()
+            .ends_with(lit("_tokens"))
+            .and(col("consumed_quantity").fill_null(lit(0.0)).gt(lit(0.0)));
+        let df = self
+            .lf
+            .clone()
+            .filter(filter.and(in_days))
+            .group_by([
+                col("__day").eq(lit(day_t)).alias("__now"),
+                token.alias("__token"),
+                Dimension::Model.expr().alias("__model"),
+                col("usage_type"),
+            ])
+            .agg([
+                col("effective_cost").sum().alias("cost"),
+                col("consumed_quantity")
+                    .fill_null(lit(0.0))
+                    .sum()
+                    .alias("qty"),
+            ])
+            .collect()?;
+        let now = df.column("__now")?.bool()?.clone();
+        let is_token = df.column("__token")?.bool()?.clone();
+        let model = df.column("__model")?.str()?.clone();
+        let usage = df.column("usage_type")?.str()?.clone();
+        let cost = df.column("cost")?.f64()?.clone();
+        let qty = df.column("qty")?.f64()?.clone();
+        // segment -> (cost0, qty0, cost1, qty1)
+        let mut segments: HashMap<(String, String), [f64; 4]> = HashMap::new();
+        let (mut other0, mut other1) = (0.0, 0.0);
+        for i in 0..df.height() {
+            let is_now = now.get(i).unwrap_or(false);
+            let c = cost.get(i).unwrap_or(0.0);
+            if !is_token.get(i).unwrap_or(false) {
+                if is_now {
+                    other1 += c;
+                } else {
+                    other0 += c / n_ref * k;
+                }
+                continue;
+            }
+            let key = (
+                model.get(i).unwrap_or_default().to_string(),
+                usage.get(i).unwrap_or_default().to_string(),
+            );
+            let q = qty.get(i).unwrap_or(0.0);
+            let e = segments.entry(key).or_insert([0.0; 4]);
+            if is_now {
+                e[2] += c;
+                e[3] += q;
+            } else {
+                e[0] += c / n_ref * k;
+                e[1] += q / n_ref * k;
+            }
+        }
+        let q0: f64 = segments.values().map(|s| s[1]).sum();
+        let q1: f64 = segments.values().map(|s| s[3]).sum();
+        if q0 <= 0.0 && q1 <= 0.0 {
+            return Ok(None);
+        }
+        let c0: f64 = segments.values().map(|s| s[0]).sum();
+        let c1: f64 = segments.values().map(|s| s[2]).sum();
+        let (volume, mix, rate) = if q0 <= 0.0 {
+            (c1 - c0, 0.0, 0.0)
+        } else {
+            let p0 = c0 / q0;
+            let mut mix = 0.0;
+            let mut rate = 0.0;
+            for s in segments.values() {
+                let p1 = if s[3] > 0.0 { s[2] / s[3] } else { 0.0 };
+                // A segment absent before is priced at today's rate: its arrival is mix.
+                let p0_seg = if s[1] > 0.0 { s[0] / s[1] } else { p1 };
+                let s0 = s[1] / q0;
+                let s1 = if q1 > 0.0 { s[3] / q1 } else { 0.0 };
+                mix += q1 * (s1 - s0) * p0_seg;
+                rate += q1 * s1 * (p1 - p0_seg);
+            }
+            ((q1 - q0) * p0, mix, rate)
+        };
+        Ok(Some(Decomposition {
+            volume: round(volume),
+            mix: round(mix),
+            rate: round(rate),
+            other: round(other1 - other0),
+            tokens_expected: q0.round(),
+            tokens_actual: q1.round(),
+        }))
+    }
+}
+
+/// Cents, without a negative zero.
+fn round(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0 + 0.0
+}
+
+/// Events of series `x` under way on any day `lo..=hi`. Judging starts four weeks early so an
+/// event already running is reported once, from its first day, not again as if it began on
+/// the first day of the range.
+pub fn events(x: &[f64], lo: usize, hi: usize, cfg: &AnomalyConfig) -> Vec<Flag> {
+    flag_series(x, lo.saturating_sub(28), hi, cfg)
+        .into_iter()
+        .filter(|f| f.index + f.days > lo)
+        .collect()
+}
+
+/// Find and explain anomalies on days `from..=to` (inclusive) across `dims`.
+pub fn detect(
+    frame: &Frame,
+    dims: &[Dimension],
+    from: NaiveDate,
+    to: NaiveDate,
+    cfg: &AnomalyConfig,
+) -> PolarsResult<Vec<Anomaly>> {
+    let lo = (day_of_date(from) - frame.first_day).max(0) as usize;
+    let hi = day_of_date(to) - frame.first_day;
+    if hi < 0 {
+        return Ok(Vec::new());
+    }
+    let hi = hi as usize;
+    let mut out = Vec::new();
+    for &dim in dims {
+        for (value, x) in frame.series(dim, None)? {
+            for flag in events(&x, lo, hi, cfg) {
+                out.push(explain(frame, dim, &value, &x, flag, cfg)?);
+            }
+        }
+    }
+    link_lost_tags(&mut out);
+    out.sort_by(|a, b| {
+        b.date
+            .cmp(&a.date)
+            .then(b.impact.abs().total_cmp(&a.impact.abs()))
+            .then(a.dimension.cmp(&b.dimension))
+            .then(a.value.cmp(&b.value))
+    });
+    Ok(out)
+}
+
+/// Turn a flag of the series `dim` = `value` into an anomaly with root causes and
+/// decomposition.
+pub fn explain(
+    frame: &Frame,
+    dim: Dimension,
+    value: &str,
+    x: &[f64],
+    flag: Flag,
+    cfg: &AnomalyConfig,
+) -> PolarsResult<Anomaly> {
+    let filter = dim.expr().eq(lit(value.to_string()));
+    explain_selection(
+        frame,
+        filter,
+        dim.children(),
+        dim.name(),
+        value,
+        x,
+        flag,
+        cfg,
+    )
+}
+
+/// Explain a flag of the series of rows matching `filter`, by `children`.
+#[allow(clippy::too_many_arguments)]
+pub fn explain_selection(
+    frame: &Frame,
+    filter: Expr,
+    children: &[Dimension],
+    dimension: &str,
+    value: &str,
+    x: &[f64],
+    flag: Flag,
+    cfg: &AnomalyConfig,
+) -> PolarsResult<Anomaly> {
+    let b = &flag.baseline;
+    let reference_total = if b.reference.is_empty() {
+        0.0
+    } else {
+        b.reference.iter().map(|&i| x[i]).sum::<f64>() / b.reference.len() as f64
+    };
+    let impact = flag.actual - b.expected;
+    let mut causes = frame.root_causes(filter.clone(), children, flag.index, b, reference_total)?;
+    // Largest contributions in the direction of the anomaly first.
+    let sign = if impact >= 0.0 { 1.0 } else { -1.0 };
+    causes.retain(|c| c.impact * sign > 0.005);
+    causes.sort_by(|a, b| {
+        (b.impact * sign)
+            .total_cmp(&(a.impact * sign))
+            .then(a.dimension.cmp(&b.dimension))
+            .then(a.value.cmp(&b.value))
+    });
+    causes.truncate(5);
+    let decomposition = frame.decompose(filter, flag.index, b, reference_total)?;
+    Ok(Anomaly {
+        date: date_of_day(frame.first_day + flag.index as i32),
+        dimension: dimension.to_string(),
+        value: value.to_string(),
+        kind: flag.kind,
+        actual: round(flag.actual),
+        expected: round(b.expected),
+        impact: round(impact),
+        impact_pct: (b.expected > 0.0).then(|| (impact / b.expected * 1e4).round() / 1e4),
+        score: flag.score.map(|s| (s * 100.0).round() / 100.0),
+        severity: Severity::of(impact, cfg.min_impact),
+        duration_days: flag.days,
+        root_causes: causes,
+        decomposition,
+        note: None,
+    })
+}
+
+/// A team (or team/feature) whose spend drops while `unallocated` rises on the same day by
+/// a large part of it (30% to 150%: shared-cost splits move the rest to other teams) has
+/// most likely lost its tag: say so on both anomalies.
+fn link_lost_tags(anomalies: &mut [Anomaly]) {
+    let unallocated = crate::attribute::UNALLOCATED;
+    let rises: Vec<(NaiveDate, f64, usize)> = anomalies
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.dimension == "team" && a.value == unallocated && a.impact > 0.0)
+        .map(|(i, a)| (a.date, a.impact, i))
+        .collect();
+    for i in 0..anomalies.len() {
+        let a = &anomalies[i];
+        let team_level = a.dimension == "team" || a.dimension == "team_feature";
+        if !team_level || a.kind != Kind::Drop || a.value.starts_with(unallocated) {
+            continue;
+        }
+        let lost = -a.impact;
+        if let Some(&(_, _, j)) = rises
+            .iter()
+            .find(|(d, rise, _)| *d == a.date && *rise >= 0.3 * lost && *rise <= 1.5 * lost)
+        {
+            let who = a.value.clone();
+            anomalies[i].note = Some(format!(
+                "spend moved from `{who}` to `unallocated` on the same day: a tag removed or renamed?"
+            ));
+            let note = anomalies[j].note.get_or_insert_with(String::new);
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(&format!(
+                "`{who}` lost about as much on the same day: a tag removed or renamed?"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> AnomalyConfig {
+        AnomalyConfig::default()
+    }
+
+    /// Four weeks of weekday 300 / weekend 165 with ±5% wobble, then `last`.
+    fn weekly(last: f64) -> Vec<f64> {
+        let mut x: Vec<f64> = (0..35)
+            .map(|i| {
+                let base = if i % 7 >= 5 { 165.0 } else { 300.0 };
+                base * (1.0 + 0.05 * ((i * 37 % 11) as f64 / 10.0 - 0.5))
+            })
+            .collect();
+        x.push(last);
+        x
+    }
+
+    #[test]
+    fn a_quiet_weekly_pattern_raises_nothing() {
+        let x = weekly(300.0);
+        assert!(flag_series(&x, 7, 35, &cfg()).is_empty());
+    }
+
+    #[test]
+    fn a_4x_day_is_a_spike_and_a_3_to_12_day_is_not() {
+        let x = weekly(1200.0);
+        let flags = flag_series(&x, 35, 35, &cfg());
+        assert_eq!(flags.len(), 1);
+        assert_eq!(flags[0].kind, Kind::Spike);
+        assert!((flags[0].baseline.expected - 300.0).abs() < 20.0);
+        // Same shape, a hundredth of the money: below the dollar floor.
+        let small: Vec<f64> = x.iter().map(|v| v / 100.0).collect();
+        assert!(flag_series(&small, 35, 35, &cfg()).is_empty());
+    }
+
+    #[test]
+    fn a_vanishing_series_is_a_drop_and_first_spend_is_new() {
+        let x = weekly(0.0);
+        assert_eq!(flag_series(&x, 35, 35, &cfg())[0].kind, Kind::Drop);
+        let mut y = vec![0.0; 20];
+        y.push(400.0);
+        let flags = flag_series(&y, 0, 20, &cfg());
+        assert_eq!(flags.len(), 1);
+        assert_eq!(flags[0].kind, Kind::New);
+        assert_eq!(flags[0].baseline.expected, 0.0);
+    }
+
+    #[test]
+    fn a_week_of_20_percent_growth_is_one_ramp() {
+        let mut x = vec![300.0; 21];
+        for _ in 0..9 {
+            let last = *x.last().unwrap();
+            x.push(last * 1.2);
+        }
+        let flags = flag_series(&x, 21, x.len() - 1, &cfg());
+        let ramps: Vec<_> = flags.iter().filter(|f| f.kind == Kind::Ramp).collect();
+        assert_eq!(ramps.len(), 1, "{flags:?}");
+        assert!(
+            flags.iter().all(|f| f.kind != Kind::Spike),
+            "a ramp is not also a run of spikes: {flags:?}"
+        );
+    }
+
+    #[test]
+    fn a_level_shift_is_one_event_with_its_duration() {
+        let mut x = weekly(300.0);
+        x.truncate(35);
+        x.extend([450.0; 10]);
+        let flags = flag_series(&x, 35, x.len() - 1, &cfg());
+        assert_eq!(flags.len(), 1, "{flags:?}");
+        assert_eq!(flags[0].index, 35);
+        assert!(flags[0].days >= 3, "{flags:?}");
+    }
+
+    #[test]
+    fn no_judgement_without_a_week_of_history() {
+        let mut x = vec![300.0; 5];
+        x.push(3000.0);
+        assert!(flag_series(&x, 0, 5, &cfg()).is_empty());
+    }
+
+    #[test]
+    fn severity_grows_with_dollars() {
+        assert_eq!(Severity::of(60.0, 50.0), Severity::Low);
+        assert_eq!(Severity::of(-120.0, 50.0), Severity::Medium);
+        assert_eq!(Severity::of(900.0, 50.0), Severity::High);
+        assert_eq!(Severity::of(5000.0, 50.0), Severity::Critical);
+    }
+}

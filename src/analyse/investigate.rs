@@ -1,0 +1,277 @@
+//! `spendlens investigate`: one selection of spend (any dimensions, glob values), its daily
+//! series, a focus day against its baseline, the top movers beneath it, unit costs before and
+//! after, and the volume / mix / rate decomposition.
+
+use super::anomalies::{self, Anomaly, Baseline, Decomposition, Frame, RootCause};
+use super::{AnalyseError, Dimension};
+use crate::config::AnomalyConfig;
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::Serialize;
+
+/// A selection: each (dimension, pattern) must match; `*` in a pattern matches anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct Selector {
+    pub dimension: String,
+    pub value: String,
+}
+
+impl Selector {
+    /// Parse `dimension=value`.
+    pub fn parse(s: &str) -> Result<(Dimension, String), String> {
+        let (d, v) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not DIMENSION=VALUE"))?;
+        let dim = Dimension::parse(d.trim()).ok_or_else(|| {
+            format!(
+                "unknown dimension `{d}` (one of: {})",
+                Dimension::ALL
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        Ok((dim, v.trim().to_string()))
+    }
+}
+
+fn selector_expr(dim: Dimension, pattern: &str) -> Expr {
+    if pattern.contains('*') {
+        let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
+        dim.expr().str().contains(lit(re), true)
+    } else {
+        dim.expr().eq(lit(pattern.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DayCost {
+    pub date: NaiveDate,
+    pub effective_cost: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Focus {
+    pub date: NaiveDate,
+    pub actual: f64,
+    /// Null when the selection has too little history before the focus day.
+    pub expected: Option<f64>,
+    pub impact: Option<f64>,
+    pub impact_pct: Option<f64>,
+    /// The reference days the expectation came from.
+    pub reference_days: Vec<NaiveDate>,
+}
+
+/// Unit costs over a set of days. Per-request costs need request counts, which come from
+/// usage records (CloudWatch); until a collector provides them they are null.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct UnitCosts {
+    pub tokens: f64,
+    pub per_1k_tokens: Option<f64>,
+    pub per_1k_input_tokens: Option<f64>,
+    pub per_1k_output_tokens: Option<f64>,
+    pub per_1k_cache_read_tokens: Option<f64>,
+    pub per_request: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Investigation {
+    pub selection: Vec<Selector>,
+    pub currency: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub total: f64,
+    pub daily: Vec<DayCost>,
+    pub focus: Focus,
+    /// Change on the focus day by child dimension, largest first (either sign).
+    pub movers: Vec<RootCause>,
+    pub unit_costs_before: Option<UnitCosts>,
+    pub unit_costs_after: UnitCosts,
+    pub decomposition: Option<Decomposition>,
+    /// Anomalies of the selection's own daily series within the period.
+    pub anomalies: Vec<Anomaly>,
+}
+
+fn unit_costs(frame: &Frame, filter: Expr, days: &[i32]) -> PolarsResult<Option<UnitCosts>> {
+    if days.is_empty() {
+        return Ok(None);
+    }
+    let mut in_days = lit(false);
+    for d in days {
+        in_days = in_days.or(col("__day").eq(lit(*d)));
+    }
+    let df = frame
+        .lf
+        .clone()
+        .filter(
+            filter
+                .and(in_days)
+                .and(col("usage_type").str().ends_with(lit("_tokens"))),
+        )
+        .group_by([col("usage_type")])
+        .agg([
+            col("effective_cost").sum(),
+            col("consumed_quantity").fill_null(lit(0.0)).sum(),
+        ])
+        .collect()?;
+    let usage = df.column("usage_type")?.str()?.clone();
+    let cost = df.column("effective_cost")?.f64()?.clone();
+    let qty = df.column("consumed_quantity")?.f64()?.clone();
+    let get = |kind: Option<&str>| -> (f64, f64) {
+        let mut c = 0.0;
+        let mut q = 0.0;
+        for i in 0..df.height() {
+            if kind.is_none_or(|k| usage.get(i) == Some(k)) {
+                c += cost.get(i).unwrap_or(0.0);
+                q += qty.get(i).unwrap_or(0.0);
+            }
+        }
+        (c, q)
+    };
+    let per_1k = |(c, q): (f64, f64)| (q > 0.0).then(|| (c / q * 1000.0 * 1e6).round() / 1e6);
+    let (_, tokens) = get(None);
+    Ok(Some(UnitCosts {
+        tokens: (tokens / days.len() as f64).round(),
+        per_1k_tokens: per_1k(get(None)),
+        per_1k_input_tokens: per_1k(get(Some("input_tokens"))),
+        per_1k_output_tokens: per_1k(get(Some("output_tokens"))),
+        per_1k_cache_read_tokens: per_1k(get(Some("cache_read_tokens"))),
+        per_request: None,
+    }))
+}
+
+/// Investigate the selection over `start..=end` of `frame` (which should hold history before
+/// `start` for baselines). `at` picks the focus day; by default the selection's largest
+/// anomaly in the period, else its last day.
+pub fn investigate(
+    frame: &Frame,
+    selection: &[(Dimension, String)],
+    start: NaiveDate,
+    end: NaiveDate,
+    at: Option<NaiveDate>,
+    currency: &str,
+    cfg: &AnomalyConfig,
+) -> Result<Investigation, AnalyseError> {
+    let filter = selection
+        .iter()
+        .fold(lit(true), |acc, (d, p)| acc.and(selector_expr(*d, p)));
+    let described = || {
+        selection
+            .iter()
+            .map(|(d, v)| format!("{}={v}", d.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let series = frame.series(Dimension::Total, Some(filter.clone()))?;
+    let Some((_, x)) = series.into_iter().next() else {
+        return Err(AnalyseError::NoMatch(if selection.is_empty() {
+            "the period".into()
+        } else {
+            described()
+        }));
+    };
+    let idx = |d: NaiveDate| {
+        (anomalies::day_of_date(d) - frame.first_day).clamp(0, x.len() as i32 - 1) as usize
+    };
+    let (lo, hi) = (idx(start), idx(end));
+    let selected: Vec<Dimension> = selection.iter().map(|(d, _)| *d).collect();
+    let children: Vec<Dimension> = Dimension::ALL
+        .iter()
+        .copied()
+        .filter(|d| *d != Dimension::Total && !selected.contains(d))
+        .collect();
+    let mut found = Vec::new();
+    for f in anomalies::events(&x, lo, hi, cfg) {
+        let index = f.index;
+        let a = anomalies::explain_selection(
+            frame,
+            filter.clone(),
+            &children,
+            "selection",
+            &described(),
+            &x,
+            f,
+            cfg,
+        )?;
+        found.push((index, a));
+    }
+    let t = match at {
+        Some(d) => idx(d),
+        None => found
+            .iter()
+            .max_by(|a, b| a.1.impact.abs().total_cmp(&b.1.impact.abs()))
+            // An event that began before the period is looked at on the period's first day.
+            .map(|(i, _)| (*i).max(lo))
+            .unwrap_or(hi),
+    };
+    let first = x.iter().position(|v| *v != 0.0);
+    let baseline: Option<Baseline> =
+        anomalies::baseline(&x, t, first).filter(|b| !b.reference.is_empty());
+    let reference_total = baseline
+        .as_ref()
+        .map(|b| b.reference.iter().map(|&i| x[i]).sum::<f64>() / b.reference.len() as f64)
+        .unwrap_or(0.0);
+    let (movers, decomposition) = match &baseline {
+        Some(b) => {
+            let mut m = frame.root_causes(filter.clone(), &children, t, b, reference_total)?;
+            m.retain(|c| c.impact.abs() >= 0.01);
+            m.sort_by(|a, b| {
+                b.impact
+                    .abs()
+                    .total_cmp(&a.impact.abs())
+                    .then(a.dimension.cmp(&b.dimension))
+                    .then(a.value.cmp(&b.value))
+            });
+            m.truncate(10);
+            (m, frame.decompose(filter.clone(), t, b, reference_total)?)
+        }
+        None => (Vec::new(), None),
+    };
+    let day = |i: usize| frame.first_day + i as i32;
+    let reference_days: Vec<i32> = baseline
+        .as_ref()
+        .map(|b| b.reference.iter().map(|&i| day(i)).collect())
+        .unwrap_or_default();
+    let unit_costs_before = unit_costs(frame, filter.clone(), &reference_days)?;
+    let unit_costs_after = unit_costs(frame, filter, &[day(t)])?.unwrap_or_default();
+    let round = |v: f64| (v * 100.0).round() / 100.0;
+    let expected = baseline.as_ref().map(|b| b.expected);
+    Ok(Investigation {
+        selection: selection
+            .iter()
+            .map(|(d, v)| Selector {
+                dimension: d.name().into(),
+                value: v.clone(),
+            })
+            .collect(),
+        currency: currency.to_string(),
+        start,
+        end,
+        total: round(x[lo..=hi].iter().sum()),
+        daily: (lo..=hi)
+            .map(|i| DayCost {
+                date: anomalies::date_of_day(day(i)),
+                effective_cost: round(x[i]),
+            })
+            .collect(),
+        focus: Focus {
+            date: anomalies::date_of_day(day(t)),
+            actual: round(x[t]),
+            expected: expected.map(round),
+            impact: expected.map(|e| round(x[t] - e)),
+            impact_pct: expected
+                .filter(|e| *e > 0.0)
+                .map(|e| ((x[t] - e) / e * 1e4).round() / 1e4),
+            reference_days: reference_days
+                .iter()
+                .map(|d| anomalies::date_of_day(*d))
+                .collect(),
+        },
+        movers,
+        unit_costs_before,
+        unit_costs_after,
+        decomposition,
+        anomalies: found.into_iter().map(|(_, a)| a).collect(),
+    })
+}

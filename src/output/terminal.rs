@@ -1,0 +1,257 @@
+//! Plain-text output for a person at a terminal: the anomaly table and the one-screen
+//! investigation. No colour, so it reads the same in a pipe, a log or a CI job.
+
+use crate::analyse::anomalies::Anomaly;
+use crate::analyse::investigate::{Investigation, UnitCosts};
+use std::fmt::Write as _;
+
+/// A sparkline of `values`, one character per value (bucketed to at most `width`).
+pub fn sparkline(values: &[f64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if values.is_empty() || width == 0 {
+        return String::new();
+    }
+    let per = values.len().div_ceil(width);
+    let buckets: Vec<f64> = values
+        .chunks(per)
+        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+        .collect();
+    let max = buckets.iter().cloned().fold(f64::MIN, f64::max);
+    let min = buckets.iter().cloned().fold(f64::MAX, f64::min).min(0.0);
+    buckets
+        .iter()
+        .map(|v| {
+            if max <= min {
+                BARS[0]
+            } else {
+                BARS[(((v - min) / (max - min)) * 7.0).round().clamp(0.0, 7.0) as usize]
+            }
+        })
+        .collect()
+}
+
+/// Terminal-safe text: control characters (escape sequences from a hostile tag value) removed.
+pub fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
+fn money(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+fn signed(v: f64) -> String {
+    format!("{v:+.2}")
+}
+
+fn pct(p: Option<f64>) -> String {
+    p.map(|p| format!("{:+.1}%", p * 100.0))
+        .unwrap_or_else(|| "new".into())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    let s = clean(s);
+    if s.chars().count() <= n {
+        s
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// The anomalies as an aligned table, with each one's leading root cause.
+pub fn anomalies_table(anomalies: &[Anomaly], currency: &str) -> String {
+    if anomalies.is_empty() {
+        return "no anomalies\n".into();
+    }
+    let mut s = format!(
+        "{:<10}  {:<12}  {:<32}  {:<5}  {:<8}  {:>11}  {:>11}  {:>11}  {:>8}  why\n",
+        "date", "dimension", "value", "kind", "severity", "actual", "expected", "impact", "change"
+    );
+    for a in anomalies {
+        let why = crate::output::report::explanation(a);
+        let _ = writeln!(
+            s,
+            "{:<10}  {:<12}  {:<32}  {:<5}  {:<8}  {:>11}  {:>11}  {:>11}  {:>8}  {}",
+            a.date,
+            a.dimension,
+            truncate(&a.value, 32),
+            a.kind.name(),
+            a.severity.name(),
+            money(a.actual),
+            money(a.expected),
+            signed(a.impact),
+            pct(a.impact_pct),
+            clean(&why)
+        );
+    }
+    let _ = writeln!(s, "({} anomalies; amounts in {currency})", anomalies.len());
+    s
+}
+
+fn unit_row(s: &mut String, label: &str, before: Option<f64>, after: Option<f64>) {
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "—".into());
+    let _ = writeln!(s, "  {label:<24} {:>12} {:>12}", f(before), f(after));
+}
+
+/// One screen: the selection's daily series, focus day, movers, unit costs, decomposition.
+pub fn investigation(inv: &Investigation) -> String {
+    let mut s = String::new();
+    let selection = if inv.selection.is_empty() {
+        "all spend".to_string()
+    } else {
+        inv.selection
+            .iter()
+            .map(|f| format!("{}={}", f.dimension, clean(&f.value)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let _ = writeln!(
+        s,
+        "investigate {selection} · {} to {} · {} {} in total",
+        inv.start,
+        inv.end,
+        money(inv.total),
+        inv.currency
+    );
+    let values: Vec<f64> = inv.daily.iter().map(|d| d.effective_cost).collect();
+    let (min, max) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let _ = writeln!(
+        s,
+        "\ndaily effective cost (min {}, max {})\n  {}",
+        money(min),
+        money(max),
+        sparkline(&values, 100)
+    );
+    let f = &inv.focus;
+    let _ = write!(s, "\nfocus {}: {} ", f.date, money(f.actual));
+    match (f.expected, f.impact) {
+        (Some(e), Some(i)) => {
+            let _ = writeln!(
+                s,
+                "vs expected {} ({} {}, {})",
+                money(e),
+                signed(i),
+                inv.currency,
+                pct(f.impact_pct)
+            );
+            let days: Vec<String> = f.reference_days.iter().map(|d| d.to_string()).collect();
+            let _ = writeln!(s, "  expected = median of {}", days.join(", "));
+        }
+        _ => {
+            let _ = writeln!(s, "(too little history before this day for a baseline)");
+        }
+    }
+    if !inv.movers.is_empty() {
+        let _ = writeln!(s, "\ntop movers on {} vs expected", f.date);
+        for m in &inv.movers {
+            let _ = writeln!(
+                s,
+                "  {:<12} {:<44} {:>11} {:>11} {:>11}",
+                m.dimension,
+                truncate(&m.value, 44),
+                money(m.expected),
+                money(m.actual),
+                signed(m.impact)
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nunit costs ({})          {:>12} {:>12}",
+        inv.currency, "expected", f.date
+    );
+    let before = inv.unit_costs_before.clone().unwrap_or_default();
+    let after: &UnitCosts = &inv.unit_costs_after;
+    let tokens = |u: &UnitCosts| (u.tokens > 0.0).then_some(u.tokens);
+    let _ = writeln!(
+        s,
+        "  {:<24} {:>12} {:>12}",
+        "tokens per day",
+        tokens(&before)
+            .map(|t| format!("{t:.0}"))
+            .unwrap_or_else(|| "—".into()),
+        tokens(after)
+            .map(|t| format!("{t:.0}"))
+            .unwrap_or_else(|| "—".into())
+    );
+    unit_row(
+        &mut s,
+        "per 1K tokens",
+        before.per_1k_tokens,
+        after.per_1k_tokens,
+    );
+    unit_row(
+        &mut s,
+        "per 1K input tokens",
+        before.per_1k_input_tokens,
+        after.per_1k_input_tokens,
+    );
+    unit_row(
+        &mut s,
+        "per 1K output tokens",
+        before.per_1k_output_tokens,
+        after.per_1k_output_tokens,
+    );
+    unit_row(
+        &mut s,
+        "per 1K cached tokens",
+        before.per_1k_cache_read_tokens,
+        after.per_1k_cache_read_tokens,
+    );
+    let _ = writeln!(s, "  {:<24} {:>12} {:>12}", "per request", "—", "—");
+    let _ = writeln!(
+        s,
+        "  (per-request costs need request counts from usage records; none in the store)"
+    );
+    match &inv.decomposition {
+        Some(d) => {
+            let _ = writeln!(
+                s,
+                "\nwhy it changed: volume {} · mix {} · rate {} · other {}",
+                signed(d.volume),
+                signed(d.mix),
+                signed(d.rate),
+                signed(d.other)
+            );
+            let _ = writeln!(
+                s,
+                "  (tokens {:.0} expected, {:.0} on the day; other = spend not billed per token)",
+                d.tokens_expected, d.tokens_actual
+            );
+        }
+        None => {
+            let _ = writeln!(s, "\nwhy it changed: no token quantities to decompose");
+        }
+    }
+    let _ = writeln!(s, "\nanomalies in this selection: {}", inv.anomalies.len());
+    for a in &inv.anomalies {
+        let _ = writeln!(
+            s,
+            "  {} {:<5} {:<8} {} ({})",
+            a.date,
+            a.kind.name(),
+            a.severity.name(),
+            signed(a.impact),
+            pct(a.impact_pct)
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_and_buckets() {
+        assert_eq!(sparkline(&[0.0, 1.0, 2.0, 7.0], 10), "▁▂▃█");
+        assert_eq!(sparkline(&[1.0; 200], 50).chars().count(), 50);
+        assert_eq!(sparkline(&[], 10), "");
+    }
+
+    #[test]
+    fn control_characters_are_removed() {
+        assert_eq!(clean("team\u{1b}[31mred"), "team[31mred");
+    }
+}
