@@ -1231,3 +1231,73 @@ fn investigate_rejects_unknown_dimensions_and_empty_selections() {
         String::from_utf8_lossy(&out.stderr).contains("nothing in the store matches team=nobody")
     );
 }
+
+/// A minimal FOCUS file: one row per (day index, team, cost), Bedrock input tokens at a fixed
+/// price, days counted from 2026-01-01.
+fn synthetic_focus(path: &Path, rows: &[(i64, &str, f64)]) {
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let mut text = String::from("BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ProviderName,ServiceName,ChargeCategory,ChargeDescription,ConsumedQuantity,ConsumedUnit,SubAccountId,Tags\n");
+    for (day, team, cost) in rows {
+        let d = start + chrono::Duration::days(*day);
+        let tags = format!("\"{{\"\"team\"\": \"\"{team}\"\"}}\"");
+        text.push_str(&format!(
+            "{cost},{cost},USD,{d} 00:00:00,{} 00:00:00,AWS,Amazon Bedrock,Usage,Amazon Nova Pro input tokens,{},Tokens,111122223333,{tags}\n",
+            d + chrono::Duration::days(1),
+            cost / 0.8 * 1e6,
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn floors_keep_small_jumps_quiet_and_a_ramp_is_one_event() {
+    let env = Env::new();
+    let mut rows = Vec::new();
+    for day in 0..60 {
+        // $3 -> $12 and $300 -> $1,200 on day 45.
+        rows.push((day, "small", if day == 45 { 12.0 } else { 3.0 }));
+        rows.push((day, "big", if day == 45 { 1200.0 } else { 300.0 }));
+        // From day 50, 20% a day.
+        rows.push((
+            day,
+            "growing",
+            if day < 50 {
+                400.0
+            } else {
+                400.0 * 1.2f64.powi((day - 49) as i32)
+            },
+        ));
+    }
+    let file = env.path("synthetic.csv");
+    synthetic_focus(&file, &rows);
+    env.ok(&["ingest", file.to_str().unwrap()]);
+    let found: Value = serde_json::from_str(&env.ok(&["anomalies", "--format", "json"])).unwrap();
+    let teams: Vec<(&str, &str, &str)> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["dimension"] == "team")
+        .map(|a| {
+            (
+                a["value"].as_str().unwrap(),
+                a["kind"].as_str().unwrap(),
+                a["date"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(teams.contains(&("big", "spike", "2026-02-15")), "{teams:?}");
+    assert!(
+        !teams.iter().any(|t| t.0 == "small"),
+        "$3 -> $12 is not an alert: {teams:?}"
+    );
+    let growing: Vec<_> = teams.iter().filter(|t| t.0 == "growing").collect();
+    assert_eq!(growing.len(), 1, "{growing:?}");
+    assert_eq!(growing[0].1, "ramp");
+    // Traffic grew with spend: the ramp reads as volume.
+    let ramp = find(&found, growing[0].2, "team", "growing");
+    let d = &ramp["decomposition"];
+    assert!(
+        d["volume"].as_f64().unwrap() > 0.9 * ramp["impact"].as_f64().unwrap(),
+        "{d}"
+    );
+}
