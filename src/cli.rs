@@ -162,6 +162,28 @@ pub enum Command {
         #[arg(long)]
         currency: Option<String>,
     },
+    /// Collect spend and usage from the cloud APIs configured in spendlens.toml ([aws]).
+    ///
+    /// Fetches only days the store does not already hold as final, writes each source in
+    /// its own atomic commit (a failing source leaves its days untouched and does not stop
+    /// the others) and says how many paid requests it made.
+    #[command(after_help = EXIT_CODES)]
+    Collect {
+        /// First day (default: `lookback_days` before today).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last day (default: yesterday).
+        #[arg(long)]
+        to: Option<NaiveDate>,
+    },
+    /// Check that the configured collectors can reach their APIs with the permissions they
+    /// need, naming any missing IAM action.
+    #[command(after_help = EXIT_CODES)]
+    Doctor {
+        /// Print the minimal IAM policy for the AWS collectors and exit.
+        #[arg(long)]
+        policy: bool,
+    },
     /// Generate 90 days of realistic demo exports (AWS FOCUS, Azure cost details, GCP billing
     /// export), ingest them into a fresh store and print the report. No credentials, no network.
     #[command(after_help = EXIT_CODES)]
@@ -193,6 +215,21 @@ fn load_config(cli: &Cli) -> Result<Config> {
         || std::env::args_os()
             .any(|a| a == "--config" || a.to_string_lossy().starts_with("--config="));
     Ok(Config::load(&cli.config, explicit)?)
+}
+
+/// Attribution rules from the config, plus the tags of stored inference profiles.
+fn attributor(config: &Config, store: &Store) -> Result<Attributor> {
+    Ok(Attributor::new(&config.attribution)
+        .with_resource_tags(crate::attribute::resource_tags(store)?))
+}
+
+/// Polars blocks inside a Tokio runtime only on the multi-threaded one.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn render(report: &report::Report, format: ReportFormat) -> String {
@@ -263,7 +300,7 @@ pub fn run() -> Result<ExitCode> {
             let store = Store::new(&cli.data_dir);
             let report = report::build(
                 &store,
-                &Attributor::new(&config.attribution),
+                &attributor(&config, &store)?,
                 &ReportOptions {
                     anomalies: config.anomalies.clone(),
                     from: *from,
@@ -285,7 +322,7 @@ pub fn run() -> Result<ExitCode> {
         } => {
             let config = load_config(&cli)?;
             let store = Store::new(&cli.data_dir);
-            let attributor = Attributor::new(&config.attribution);
+            let attributor = attributor(&config, &store)?;
             let window = analyse::load_window(
                 &store,
                 &attributor,
@@ -351,7 +388,7 @@ pub fn run() -> Result<ExitCode> {
             }
             let config = load_config(&cli)?;
             let store = Store::new(&cli.data_dir);
-            let attributor = Attributor::new(&config.attribution);
+            let attributor = attributor(&config, &store)?;
             let window = analyse::load_window(
                 &store,
                 &attributor,
@@ -377,6 +414,83 @@ pub fn run() -> Result<ExitCode> {
                 TextFormat::Table => terminal::investigation(&inv),
                 TextFormat::Json => serde_json::to_string_pretty(&inv)? + "\n",
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Collect { from, to } => {
+            let config = load_config(&cli)?;
+            let Some(aws) = &config.aws else {
+                bail!("no collector is configured\nhint: add an [aws] section to `{}` (see the README)", cli.config.display());
+            };
+            let window = match (from, to) {
+                (None, None) => None,
+                (f, t) => {
+                    let today = chrono::Utc::now().date_naive();
+                    let default =
+                        crate::collect::aws::default_window(today, aws.cost_explorer.lookback_days);
+                    let w = crate::collect::Window {
+                        start: f.unwrap_or(default.start),
+                        end: t.unwrap_or(default.end),
+                    };
+                    if w.start > w.end {
+                        bail!("--from {} is after --to {}", w.start, w.end);
+                    }
+                    Some(w)
+                }
+            };
+            let store = Store::new(&cli.data_dir);
+            let lock = store.lock()?;
+            let today = chrono::Utc::now().date_naive();
+            let runs = runtime()?.block_on(crate::collect::aws::collect(
+                aws, &store, &lock, window, today,
+            ));
+            let mut failed = 0;
+            let mut text = String::new();
+            for run in &runs {
+                match &run.result {
+                    Ok(summary) => text.push_str(&format!("{}: {summary}\n", run.source)),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {}: {e}", run.source);
+                    }
+                }
+            }
+            emit(&text)?;
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} source(s) failed; their stored days are unchanged",
+                    runs.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { policy } => {
+            if *policy {
+                emit(&(crate::collect::aws::policy() + "\n"))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let config = load_config(&cli)?;
+            let Some(aws) = &config.aws else {
+                emit("no collector configured: nothing to check (file ingest needs no permissions)\n")?;
+                return Ok(ExitCode::SUCCESS);
+            };
+            let checks = runtime()?.block_on(crate::collect::aws::doctor(aws));
+            let mut text = String::new();
+            let mut bad = 0;
+            for c in &checks {
+                let status = match (&c.problem, c.note) {
+                    (None, Some(note)) => format!("ok ({note})"),
+                    (None, None) => "ok".to_string(),
+                    (Some(p), _) => {
+                        bad += 1;
+                        format!("FAILED: {p}")
+                    }
+                };
+                text.push_str(&format!("{:<32} {:<40} {status}\n", c.action, c.scope));
+            }
+            emit(&text)?;
+            if bad > 0 {
+                bail!("{bad} check(s) failed\nhint: `spendlens doctor --policy` prints the IAM policy spendlens needs");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, end, format } => {

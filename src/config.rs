@@ -74,6 +74,91 @@ pub struct Config {
     pub attribution: AttributionConfig,
     #[serde(default)]
     pub anomalies: AnomalyConfig,
+    /// AWS collectors; absent means no AWS collection.
+    pub aws: Option<AwsConfig>,
+}
+
+/// `[aws]`: Bedrock inference profiles, CloudWatch usage and Cost Explorer spend.
+/// Credentials and endpoints come only from the standard AWS chain (profile, environment,
+/// SSO, instance or task role; `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Regions whose Bedrock profiles and CloudWatch metrics are collected.
+    pub regions: Vec<String>,
+    /// Named profile from ~/.aws/config (default: the chain's choice, e.g. AWS_PROFILE).
+    pub profile: Option<String>,
+    /// Attempts per request, throttling and 5xx included (the SDK's standard retry mode).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub profiles: CollectorToggle,
+    #[serde(default)]
+    pub cloudwatch: CollectorToggle,
+    #[serde(default)]
+    pub cost_explorer: CostExplorerConfig,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorToggle {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for CollectorToggle {
+    fn default() -> Self {
+        CollectorToggle { enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[aws.cost_explorer]`. Every GetCostAndUsage request costs $0.01.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostExplorerConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Cost allocation tag keys to split spend by (each costs one more request per run).
+    #[serde(default = "default_ce_tags")]
+    pub tag_keys: Vec<String>,
+    /// Exact Cost Explorer SERVICE values to keep. Bedrock bills Anthropic and other vendors'
+    /// models under their own "… (Amazon Bedrock Edition)" names: list them here.
+    #[serde(default = "default_ce_services")]
+    pub services: Vec<String>,
+    /// How many days back a run looks for days that are not final yet.
+    #[serde(default = "default_lookback")]
+    pub lookback_days: u32,
+}
+
+fn default_ce_tags() -> Vec<String> {
+    vec!["team".into(), "feature".into()]
+}
+
+fn default_ce_services() -> Vec<String> {
+    vec!["Amazon Bedrock".into()]
+}
+
+fn default_lookback() -> u32 {
+    14
+}
+
+impl Default for CostExplorerConfig {
+    fn default() -> Self {
+        CostExplorerConfig {
+            enabled: true,
+            tag_keys: default_ce_tags(),
+            services: default_ce_services(),
+            lookback_days: default_lookback(),
+        }
+    }
 }
 
 /// When a day's spend is an anomaly worth an alert. A day is flagged only when its dollar
@@ -299,6 +384,48 @@ impl Config {
                 return Err(invalid(
                     format!("[anomalies] `{key}` = {value} is out of range"),
                     "impacts and scores are >= 0; drop_pct is in (0, 1]; ramp_daily_growth is > 0",
+                ));
+            }
+        }
+        if let Some(aws) = &self.aws {
+            if aws.regions.is_empty() {
+                return Err(invalid(
+                    "[aws] `regions` is empty".into(),
+                    "list the regions you call Bedrock in, e.g. regions = [\"us-east-1\"]",
+                ));
+            }
+            for r in &aws.regions {
+                if !r
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    || r.is_empty()
+                {
+                    return Err(invalid(
+                        format!("[aws] region `{r}` is not a region name"),
+                        "regions look like `us-east-1`",
+                    ));
+                }
+            }
+            if !(1..=10).contains(&aws.max_attempts) {
+                return Err(invalid(
+                    format!(
+                        "[aws] `max_attempts` = {} is out of range",
+                        aws.max_attempts
+                    ),
+                    "use 1 to 10 attempts",
+                ));
+            }
+            let ce = &aws.cost_explorer;
+            if ce.tag_keys.len() > 5 {
+                return Err(invalid(
+                    "[aws.cost_explorer] lists more than 5 `tag_keys`".into(),
+                    "each tag key costs a request per page and run; keep the ones attribution uses",
+                ));
+            }
+            if ce.services.is_empty() || !(1..=365).contains(&ce.lookback_days) {
+                return Err(invalid(
+                    "[aws.cost_explorer] needs at least one service and lookback_days in 1..=365".into(),
+                    "services = [\"Amazon Bedrock\", \"Claude 3.5 Sonnet (Amazon Bedrock Edition)\"]",
                 ));
             }
         }

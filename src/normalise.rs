@@ -197,6 +197,39 @@ pub fn usage_type(text: &str) -> &'static str {
     "other"
 }
 
+/// AWS region of a usage-type prefix (`USE1-…` → `us-east-1`); `None` for unknown prefixes.
+pub fn aws_usage_type_region(usage_type: &str) -> Option<&'static str> {
+    let prefix = usage_type.split(['-', ':']).next()?;
+    Some(match prefix {
+        "USE1" => "us-east-1",
+        "USE2" => "us-east-2",
+        "USW1" => "us-west-1",
+        "USW2" => "us-west-2",
+        "CAN1" => "ca-central-1",
+        "SAE1" => "sa-east-1",
+        "EU" | "EUW1" => "eu-west-1",
+        "EUW2" => "eu-west-2",
+        "EUW3" => "eu-west-3",
+        "EUC1" => "eu-central-1",
+        "EUC2" => "eu-central-2",
+        "EUN1" => "eu-north-1",
+        "EUS1" => "eu-south-1",
+        "APN1" => "ap-northeast-1",
+        "APN2" => "ap-northeast-2",
+        "APN3" => "ap-northeast-3",
+        "APS1" => "ap-southeast-1",
+        "APS2" => "ap-southeast-2",
+        "APS3" => "ap-south-1",
+        "APS4" => "ap-southeast-3",
+        "APE1" => "ap-east-1",
+        "MES1" => "me-south-1",
+        "AFS1" => "af-south-1",
+        "UGW1" => "us-gov-west-1",
+        "UGE1" => "us-gov-east-1",
+        _ => return None,
+    })
+}
+
 /// How many tokens one unit of `unit` counts, for the units bills count tokens in:
 /// `Tokens` / `count` → 1, `1K` / `1K Tokens` / `1000 count` → 1,000, `1M` → 1,000,000.
 /// `None` for units that are not token counts (hours, GB).
@@ -292,6 +325,19 @@ mod tests {
         assert!(!f.keeps("Amazon Elastic Compute Cloud"));
         assert!(ServiceFilter::parse("all").keeps("anything"));
         assert!(ServiceFilter::parse("Storage, Compute").keeps("Amazon Elastic Compute Cloud"));
+    }
+
+    #[test]
+    fn aws_usage_type_regions() {
+        assert_eq!(
+            aws_usage_type_region("USE1-MP:USE1_InputTokenCount-Units"),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            aws_usage_type_region("EUC1-NovaLite-input-tokens"),
+            Some("eu-central-1")
+        );
+        assert_eq!(aws_usage_type_region("InputTokenCount"), None);
     }
 
     #[test]

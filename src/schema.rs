@@ -100,6 +100,24 @@ pub const USAGE_COLUMNS: &[ColumnSpec] = &[
     col_spec("source", string, false),
 ];
 
+/// Profile: a snapshot of one tagged resource calls are made through (a Bedrock application
+/// inference profile), so its tags attribute the spend and usage recorded against it.
+/// `charge_period_start` is the day of the snapshot.
+pub const PROFILE_COLUMNS: &[ColumnSpec] = &[
+    col_spec("charge_period_start", timestamp, false),
+    col_spec("charge_period_end", timestamp, false),
+    col_spec("provider_name", string, false),
+    col_spec("resource_id", string, false),
+    col_spec("profile_id", string, false),
+    col_spec("profile_name", string, false),
+    col_spec("region_id", string, false),
+    col_spec("models", string, false),
+    col_spec("model", string, true),
+    col_spec("status", string, false),
+    col_spec("tags", string, false),
+    col_spec("source", string, false),
+];
+
 /// Columns added by attribution, after the CostRecord columns.
 pub const ATTRIBUTION_COLUMNS: &[&str] = &["team", "feature", "allocation"];
 
@@ -289,6 +307,39 @@ pub fn validate_usage(df: &DataFrame) -> Result<(), SchemaError> {
         check_finite(df, c.name)?;
     }
     check_periods(df)
+}
+
+/// Check that `df` is a valid Profile frame.
+pub fn validate_profiles(df: &DataFrame) -> Result<(), SchemaError> {
+    check_columns(df, PROFILE_COLUMNS, &[])?;
+    check_periods(df)
+}
+
+/// A frame of `spec` columns from (name, values) pairs built by a producer; null-typed
+/// columns get their schema type.
+pub fn frame_of(spec: &[ColumnSpec], mut columns: Vec<Column>) -> PolarsResult<DataFrame> {
+    for c in columns.iter_mut() {
+        if let Some(s) = spec.iter().find(|s| s.name == c.name().as_str()) {
+            let dtype = (s.dtype)();
+            if c.dtype() != &dtype {
+                *c = c.cast(&dtype)?;
+            }
+        }
+    }
+    DataFrame::new_infer_height(columns)?
+        .lazy()
+        .select(spec.iter().map(|c| col(c.name)).collect::<Vec<_>>())
+        .collect()
+}
+
+/// A Date column from days (cast to the timestamp type by [`frame_of`]).
+pub fn day_column(name: &str, days: &[chrono::NaiveDate]) -> PolarsResult<Column> {
+    use chrono::Datelike;
+    let raw: Vec<i32> = days
+        .iter()
+        .map(|d| d.num_days_from_ce() - 719_163)
+        .collect();
+    Column::new(name.into(), raw).cast(&DataType::Date)
 }
 
 /// A three-letter upper-case code, the shape of ISO 4217.

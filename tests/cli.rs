@@ -1,6 +1,8 @@
 //! End-to-end tests: the real binary and library on the real public sample exports in
 //! `../shared/data/` and on the generated demo data.
 
+mod aws;
+
 use polars::prelude::*;
 use serde_json::Value;
 use spendlens::ingest::{self, IngestOptions};

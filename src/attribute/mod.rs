@@ -22,6 +22,8 @@ pub const UNALLOCATED: &str = "unallocated";
 pub enum AttributeError {
     #[error("attribution failed: {0}")]
     Polars(#[from] PolarsError),
+    #[error("reading resource tags: {0}")]
+    Store(String),
 }
 
 /// Compiled attribution rules.
@@ -29,6 +31,33 @@ pub struct Attributor {
     config: AttributionConfig,
     dims: Vec<String>,
     aliases: HashMap<String, HashMap<String, String>>,
+    /// Tags of tagged resources (Bedrock inference profiles) by resource id.
+    resource_tags: HashMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The latest stored tags of every profiled resource (Bedrock application inference
+/// profiles), by resource id.
+pub fn resource_tags(
+    store: &crate::store::Store,
+) -> Result<HashMap<String, serde_json::Map<String, serde_json::Value>>, AttributeError> {
+    let Some(lf) = store
+        .scan(crate::store::Table::Profiles)
+        .map_err(|e| AttributeError::Store(e.to_string()))?
+    else {
+        return Ok(HashMap::new());
+    };
+    let df = lf
+        .sort(["charge_period_start"], SortMultipleOptions::default())
+        .group_by([col("resource_id")])
+        .agg([col("tags").last()])
+        .collect()?;
+    let ids = df.column("resource_id")?.str()?.clone();
+    let tags = df.column("tags")?.str()?.clone();
+    Ok(ids
+        .iter()
+        .zip(tags.iter())
+        .filter_map(|(id, t)| Some((id?.to_string(), serde_json::from_str(t?).ok()?)))
+        .collect())
 }
 
 /// What one distinct attribution key resolves to.
@@ -62,7 +91,18 @@ impl Attributor {
             dims: config.dimensions(),
             config: config.clone(),
             aliases,
+            resource_tags: HashMap::new(),
         }
+    }
+
+    /// Also use these resources' tags for rows whose `resource_id` names them (a row's own
+    /// tags win where both have a key).
+    pub fn with_resource_tags(
+        mut self,
+        tags: HashMap<String, serde_json::Map<String, serde_json::Value>>,
+    ) -> Attributor {
+        self.resource_tags = tags;
+        self
     }
 
     /// Dimension columns this attributor adds (team, feature, extras).
@@ -87,6 +127,9 @@ impl Attributor {
             })
             .collect();
         cols.push("tags".into());
+        if !self.resource_tags.is_empty() {
+            cols.push("resource_id".into());
+        }
         cols.sort();
         cols.dedup();
         cols
@@ -140,12 +183,22 @@ impl Attributor {
     }
 
     fn resolve(&self, row: &HashMap<&str, Option<&str>>) -> Resolution {
-        let tags: serde_json::Map<String, serde_json::Value> = row
+        let mut tags: serde_json::Map<String, serde_json::Value> = row
             .get("tags")
             .copied()
             .flatten()
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
+        if let Some(extra) = row
+            .get("resource_id")
+            .copied()
+            .flatten()
+            .and_then(|r| self.resource_tags.get(r))
+        {
+            for (k, v) in extra {
+                tags.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
         let mut values: Vec<Option<String>> = Vec::with_capacity(self.dims.len());
         let mut allocation = None;
         for dim in &self.dims {

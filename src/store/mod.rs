@@ -53,6 +53,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 pub enum Table {
     Cost,
     Usage,
+    /// Snapshots of cloud resources that carry attribution tags (Bedrock inference profiles).
+    Profiles,
 }
 
 impl Table {
@@ -60,6 +62,7 @@ impl Table {
         match self {
             Table::Cost => "cost",
             Table::Usage => "usage",
+            Table::Profiles => "profiles",
         }
     }
 }
@@ -86,6 +89,10 @@ pub struct PartitionEntry {
     /// Path relative to the data directory.
     pub file: String,
     pub rows: usize,
+    /// The source said this day's numbers will not change (e.g. Cost Explorer no longer
+    /// marks it estimated): collectors need not ask for it again.
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -208,6 +215,21 @@ impl Store {
             .collect())
     }
 
+    /// Days of `source` in `table` whose stored numbers are final.
+    pub fn final_days(
+        &self,
+        table: Table,
+        source: &str,
+    ) -> Result<std::collections::BTreeSet<NaiveDate>, StoreError> {
+        Ok(self
+            .manifest()?
+            .partitions
+            .values()
+            .filter(|p| p.table == table && p.source == source && p.is_final)
+            .map(|p| p.day)
+            .collect())
+    }
+
     /// A lazy scan over every live partition of `table`, or `None` when it has none.
     pub fn scan(&self, table: Table) -> Result<Option<LazyFrame>, StoreError> {
         let files = self.files(table)?;
@@ -233,10 +255,22 @@ impl Store {
     /// even if `frame` has no rows for them. All or nothing: on error the store is unchanged.
     pub fn replace(
         &self,
+        lock: &StoreLock,
+        table: Table,
+        frame: &DataFrame,
+        also_clear: &[(String, NaiveDate)],
+    ) -> Result<WriteSummary, StoreError> {
+        self.replace_marking(lock, table, frame, also_clear, &Default::default())
+    }
+
+    /// [`Store::replace`], marking the (source, day) partitions in `final_days` as final.
+    pub fn replace_marking(
+        &self,
         _lock: &StoreLock,
         table: Table,
         frame: &DataFrame,
         also_clear: &[(String, NaiveDate)],
+        final_days: &std::collections::BTreeSet<(String, NaiveDate)>,
     ) -> Result<WriteSummary, StoreError> {
         let polars_err = |source| StoreError::Polars {
             path: self.dir.clone(),
@@ -272,6 +306,7 @@ impl Store {
                 manifest.partitions.insert(
                     key.id(),
                     PartitionEntry {
+                        is_final: final_days.contains(&(source.clone(), day)),
                         table,
                         source,
                         day,
@@ -335,7 +370,7 @@ impl Store {
             .values()
             .map(|p| self.dir.join(&p.file))
             .collect();
-        for table in [Table::Cost, Table::Usage] {
+        for table in [Table::Cost, Table::Usage, Table::Profiles] {
             let root = self.dir.join(table.name());
             let Ok(sources) = fs::read_dir(&root) else {
                 continue;

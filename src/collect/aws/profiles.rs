@@ -1,0 +1,202 @@
+//! Bedrock application inference profiles and their tags -> the Profile table.
+//!
+//! Teams call Bedrock through application inference profiles that carry their tags; keeping
+//! the profiles lets attribution use those tags for spend and usage recorded against a
+//! profile even where Cost Explorer has no tag (cost allocation tag not activated yet, or
+//! days before activation).
+
+use super::sdk_error;
+use crate::collect::{Check, CollectError, Pager};
+use crate::schema::{self, PROFILE_COLUMNS};
+use aws_config::SdkConfig;
+use aws_sdk_bedrock::types::InferenceProfileType;
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+/// One application inference profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub arn: String,
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    /// Foundation-model ARNs the profile routes to.
+    pub models: Vec<String>,
+    pub status: String,
+    pub tags: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Profile {
+    /// The normalised model id of the profile's first model.
+    pub fn model(&self) -> Option<String> {
+        self.models.iter().find_map(|m| crate::normalise::model(m))
+    }
+}
+
+const SERVICE: &str = "bedrock";
+
+/// List every application inference profile of the region, with its tags.
+pub async fn list(sdk: &SdkConfig, region: &str) -> Result<Vec<Profile>, CollectError> {
+    let client = aws_sdk_bedrock::Client::new(sdk);
+    let mut pager = Pager::default();
+    let mut token: Option<String> = None;
+    let mut out = Vec::new();
+    loop {
+        let page = client
+            .list_inference_profiles()
+            .type_equals(InferenceProfileType::Application)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                sdk_error(
+                    SERVICE,
+                    "ListInferenceProfiles",
+                    "bedrock:ListInferenceProfiles",
+                    &e,
+                )
+            })?;
+        for p in page.inference_profile_summaries() {
+            let tags = client
+                .list_tags_for_resource()
+                .resource_arn(p.inference_profile_arn())
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error(
+                        SERVICE,
+                        "ListTagsForResource",
+                        "bedrock:ListTagsForResource",
+                        &e,
+                    )
+                })?;
+            out.push(Profile {
+                arn: p.inference_profile_arn().to_string(),
+                id: p.inference_profile_id().to_string(),
+                name: p.inference_profile_name().to_string(),
+                region: region.to_string(),
+                models: p
+                    .models()
+                    .iter()
+                    .filter_map(|m| m.model_arn().map(str::to_string))
+                    .collect(),
+                status: p.status().as_str().to_string(),
+                tags: tags
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().to_string(),
+                            serde_json::Value::String(t.value().to_string()),
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        token = pager.next(page.next_token(), SERVICE, "ListInferenceProfiles")?;
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// The source name profile snapshots of `region` are stored under.
+pub fn source(region: &str) -> String {
+    format!("aws_profiles:{region}")
+}
+
+/// Profiles as a Profile frame, snapshot of `day`.
+pub fn frame(
+    profiles: &[Profile],
+    day: NaiveDate,
+    region: &str,
+) -> Result<DataFrame, CollectError> {
+    let n = profiles.len();
+    let days = vec![day; n];
+    let next = vec![day.succ_opt().unwrap_or(day); n];
+    let strings =
+        |f: &dyn Fn(&Profile) -> String| -> Vec<String> { profiles.iter().map(f).collect() };
+    let df = schema::frame_of(
+        PROFILE_COLUMNS,
+        vec![
+            schema::day_column("charge_period_start", &days)?,
+            schema::day_column("charge_period_end", &next)?,
+            Column::new("provider_name".into(), vec!["aws"; n]),
+            Column::new("resource_id".into(), strings(&|p| p.arn.clone())),
+            Column::new("profile_id".into(), strings(&|p| p.id.clone())),
+            Column::new("profile_name".into(), strings(&|p| p.name.clone())),
+            Column::new("region_id".into(), strings(&|p| p.region.clone())),
+            Column::new("models".into(), strings(&|p| p.models.join(","))),
+            Column::new(
+                "model".into(),
+                profiles.iter().map(|p| p.model()).collect::<Vec<_>>(),
+            ),
+            Column::new("status".into(), strings(&|p| p.status.clone())),
+            Column::new(
+                "tags".into(),
+                strings(&|p| serde_json::Value::Object(p.tags.clone()).to_string()),
+            ),
+            Column::new("source".into(), vec![source(region); n]),
+        ],
+    )?;
+    schema::validate_profiles(&df).map_err(|e| CollectError::BadResponse {
+        service: SERVICE,
+        operation: "ListInferenceProfiles",
+        message: e.to_string(),
+    })?;
+    Ok(df)
+}
+
+/// Permission checks: list one page of profiles, then the tags of the first profile.
+pub async fn check(sdk: &SdkConfig, region: &str) -> Vec<Check> {
+    let client = aws_sdk_bedrock::Client::new(sdk);
+    let listed = client
+        .list_inference_profiles()
+        .type_equals(InferenceProfileType::Application)
+        .max_results(1)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk_error(
+                SERVICE,
+                "ListInferenceProfiles",
+                "bedrock:ListInferenceProfiles",
+                &e,
+            )
+        });
+    let first = listed.as_ref().ok().and_then(|o| {
+        o.inference_profile_summaries()
+            .first()
+            .map(|p| p.inference_profile_arn().to_string())
+    });
+    let mut checks = vec![super::check(
+        "bedrock:ListInferenceProfiles",
+        region.to_string(),
+        listed,
+    )];
+    match first {
+        Some(arn) => {
+            let tags = client
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error(
+                        SERVICE,
+                        "ListTagsForResource",
+                        "bedrock:ListTagsForResource",
+                        &e,
+                    )
+                });
+            checks.push(super::check("bedrock:ListTagsForResource", arn, tags));
+        }
+        None => checks.push(Check {
+            action: "bedrock:ListTagsForResource",
+            scope: region.to_string(),
+            problem: None,
+            note: Some("not checked: no application inference profile to read tags from"),
+        }),
+    }
+    checks
+}
