@@ -568,6 +568,23 @@ fn aws_collectors_fill_the_store_and_a_rerun_adds_nothing() {
         .unwrap();
     assert_eq!(sum(&plain, "invocations", None), 5.0);
 
+    // A billed row that names the profile but carries no tag (cost allocation tag not active
+    // yet) is attributed by the profile's tags.
+    let focus = env.path("untagged.csv");
+    std::fs::write(
+        &focus,
+        format!(
+            "BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ProviderName,ServiceName,ChargeCategory,ResourceId,SubAccountId\n\
+             7.0,7.0,USD,{d1} 00:00:00,{d2} 00:00:00,AWS,Amazon Bedrock,Usage,{},111122223333\n",
+            profile_arn("k3v9rag0ans1")
+        ),
+    )
+    .unwrap();
+    assert!(env
+        .run(&["ingest", focus.to_str().unwrap()])
+        .status
+        .success());
+
     // The report attributes by the collected tags.
     let report = env.run(&["report", "--format", "json"]);
     let r: Value = serde_json::from_slice(&report.stdout).unwrap();
@@ -579,8 +596,12 @@ fn aws_collectors_fill_the_store_and_a_rerun_adds_nothing() {
             .find(|t| t["team"] == name)
             .map(|t| t["effective_cost"].as_f64().unwrap())
     };
-    assert_eq!(team("search"), Some(54.0));
+    assert_eq!(team("search"), Some(54.0 + 7.0));
     assert_eq!(team("unallocated"), Some(12.0));
+    let features = r["by_team_feature"].as_array().unwrap();
+    assert!(features
+        .iter()
+        .any(|f| f["feature"] == "rag-answer" && f["effective_cost"].as_f64().unwrap() >= 7.0));
 
     // Every day came back final: a re-run asks Cost Explorer nothing and changes nothing.
     let before = env.manifest();
