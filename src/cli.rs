@@ -184,6 +184,21 @@ pub enum Command {
         #[arg(long)]
         policy: bool,
     },
+    /// Unit costs, billed prices checked against the list-price catalog, spend estimated
+    /// from usage not billed yet, commitment break-even and sizing, model-tiering hints.
+    #[command(after_help = EXIT_CODES)]
+    Advise {
+        /// First day (default: the first day in the store).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last day (default: the last day in the store).
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+        #[arg(long)]
+        currency: Option<String>,
+    },
     /// Generate 90 days of realistic demo exports (AWS FOCUS, Azure cost details, GCP billing
     /// export), ingest them into a fresh store and print the report. No credentials, no network.
     #[command(after_help = EXIT_CODES)]
@@ -491,6 +506,36 @@ pub fn run() -> Result<ExitCode> {
             if bad > 0 {
                 bail!("{bad} check(s) failed\nhint: `spendlens doctor --policy` prints the IAM policy spendlens needs");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Advise {
+            from,
+            to,
+            format,
+            currency,
+        } => {
+            let config = load_config(&cli)?;
+            let store = Store::new(&cli.data_dir);
+            let attributor = attributor(&config, &store)?;
+            let window =
+                analyse::load_window(&store, &attributor, *from, *to, currency.as_deref(), 0)?;
+            // Usage past the last billed day is what the estimates are made of.
+            let usage_end = to.unwrap_or(window.end + chrono::Duration::days(60));
+            let usage = analyse::load_usage(&store, &attributor, window.start, usage_end)?;
+            let catalog = analyse::advise::Catalog::load(&config.prices);
+            let advice = analyse::advise::advise(
+                &window.frame,
+                usage.as_ref(),
+                window.start,
+                window.end,
+                &window.currency,
+                &catalog,
+                &config.advise,
+            )?;
+            emit(&match format {
+                TextFormat::Table => terminal::advice(&advice),
+                TextFormat::Json => serde_json::to_string_pretty(&advice)? + "\n",
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, end, format } => {

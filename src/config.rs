@@ -76,6 +76,87 @@ pub struct Config {
     pub anomalies: AnomalyConfig,
     /// AWS collectors; absent means no AWS collection.
     pub aws: Option<AwsConfig>,
+    /// Overrides of (or additions to) the shipped list-price catalog, per model id.
+    #[serde(default)]
+    pub prices: BTreeMap<String, PriceOverride>,
+    #[serde(default)]
+    pub advise: AdviseConfig,
+}
+
+/// A list price, USD per 1M tokens.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: Option<f64>,
+    pub cache_write: Option<f64>,
+    pub tier: Option<String>,
+    pub cheaper: Option<String>,
+}
+
+/// `[advise]`: thresholds of `spendlens advise` and the commitments to evaluate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdviseConfig {
+    /// Flag billed unit prices this far from list (0.10 = 10%).
+    #[serde(default = "default_price_tolerance")]
+    pub price_tolerance: f64,
+    /// Commitment size = P95 daily throughput × (1 + headroom).
+    #[serde(default = "default_headroom")]
+    pub headroom: f64,
+    /// Tiering hints: at most this many output tokens per request (when requests are known)...
+    #[serde(default = "default_tier_output")]
+    pub tiering_max_output_tokens_per_request: f64,
+    /// ... or at most this share of tokens being output (when they are not).
+    #[serde(default = "default_tier_share")]
+    pub tiering_max_output_share: f64,
+    /// Only hints that save at least this much per 30 days.
+    #[serde(default = "default_min_saving")]
+    pub min_monthly_saving: f64,
+    #[serde(default)]
+    pub commitments: Vec<CommitmentConfig>,
+}
+
+fn default_price_tolerance() -> f64 {
+    0.10
+}
+fn default_headroom() -> f64 {
+    0.20
+}
+fn default_tier_output() -> f64 {
+    400.0
+}
+fn default_tier_share() -> f64 {
+    0.15
+}
+fn default_min_saving() -> f64 {
+    100.0
+}
+
+impl Default for AdviseConfig {
+    fn default() -> Self {
+        AdviseConfig {
+            price_tolerance: default_price_tolerance(),
+            headroom: default_headroom(),
+            tiering_max_output_tokens_per_request: default_tier_output(),
+            tiering_max_output_share: default_tier_share(),
+            min_monthly_saving: default_min_saving(),
+            commitments: Vec::new(),
+        }
+    }
+}
+
+/// A commitment to evaluate: Bedrock Provisioned Throughput model units or Azure PTUs of one
+/// model, at the hourly rate and throughput per unit from your quote.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommitmentConfig {
+    pub model: String,
+    /// Price of one unit per hour.
+    pub hourly_rate: f64,
+    /// Tokens per minute one unit sustains (input + output).
+    pub tokens_per_minute_per_unit: f64,
 }
 
 /// `[aws]`: Bedrock inference profiles, CloudWatch usage and Cost Explorer spend.
@@ -426,6 +507,22 @@ impl Config {
                 return Err(invalid(
                     "[aws.cost_explorer] needs at least one service and lookback_days in 1..=365".into(),
                     "services = [\"Amazon Bedrock\", \"Claude 3.5 Sonnet (Amazon Bedrock Edition)\"]",
+                ));
+            }
+        }
+        for (model, p) in &self.prices {
+            if !(p.input >= 0.0 && p.output >= 0.0 && p.input.is_finite() && p.output.is_finite()) {
+                return Err(invalid(
+                    format!("[prices.\"{model}\"] has a negative or non-finite price"),
+                    "prices are USD per 1M tokens, e.g. input = 3.0, output = 15.0",
+                ));
+            }
+        }
+        for c in &self.advise.commitments {
+            if !(c.hourly_rate > 0.0 && c.tokens_per_minute_per_unit > 0.0) {
+                return Err(invalid(
+                    format!("[[advise.commitments]] for `{}` needs a positive hourly_rate and tokens_per_minute_per_unit", c.model),
+                    "take both from your provisioned-throughput or PTU quote",
                 ));
             }
         }

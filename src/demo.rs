@@ -54,6 +54,23 @@ name = "azure-ptu-reservation"
 match = { provider_name = "azure", usage_type = "provisioned" }
 driver = "spend"
 driver_match = { provider_name = "azure" }
+
+# Commitments for `spendlens advise` to evaluate. Rates and throughput are illustrative:
+# use the figures of your own Provisioned Throughput or PTU quote.
+[[advise.commitments]]
+model = "amazon.nova-pro"
+hourly_rate = 20.0
+tokens_per_minute_per_unit = 400000
+
+[[advise.commitments]]
+model = "gpt-4o"
+hourly_rate = 0.36
+tokens_per_minute_per_unit = 2500
+
+[[advise.commitments]]
+model = "anthropic.claude-3-5-sonnet"
+hourly_rate = 4.0
+tokens_per_minute_per_unit = 40000
 "#;
 
 /// What the demo produced.

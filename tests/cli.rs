@@ -1303,3 +1303,99 @@ fn floors_keep_small_jumps_quiet_and_a_ramp_is_one_event() {
         "{d}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Unit economics and advice.
+
+#[test]
+fn advise_on_the_demo() {
+    let env = Env::new();
+    demo(&env);
+    let a = demo_json(&env, &["advise", "--format", "json"]);
+    assert!(
+        !a["catalog"]["source"].as_str().unwrap().is_empty()
+            && !a["catalog"]["as_of"].as_str().unwrap().is_empty()
+    );
+    // The demo bills at list price: Claude 3.5 Sonnet is $3 / $15 per 1M tokens.
+    let ts = a["unit_costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["team"] == "support" && u["feature"] == "ticket-summary")
+        .unwrap();
+    assert!(
+        close(ts["per_1k_input_tokens"].as_f64().unwrap(), 0.003, 1e-6),
+        "{ts}"
+    );
+    assert!(
+        close(ts["per_1k_output_tokens"].as_f64().unwrap(), 0.015, 1e-6),
+        "{ts}"
+    );
+    assert_eq!(
+        a["price_checks"].as_array().unwrap().len(),
+        0,
+        "list prices match the catalog: {}",
+        a["price_checks"]
+    );
+    let commitment = |model: &str| {
+        a["commitments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["model"] == model)
+            .unwrap()
+            .clone()
+    };
+    // Nova Pro's Provisioned Throughput serves no Nova Pro tokens: $480/day for nothing.
+    let nova = commitment("amazon.nova-pro");
+    assert_eq!(nova["action"], "reduce");
+    assert!(
+        close(nova["monthly_saving"].as_f64().unwrap(), 480.0 * 30.0, 0.01),
+        "{nova}"
+    );
+    assert_eq!(commitment("anthropic.claude-3-5-sonnet")["action"], "buy");
+    // Output-light traffic on top-tier models gets tiering hints with their assumptions.
+    let hint = a["tiering"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["feature"] == "chat-assist")
+        .unwrap();
+    assert_eq!(hint["cheaper_model"], "gpt-4o-mini");
+    assert!(hint["monthly_saving"].as_f64().unwrap() > 1000.0);
+    assert!(hint["assumptions"].as_str().unwrap().contains("estimate"));
+    // The report carries unit costs too.
+    let r = demo(&Env::new());
+    assert!(r["unit_costs"].as_array().unwrap().len() >= 9);
+}
+
+#[test]
+fn billed_prices_off_list_are_flagged() {
+    // Nova Pro input billed at $1.60 per 1M tokens: twice the $0.80 list price.
+    let env = Env::new();
+    let file = env.path("nova.csv");
+    std::fs::write(
+        &file,
+        "BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ProviderName,ServiceName,ChargeCategory,ChargeDescription,ConsumedQuantity,ConsumedUnit,Tags\n\
+         16.0,16.0,USD,2026-10-01 00:00:00,2026-10-02 00:00:00,AWS,Amazon Bedrock,Usage,Amazon Nova Pro input tokens,10000000,Tokens,\"{\"\"team\"\": \"\"search\"\"}\"\n\
+         3.2,3.2,USD,2026-10-01 00:00:00,2026-10-02 00:00:00,AWS,Amazon Bedrock,Usage,Amazon Nova Pro output tokens,1000000,Tokens,\"{\"\"team\"\": \"\"search\"\"}\"\n",
+    )
+    .unwrap();
+    env.ok(&["ingest", file.to_str().unwrap()]);
+    let a: Value = serde_json::from_str(&env.ok(&["advise", "--format", "json"])).unwrap();
+    let checks = a["price_checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1, "only the input price is off: {checks:?}");
+    assert_eq!(checks[0]["usage_type"], "input_tokens");
+    assert_eq!(checks[0]["billed_per_1m"], 1.6);
+    assert_eq!(checks[0]["catalog_per_1m"], 0.8);
+    assert_eq!(checks[0]["difference_pct"], 1.0);
+    // A config override of the list price makes the same bill match.
+    env.config("[prices.\"amazon.nova-pro\"]\ninput = 1.6\noutput = 3.2\n");
+    let a: Value = serde_json::from_str(&env.ok(&["advise", "--format", "json"])).unwrap();
+    assert_eq!(a["price_checks"].as_array().unwrap().len(), 0);
+    let text = env.ok(&["advise"]);
+    assert!(
+        text.contains("unit costs") && text.contains("amazon.nova-pro"),
+        "{text}"
+    );
+}

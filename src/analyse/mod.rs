@@ -1,5 +1,6 @@
 //! Analysis over the attributed cost lake: anomalies and their explanations, investigation.
 
+pub mod advise;
 pub mod anomalies;
 pub mod investigate;
 
@@ -51,6 +52,20 @@ pub struct Window {
     /// The period asked for (defaults: the store's first and last day).
     pub start: NaiveDate,
     pub end: NaiveDate,
+}
+
+/// Attributed UsageRecords from `start` to `end`, or `None` when the store has none.
+pub fn load_usage(
+    store: &Store,
+    attributor: &Attributor,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Option<DataFrame>, AnalyseError> {
+    let Some(usage) = store.scan(Table::Usage)? else {
+        return Ok(None);
+    };
+    let df = attributor.apply_usage(usage.filter(between(start, end)))?;
+    Ok((df.height() > 0).then_some(df))
 }
 
 /// Days of history loaded before a period so its first days have a baseline.

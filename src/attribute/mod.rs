@@ -245,6 +245,50 @@ impl Attributor {
     /// Attribute `costs` (CostRecord rows). Returns the rows with the dimension columns and
     /// `allocation` added; split rows are replaced by their parts.
     pub fn apply(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
+        let attributed = self.label(costs)?;
+        if self.config.splits.is_empty() {
+            return Ok(attributed);
+        }
+        self.apply_splits(attributed)
+    }
+
+    /// Attribute UsageRecords (no money to split): by the tags of the profile a row names,
+    /// then by the rules; shared-cost splits do not apply.
+    pub fn apply_usage(&self, usage: LazyFrame) -> Result<DataFrame, AttributeError> {
+        let present: Vec<String> = usage
+            .clone()
+            .collect_schema()?
+            .iter_names()
+            .map(|n| n.to_string())
+            .collect();
+        let mut keep: Vec<Expr> = present.iter().map(|n| col(n.as_str())).collect();
+        let missing: Vec<Expr> = self
+            .key_columns()
+            .into_iter()
+            .filter(|c| !present.contains(c))
+            .map(|c| {
+                if c == "tags" {
+                    lit("{}").alias("tags")
+                } else {
+                    lit(NULL).cast(DataType::String).alias(c.as_str())
+                }
+            })
+            .collect();
+        let mut labelled = self.label(usage.with_columns(missing))?.lazy();
+        // A usage row no split can claim stays unallocated rather than half-attributed.
+        labelled = labelled.with_column(
+            when(col("allocation").str().starts_with(lit("split:")))
+                .then(lit(UNALLOCATED))
+                .otherwise(col("allocation"))
+                .alias("allocation"),
+        );
+        keep.extend(self.dims.iter().map(|d| col(d.as_str())));
+        keep.push(col("allocation"));
+        Ok(labelled.select(keep).collect()?)
+    }
+
+    /// Team, feature, extra dimensions and allocation from tags and rules, joined back.
+    fn label(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
         let key_cols = self.key_columns();
         let keys = costs
             .clone()
@@ -276,13 +320,9 @@ impl Attributor {
         }
         mapping.with_column(Column::new("allocation".into(), out_alloc))?;
         let on: Vec<Expr> = key_cols.iter().map(|c| col(c.as_str())).collect();
-        let attributed = costs
+        Ok(costs
             .join(mapping.lazy(), on.clone(), on, left_join_nulls_equal())
-            .collect()?;
-        if self.config.splits.is_empty() {
-            return Ok(attributed);
-        }
-        self.apply_splits(attributed)
+            .collect()?)
     }
 
     fn apply_splits(&self, attributed: DataFrame) -> Result<DataFrame, AttributeError> {

@@ -110,6 +110,9 @@ pub struct Report {
     pub by_model: Vec<ModelRow>,
     pub by_allocation: Vec<AllocationRow>,
     pub top_movers: Vec<Mover>,
+    /// Cost per 1K tokens (and per request where usage records count requests) by team,
+    /// feature and model, with the trend of the period's last week.
+    pub unit_costs: Vec<analyse::advise::UnitCost>,
     /// Anomalies on the period's days, most recent and largest first.
     pub anomalies: Vec<anomalies::Anomaly>,
 }
@@ -195,6 +198,9 @@ pub fn build(
     let previous = period.previous();
     let currency = window.currency.clone();
     let anomaly_frame = anomalies::Frame::new(window.frame.clone())?;
+    let usage = analyse::load_usage(store, attributor, period.start, period.end)?;
+    let unit_costs =
+        analyse::advise::unit_costs(&window.frame, usage.as_ref(), period.start, period.end)?;
     let attributed = window.frame.lazy();
     let current = attributed.clone().filter(in_period(&period));
     let prior = attributed.filter(in_period(&previous));
@@ -291,6 +297,7 @@ pub fn build(
         by_model,
         by_allocation,
         top_movers,
+        unit_costs,
         anomalies: match anomaly_frame {
             Some(frame) => anomalies::detect(
                 &frame,
@@ -520,6 +527,28 @@ impl Report {
                 m.change_pct
                     .map(|p| format!("{:+.1}%", p * 100.0))
                     .unwrap_or_else(|| "new".into())
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n## Unit costs\n\n| team | feature | model | {c} | per 1K tokens | per 1K input | per 1K output | per request | trend (last 7 days) |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
+        );
+        let price = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "—".into());
+        for u in self.unit_costs.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                md(&u.team),
+                md(&u.feature),
+                md(&u.model),
+                amount(u.effective_cost),
+                price(u.per_1k_tokens),
+                price(u.per_1k_input_tokens),
+                price(u.per_1k_output_tokens),
+                price(u.per_request),
+                u.per_1k_tokens_trend_pct
+                    .map(|p| format!("{:+.1}%", p * 100.0))
+                    .unwrap_or_else(|| "—".into())
             );
         }
         let _ = writeln!(s, "\n## Anomalies\n");

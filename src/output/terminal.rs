@@ -239,6 +239,108 @@ pub fn investigation(inv: &Investigation) -> String {
     s
 }
 
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}"))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// `spendlens advise` as text.
+pub fn advice(a: &crate::analyse::advise::Advice) -> String {
+    let c = &a.currency;
+    let mut s = format!(
+        "advice for {} to {} ({c}); list prices as of {} ({})\n",
+        a.start, a.end, a.catalog.as_of, a.catalog.source
+    );
+    let _ = writeln!(
+        s,
+        "\nunit costs ({c} per 1K tokens; per request where usage records give request counts)\n  {:<14} {:<18} {:<30} {:>12} {:>9} {:>9} {:>9} {:>9} {:>11} {:>7}",
+        "team", "feature", "model", "cost", "per 1K", "input", "output", "cached", "per request", "trend"
+    );
+    for u in a.unit_costs.iter().take(20) {
+        let _ = writeln!(
+            s,
+            "  {:<14} {:<18} {:<30} {:>12.2} {:>9} {:>9} {:>9} {:>9} {:>11} {:>7}",
+            truncate(&u.team, 14),
+            truncate(&u.feature, 18),
+            truncate(&u.model, 30),
+            u.effective_cost,
+            opt(u.per_1k_tokens, 4),
+            opt(u.per_1k_input_tokens, 4),
+            opt(u.per_1k_output_tokens, 4),
+            opt(u.per_1k_cache_read_tokens, 4),
+            opt(u.per_request, 4),
+            u.per_1k_tokens_trend_pct
+                .map(|p| format!("{:+.1}%", p * 100.0))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nbilled prices that differ from list: {}",
+        a.price_checks.len()
+    );
+    for p in &a.price_checks {
+        let _ = writeln!(
+            s,
+            "  {:<30} {:<18} billed {:.4} vs list {:.4} per 1M ({:+.1}%) over {:.0} tokens",
+            truncate(&p.model, 30),
+            p.usage_type,
+            p.billed_per_1m,
+            p.catalog_per_1m,
+            p.difference_pct * 100.0,
+            p.tokens
+        );
+    }
+    if !a.estimates.is_empty() {
+        let _ = writeln!(s, "\nestimated from usage, not billed yet:");
+        for e in &a.estimates {
+            let _ = writeln!(
+                s,
+                "  {} {:<30} {:>14.0} tokens ~ {:.2} {c}",
+                e.date,
+                truncate(&e.model, 30),
+                e.tokens,
+                e.estimated_cost
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\ncommitments (Provisioned Throughput / PTU): {}",
+        a.commitments.len()
+    );
+    for m in &a.commitments {
+        let _ = writeln!(
+            s,
+            "  {:<30} {:<15} utilisation {} (break-even {}), on demand {:.2}/day vs commitment {:.2}/day, saves {:.2}/30 days\n    {}",
+            truncate(&m.model, 30),
+            m.action,
+            m.utilisation.map(|u| format!("{:.0}%", u * 100.0)).unwrap_or_else(|| "—".into()),
+            m.break_even_utilisation.map(|u| format!("{:.0}%", u * 100.0)).unwrap_or_else(|| "—".into()),
+            m.on_demand_cost_per_day,
+            m.commitment_cost_per_day,
+            m.monthly_saving,
+            clean(&m.reason)
+        );
+    }
+    let _ = writeln!(s, "\nmodel tiering hints: {}", a.tiering.len());
+    for t in &a.tiering {
+        let _ = writeln!(
+            s,
+            "  {}/{} on {} -> {}: {:.2} -> {:.2} per 30 days (saves {:.2})\n    {}",
+            clean(&t.team),
+            clean(&t.feature),
+            t.model,
+            t.cheaper_model,
+            t.monthly_cost,
+            t.monthly_cost_on_cheaper,
+            t.monthly_saving,
+            clean(&t.assumptions)
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

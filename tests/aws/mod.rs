@@ -421,6 +421,8 @@ fn seed(env: &AwsEnv, d1: chrono::NaiveDate, d2: chrono::NaiveDate) {
             5.0,
         )
         .await;
+        // A day Cost Explorer has not billed yet: only usage knows about it.
+        put_metric(&cw, &rag, "InputTokenCount", d2.succ_opt().unwrap(), 5e6).await;
     });
     let base = [
         (
@@ -481,9 +483,9 @@ fn sum(df: &DataFrame, column: &str, filter: Option<Expr>) -> f64 {
 #[test]
 fn aws_collectors_fill_the_store_and_a_rerun_adds_nothing() {
     let env = AwsEnv::new(BedrockFaults::default());
-    let (d1, d2) = (days_ago(4), days_ago(3));
+    let (d1, d2, d3) = (days_ago(4), days_ago(3), days_ago(2));
     seed(&env, d1, d2);
-    let (from, to) = (d1.to_string(), d2.to_string());
+    let (from, to) = (d1.to_string(), d3.to_string());
     let out = env.run(&["collect", "--from", &from, "--to", &to]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -553,8 +555,8 @@ fn aws_collectors_fill_the_store_and_a_rerun_adds_nothing() {
         .filter(col("resource_id").eq(lit(profile_arn("k3v9rag0ans1"))))
         .collect()
         .unwrap();
-    assert_eq!(rag.height(), 2, "{usage}");
-    assert_eq!(sum(&rag, "input_tokens", None), 2200.0);
+    assert_eq!(rag.height(), 3);
+    assert_eq!(sum(&rag, "input_tokens", None), 2200.0 + 5e6);
     assert_eq!(sum(&rag, "invocations", None), 22.0);
     assert_eq!(
         rag.column("model").unwrap().str().unwrap().get(0),
@@ -603,7 +605,31 @@ fn aws_collectors_fill_the_store_and_a_rerun_adds_nothing() {
         .iter()
         .any(|f| f["feature"] == "rag-answer" && f["effective_cost"].as_f64().unwrap() >= 7.0));
 
-    // Every day came back final: a re-run asks Cost Explorer nothing and changes nothing.
+    // Unit costs per request from CloudWatch invocations (via the profile's tags), and the
+    // unbilled day estimated from usage at list price.
+    let advice = env.run(&["advise", "--format", "json"]);
+    assert!(advice.status.success(), "{}", stderr(&advice));
+    let advice: Value = serde_json::from_slice(&advice.stdout).unwrap();
+    let rag = advice["unit_costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["feature"] == "rag-answer" && u["model"] == "anthropic.claude-3-5-haiku")
+        .unwrap_or_else(|| panic!("{advice:#}"));
+    // Haiku is $30/day, 80% search x 100% rag-answer, over two days; 22 invocations.
+    assert_eq!(rag["requests"], 22.0);
+    assert!(
+        (rag["per_request"].as_f64().unwrap() - 48.0 / 22.0).abs() < 1e-5,
+        "{rag}"
+    );
+    let estimate = &advice["estimates"][0];
+    assert_eq!(estimate["date"], d3.to_string(), "{advice:#}");
+    assert_eq!(estimate["model"], "anthropic.claude-3-5-haiku");
+    // 5M input tokens at Claude 3.5 Haiku's list $0.80 per 1M.
+    assert_eq!(estimate["estimated_cost"], 4.0);
+
+    // Days that came back final are not asked for again; the one Cost Explorer had nothing
+    // for yet is (three paid requests: the base query and one per tag key). Nothing changes.
     let before = env.manifest();
     let cost_before: Vec<String> = before
         .lines()
@@ -615,7 +641,7 @@ fn aws_collectors_fill_the_store_and_a_rerun_adds_nothing() {
     let text = stdout(&again);
     assert!(
         text.contains("2 skipped as already final")
-            && text.contains("; 0 paid request(s)")
+            && text.contains("; 3 paid request(s)")
             && text.contains("cloudwatch:us-east-1: nothing to fetch"),
         "{text}"
     );
