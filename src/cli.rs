@@ -416,6 +416,12 @@ pub fn run() -> Result<ExitCode> {
             let (start, end) = (window.start, window.end);
             let frame = anomalies::Frame::new(window.frame)?
                 .ok_or_else(|| analyse::AnalyseError::NoMatch("the period".into()))?;
+            let usage = analyse::load_usage(
+                &store,
+                &attributor,
+                start - chrono::Duration::days(analyse::HISTORY_DAYS),
+                end,
+            )?;
             let inv = investigate::investigate(
                 &frame,
                 &selection,
@@ -424,6 +430,7 @@ pub fn run() -> Result<ExitCode> {
                 *at,
                 &currency,
                 &config.anomalies,
+                usage.as_ref(),
             )?;
             emit(&match format {
                 TextFormat::Table => terminal::investigation(&inv),

@@ -143,7 +143,9 @@ fn unit_costs(frame: &Frame, filter: Expr, days: &[i32]) -> PolarsResult<Option<
 
 /// Investigate the selection over `start..=end` of `frame` (which should hold history before
 /// `start` for baselines). `at` picks the focus day; by default the selection's largest
-/// anomaly in the period, else its last day.
+/// anomaly in the period, else its last day. `usage` (attributed UsageRecords) gives request
+/// counts for per-request costs.
+#[allow(clippy::too_many_arguments)]
 pub fn investigate(
     frame: &Frame,
     selection: &[(Dimension, String)],
@@ -152,6 +154,7 @@ pub fn investigate(
     at: Option<NaiveDate>,
     currency: &str,
     cfg: &AnomalyConfig,
+    usage: Option<&DataFrame>,
 ) -> Result<Investigation, AnalyseError> {
     let filter = selection
         .iter()
@@ -233,8 +236,45 @@ pub fn investigate(
         .as_ref()
         .map(|b| b.reference.iter().map(|&i| day(i)).collect())
         .unwrap_or_default();
-    let unit_costs_before = unit_costs(frame, filter.clone(), &reference_days)?;
-    let unit_costs_after = unit_costs(frame, filter, &[day(t)])?.unwrap_or_default();
+    let mut unit_costs_before = unit_costs(frame, filter.clone(), &reference_days)?;
+    let mut unit_costs_after = unit_costs(frame, filter.clone(), &[day(t)])?.unwrap_or_default();
+    // Per request: cost over CloudWatch invocations of the same selection and days. Usage
+    // records have no usage type, so a selection by usage type has no request count.
+    if let Some(usage) = usage.filter(|_| !selected.contains(&Dimension::UsageType)) {
+        let usage_filter = selection
+            .iter()
+            .fold(lit(true), |acc, (d, p)| acc.and(selector_expr(*d, p)));
+        let requests = |days: &[i32]| -> PolarsResult<f64> {
+            let mut in_days = lit(false);
+            for d in days {
+                in_days = in_days.or(col("__day").eq(lit(*d)));
+            }
+            let df = usage
+                .clone()
+                .lazy()
+                .with_column(
+                    col("charge_period_start")
+                        .cast(DataType::Date)
+                        .cast(DataType::Int32)
+                        .alias("__day"),
+                )
+                .filter(usage_filter.clone().and(in_days))
+                .select([col("invocations").fill_null(lit(0.0)).sum()])
+                .collect()?;
+            Ok(df.column("invocations")?.f64()?.get(0).unwrap_or(0.0))
+        };
+        let after = requests(&[day(t)])?;
+        if after > 0.0 {
+            unit_costs_after.per_request = Some((x[t] / after * 1e6).round() / 1e6);
+        }
+        if let Some(before) = unit_costs_before.as_mut() {
+            let n = reference_days.len().max(1) as f64;
+            let reqs = requests(&reference_days)? / n;
+            if reqs > 0.0 {
+                before.per_request = Some((reference_total / reqs * 1e6).round() / 1e6);
+            }
+        }
+    }
     let round = |v: f64| (v * 100.0).round() / 100.0;
     let expected = baseline.as_ref().map(|b| b.expected);
     Ok(Investigation {

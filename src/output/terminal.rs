@@ -199,11 +199,13 @@ pub fn investigation(inv: &Investigation) -> String {
         before.per_1k_cache_read_tokens,
         after.per_1k_cache_read_tokens,
     );
-    let _ = writeln!(s, "  {:<24} {:>12} {:>12}", "per request", "—", "—");
-    let _ = writeln!(
-        s,
-        "  (per-request costs need request counts from usage records; none in the store)"
-    );
+    unit_row(&mut s, "per request", before.per_request, after.per_request);
+    if after.per_request.is_none() {
+        let _ = writeln!(
+            s,
+            "  (per-request costs need request counts: CloudWatch usage records for this selection)"
+        );
+    }
     match &inv.decomposition {
         Some(d) => {
             let _ = writeln!(

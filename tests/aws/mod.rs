@@ -628,6 +628,22 @@ fn aws_collectors_fill_the_store_and_a_rerun_adds_nothing() {
     // 5M input tokens at Claude 3.5 Haiku's list $0.80 per 1M.
     assert_eq!(estimate["estimated_cost"], 4.0);
 
+    // investigate shows the same per-request cost for a day: $24 of Haiku over 12 calls.
+    let inv = env.run(&[
+        "investigate",
+        "--team",
+        "search",
+        "--feature",
+        "rag-answer",
+        "--at",
+        &d2.to_string(),
+        "--format",
+        "json",
+    ]);
+    assert!(inv.status.success(), "{}", stderr(&inv));
+    let inv: Value = serde_json::from_slice(&inv.stdout).unwrap();
+    assert_eq!(inv["unit_costs_after"]["per_request"], 2.0, "{inv:#}");
+
     // Days that came back final are not asked for again; the one Cost Explorer had nothing
     // for yet is (three paid requests: the base query and one per tag key). Nothing changes.
     let before = env.manifest();
