@@ -1399,3 +1399,98 @@ fn billed_prices_off_list_are_flagged() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Crash safety.
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn total(data: &Path) -> f64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--config", "/dev/null", "report", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the store must stay readable: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    r["totals"]["effective_cost"].as_f64().unwrap()
+}
+
+#[test]
+fn an_ingest_killed_at_any_point_leaves_the_store_before_or_after() {
+    let env = Env::new();
+    demo(&env);
+    let exports = env.path("demo/exports");
+    let file = |name: &str| exports.join(name).display().to_string();
+    let (aws, azure, gcp) = (
+        file("aws_focus_1.0.csv"),
+        file("azure_cost_details_mca.csv"),
+        file("gcp_billing_export.jsonl"),
+    );
+    let ingest = |data: &Path, files: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_spendlens"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--config", "/dev/null", "ingest"])
+            .args(files)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // "before": AWS only; "after": all three providers.
+    let before_dir = env.path("before");
+    assert!(ingest(&before_dir, &[&aws]).wait().unwrap().success());
+    let before = total(&before_dir);
+    let after_dir = env.path("after");
+    copy_dir(&before_dir, &after_dir);
+    let started = std::time::Instant::now();
+    assert!(ingest(&after_dir, &[&azure, &gcp])
+        .wait()
+        .unwrap()
+        .success());
+    let duration = started.elapsed().as_millis() as u64;
+    let after = total(&after_dir);
+    assert!(after > before + 1.0);
+
+    // Kill the same ingest at spread-out points of its run, many times.
+    let mut seed: u64 = 0x5eed;
+    for i in 0..12 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let at = (seed >> 33) % (duration + 50);
+        let dir = env.path(&format!("crash{i}"));
+        copy_dir(&before_dir, &dir);
+        let mut child = ingest(&dir, &[&azure, &gcp]);
+        std::thread::sleep(std::time::Duration::from_millis(at));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let now = total(&dir);
+        assert!(
+            close(now, before, 0.005) || close(now, after, 0.005),
+            "kill at {at} ms: {now} is neither {before} nor {after}"
+        );
+        // The next run takes over the dead writer's lock and completes.
+        assert!(
+            ingest(&dir, &[&azure, &gcp]).wait().unwrap().success(),
+            "re-run after kill at {at} ms"
+        );
+        assert!(close(total(&dir), after, 0.005));
+    }
+}
