@@ -247,11 +247,17 @@ pub fn token_unit_multiplier(unit: &str) -> Option<f64> {
     })
 }
 
-/// `batch` when the text describes batch inference (billed at a discount), else `None`.
+/// `batch` when the text describes batch inference (billed at a discount), `regional` for
+/// in-region or data-zone deployments (billed at a premium over global), else `None`.
 pub fn pricing_detail(text: &str) -> Option<&'static str> {
     let lower = text.to_lowercase();
-    let batch = words(&lower).any(|w| w == "batch");
-    batch.then_some("batch")
+    if words(&lower).any(|w| w == "batch") {
+        return Some("batch");
+    }
+    // In-region / data-zone deployments, priced above global routing.
+    let regional = words(&lower).any(|w| matches!(w, "regnl" | "regional" | "dz" | "datazone"))
+        || lower.contains("data zone");
+    regional.then_some("regional")
 }
 
 /// Tag value normalisation for attribution: trimmed, lower-case, inner whitespace as `-`.
@@ -338,6 +344,19 @@ mod tests {
             Some("eu-central-1")
         );
         assert_eq!(aws_usage_type_region("InputTokenCount"), None);
+    }
+
+    #[test]
+    fn pricing_details() {
+        assert_eq!(
+            pricing_detail("Claude 3.5 Haiku batch input tokens"),
+            Some("batch")
+        );
+        assert_eq!(
+            pricing_detail("gpt-4o-mini-0718-Inp-regnl Tokens"),
+            Some("regional")
+        );
+        assert_eq!(pricing_detail("gpt-4o-0806-Inp-glbl Tokens"), None);
     }
 
     #[test]

@@ -1378,12 +1378,14 @@ fn billed_prices_off_list_are_flagged() {
         &file,
         "BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ProviderName,ServiceName,ChargeCategory,ChargeDescription,ConsumedQuantity,ConsumedUnit,Tags\n\
          16.0,16.0,USD,2026-10-01 00:00:00,2026-10-02 00:00:00,AWS,Amazon Bedrock,Usage,Amazon Nova Pro input tokens,10000000,Tokens,\"{\"\"team\"\": \"\"search\"\"}\"\n\
-         3.2,3.2,USD,2026-10-01 00:00:00,2026-10-02 00:00:00,AWS,Amazon Bedrock,Usage,Amazon Nova Pro output tokens,1000000,Tokens,\"{\"\"team\"\": \"\"search\"\"}\"\n",
+         3.2,3.2,USD,2026-10-01 00:00:00,2026-10-02 00:00:00,AWS,Amazon Bedrock,Usage,Amazon Nova Pro output tokens,1000000,Tokens,\"{\"\"team\"\": \"\"search\"\"}\"\n\
+         1.6,1.6,USD,2026-10-01 00:00:00,2026-10-02 00:00:00,AWS,Amazon Bedrock,Usage,Amazon Nova Pro batch output tokens,1000000,Tokens,\"{\"\"team\"\": \"\"search\"\"}\"\n",
     )
     .unwrap();
     env.ok(&["ingest", file.to_str().unwrap()]);
     let a: Value = serde_json::from_str(&env.ok(&["advise", "--format", "json"])).unwrap();
     let checks = a["price_checks"].as_array().unwrap();
+    // Batch output at half the list price is batch pricing, not an error.
     assert_eq!(checks.len(), 1, "only the input price is off: {checks:?}");
     assert_eq!(checks[0]["usage_type"], "input_tokens");
     assert_eq!(checks[0]["billed_per_1m"], 1.6);

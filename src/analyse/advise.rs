@@ -99,6 +99,8 @@ pub struct UnitCost {
 pub struct PriceCheck {
     pub model: String,
     pub usage_type: String,
+    /// `batch` or `regional` when that list price (discounted or marked up) was used.
+    pub pricing_detail: Option<String>,
     pub tokens: f64,
     pub billed_per_1m: f64,
     pub catalog_per_1m: f64,
@@ -194,6 +196,7 @@ fn token_rollup(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsRe
             .alias("__before"),
         )
         .with_column(col("charge_category").eq(lit("Usage")).alias("__usage"))
+        .with_column(col("pricing_detail").fill_null(lit("")).alias("__detail"))
         .group_by([
             col("team"),
             col("feature"),
@@ -202,6 +205,7 @@ fn token_rollup(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsRe
             col("__recent"),
             col("__before"),
             col("__usage"),
+            col("__detail"),
         ])
         .agg([
             col("effective_cost").sum(),
@@ -220,6 +224,8 @@ struct Row<'a> {
     before: bool,
     /// A usage charge (not a credit, tax or adjustment).
     usage_charge: bool,
+    /// `batch`, `regional` or empty: which list price applies.
+    detail: &'a str,
     effective: f64,
     billed: f64,
     tokens: f64,
@@ -231,6 +237,7 @@ fn rows(df: &DataFrame) -> PolarsResult<Vec<Row<'_>>> {
     let recent = df.column("__recent")?.bool()?;
     let before = df.column("__before")?.bool()?;
     let usage_charge = df.column("__usage")?.bool()?;
+    let detail = df.column("__detail")?.str()?;
     let eff = df.column("effective_cost")?.f64()?;
     let billed = df.column("billed_cost")?.f64()?;
     let qty = df.column("consumed_quantity")?.f64()?;
@@ -243,6 +250,7 @@ fn rows(df: &DataFrame) -> PolarsResult<Vec<Row<'_>>> {
             recent: recent.get(i).unwrap_or(false),
             before: before.get(i).unwrap_or(false),
             usage_charge: usage_charge.get(i).unwrap_or(false),
+            detail: detail.get(i).unwrap_or_default(),
             effective: eff.get(i).unwrap_or(0.0),
             billed: billed.get(i).unwrap_or(0.0),
             tokens: qty.get(i).unwrap_or(0.0),
@@ -447,8 +455,8 @@ struct Acc {
 
 /// (team, feature, model)
 type Key = (String, String, String);
-/// (model, usage type) -> (billed cost, tokens) of usage charges.
-type Billed = BTreeMap<(String, String), (f64, f64)>;
+/// (model, usage type, pricing detail) -> (billed cost, tokens) of usage charges.
+type Billed = BTreeMap<(String, String, String), (f64, f64)>;
 
 /// Sum rows into per-(team, feature, model) accumulators, and billed usage charges per
 /// (model, usage type) for the catalog check (credits excluded: they are not a price).
@@ -473,7 +481,9 @@ fn accumulate(rows: &[Row]) -> (BTreeMap<Key, Acc>, Billed) {
             a.before.1 += r.tokens;
         }
         if r.usage_charge {
-            let b = billed.entry((r.model.into(), r.usage.into())).or_default();
+            let b = billed
+                .entry((r.model.into(), r.usage.into(), r.detail.into()))
+                .or_default();
             b.0 += r.billed;
             b.1 += r.tokens;
         }
@@ -619,9 +629,15 @@ pub fn advise(
     tiering.sort_by(|a, b| b.monthly_saving.total_cmp(&a.monthly_saving));
 
     let mut price_checks = Vec::new();
-    for ((model, usage), (cost, tokens)) in &billed {
+    for ((model, usage, detail), (cost, tokens)) in &billed {
         let Some(list) = catalog.per_token(model, usage) else {
             continue;
+        };
+        // Batch inference is billed at a discount, regional endpoints at a premium.
+        let list = match detail.as_str() {
+            "batch" => list * catalog.batch_factor,
+            "regional" => list * (1.0 + catalog.regional_premium),
+            _ => list,
         };
         if *tokens <= 0.0 || list <= 0.0 {
             continue;
@@ -632,6 +648,7 @@ pub fn advise(
             price_checks.push(PriceCheck {
                 model: model.clone(),
                 usage_type: usage.clone(),
+                pricing_detail: (!detail.is_empty()).then(|| detail.clone()),
                 tokens: tokens.round(),
                 billed_per_1m: round(actual * 1e6, 4),
                 catalog_per_1m: round(list * 1e6, 4),
