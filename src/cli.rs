@@ -239,6 +239,21 @@ fn attributor(config: &Config, store: &Store) -> Result<Attributor> {
 }
 
 /// Polars blocks inside a Tokio runtime only on the multi-threaded one.
+/// Config, store and attributor, and the attributed window of days a command looks at.
+fn open_window(
+    cli: &Cli,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    currency: Option<&str>,
+    history_days: i64,
+) -> Result<(Config, Store, Attributor, analyse::Window)> {
+    let config = load_config(cli)?;
+    let store = Store::new(&cli.data_dir);
+    let attributor = attributor(&config, &store)?;
+    let window = analyse::load_window(&store, &attributor, from, to, currency, history_days)?;
+    Ok((config, store, attributor, window))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -335,17 +350,8 @@ pub fn run() -> Result<ExitCode> {
             min_severity,
             fail_on,
         } => {
-            let config = load_config(&cli)?;
-            let store = Store::new(&cli.data_dir);
-            let attributor = attributor(&config, &store)?;
-            let window = analyse::load_window(
-                &store,
-                &attributor,
-                *from,
-                *to,
-                currency.as_deref(),
-                analyse::HISTORY_DAYS,
-            )?;
+            let (config, _, _, window) =
+                open_window(&cli, *from, *to, currency.as_deref(), analyse::HISTORY_DAYS)?;
             let found = match anomalies::Frame::new(window.frame)? {
                 Some(frame) => anomalies::detect(
                     &frame,
@@ -401,17 +407,8 @@ pub fn run() -> Result<ExitCode> {
                     selection.push((dim, v.clone()));
                 }
             }
-            let config = load_config(&cli)?;
-            let store = Store::new(&cli.data_dir);
-            let attributor = attributor(&config, &store)?;
-            let window = analyse::load_window(
-                &store,
-                &attributor,
-                *from,
-                *to,
-                currency.as_deref(),
-                analyse::HISTORY_DAYS,
-            )?;
+            let (config, store, attributor, window) =
+                open_window(&cli, *from, *to, currency.as_deref(), analyse::HISTORY_DAYS)?;
             let currency = window.currency.clone();
             let (start, end) = (window.start, window.end);
             let frame = anomalies::Frame::new(window.frame)?
@@ -521,11 +518,8 @@ pub fn run() -> Result<ExitCode> {
             format,
             currency,
         } => {
-            let config = load_config(&cli)?;
-            let store = Store::new(&cli.data_dir);
-            let attributor = attributor(&config, &store)?;
-            let window =
-                analyse::load_window(&store, &attributor, *from, *to, currency.as_deref(), 0)?;
+            let (config, store, attributor, window) =
+                open_window(&cli, *from, *to, currency.as_deref(), 0)?;
             // Usage past the last billed day is what the estimates are made of.
             let usage_end = to.unwrap_or(window.end + chrono::Duration::days(60));
             let usage = analyse::load_usage(&store, &attributor, window.start, usage_end)?;

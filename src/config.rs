@@ -78,20 +78,23 @@ pub struct Config {
     pub aws: Option<AwsConfig>,
     /// Overrides of (or additions to) the shipped list-price catalog, per model id.
     #[serde(default)]
-    pub prices: BTreeMap<String, PriceOverride>,
+    pub prices: BTreeMap<String, Price>,
     #[serde(default)]
     pub advise: AdviseConfig,
 }
 
-/// A list price, USD per 1M tokens.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A list price, USD per 1M tokens: an entry of the shipped catalog (`data/prices.toml`) or
+/// of `[prices."<model>"]`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct PriceOverride {
+pub struct Price {
     pub input: f64,
     pub output: f64,
     pub cache_read: Option<f64>,
     pub cache_write: Option<f64>,
+    /// `top`, `mid` or `small`.
     pub tier: Option<String>,
+    /// A cheaper model of the same family that may handle simple traffic.
     pub cheaper: Option<String>,
 }
 

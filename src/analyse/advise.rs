@@ -6,7 +6,8 @@
 //! Every figure here is an estimate from the stored data and says so: what it assumes is
 //! carried in the output next to the number.
 
-use crate::config::{AdviseConfig, CommitmentConfig, PriceOverride};
+pub use crate::config::Price;
+use crate::config::{AdviseConfig, CommitmentConfig};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,20 +15,6 @@ use std::collections::BTreeMap;
 
 /// The built-in catalog, shipped as a data file with its source and date.
 pub const BUILTIN_CATALOG: &str = include_str!("../../data/prices.toml");
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    /// USD per 1M input tokens.
-    pub input: f64,
-    pub output: f64,
-    pub cache_read: Option<f64>,
-    pub cache_write: Option<f64>,
-    /// `top`, `mid` or `small`.
-    pub tier: Option<String>,
-    /// A cheaper model of the same family that may handle simple traffic.
-    pub cheaper: Option<String>,
-}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -41,24 +28,27 @@ pub struct Catalog {
 
 impl Catalog {
     /// The shipped catalog with the config's overrides applied.
-    pub fn load(overrides: &BTreeMap<String, PriceOverride>) -> Catalog {
+    pub fn load(overrides: &BTreeMap<String, Price>) -> Catalog {
         let mut c: Catalog =
             toml::from_str(BUILTIN_CATALOG).expect("the shipped catalog parses (tested)");
         for (model, o) in overrides {
-            let entry = c.models.entry(model.clone()).or_insert(Price {
-                input: o.input,
-                output: o.output,
-                cache_read: None,
-                cache_write: None,
-                tier: None,
-                cheaper: None,
-            });
-            entry.input = o.input;
-            entry.output = o.output;
-            entry.cache_read = o.cache_read.or(entry.cache_read);
-            entry.cache_write = o.cache_write.or(entry.cache_write);
-            entry.tier = o.tier.clone().or(entry.tier.take());
-            entry.cheaper = o.cheaper.clone().or(entry.cheaper.take());
+            // An override sets the prices; what it leaves out keeps the shipped value.
+            let shipped = c.models.remove(model);
+            let keep = |f: fn(&Price) -> Option<f64>| shipped.as_ref().and_then(f);
+            let merged = Price {
+                cache_read: o.cache_read.or(keep(|p| p.cache_read)),
+                cache_write: o.cache_write.or(keep(|p| p.cache_write)),
+                tier: o
+                    .tier
+                    .clone()
+                    .or(shipped.as_ref().and_then(|p| p.tier.clone())),
+                cheaper: o
+                    .cheaper
+                    .clone()
+                    .or(shipped.as_ref().and_then(|p| p.cheaper.clone())),
+                ..o.clone()
+            };
+            c.models.insert(model.clone(), merged);
         }
         c
     }
@@ -850,7 +840,7 @@ mod tests {
     fn overrides_replace_list_prices() {
         let o = BTreeMap::from([(
             "gpt-4o".to_string(),
-            PriceOverride {
+            Price {
                 input: 2.0,
                 output: 8.0,
                 cache_read: None,
