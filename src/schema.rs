@@ -137,14 +137,22 @@ pub fn usage_schema() -> Schema {
     schema_of(USAGE_COLUMNS)
 }
 
-/// Names of the CostRecord columns, in order.
-pub fn cost_column_names() -> Vec<&'static str> {
-    COST_COLUMNS.iter().map(|c| c.name).collect()
+/// Days since 1970-01-01 (polars' Date representation) of a calendar day.
+pub fn day_number(d: chrono::NaiveDate) -> i32 {
+    use chrono::Datelike;
+    d.num_days_from_ce() - 719_163
 }
 
-/// Select exactly the CostRecord columns, in schema order (drops helper columns).
-pub fn select_cost(lf: LazyFrame) -> LazyFrame {
-    lf.select(COST_COLUMNS.iter().map(|c| col(c.name)).collect::<Vec<_>>())
+/// The calendar day of a day number.
+pub fn date_of_day_number(day: i32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default()
+}
+
+/// The UTC day number of `charge_period_start`, as an Int32 expression.
+pub fn day_number_expr() -> Expr {
+    col("charge_period_start")
+        .cast(DataType::Date)
+        .cast(DataType::Int32)
 }
 
 /// Why a frame is not a valid CostRecord / UsageRecord frame.

@@ -306,10 +306,7 @@ fn daily_tokens(
                         + col("output_tokens").fill_null(lit(0.0)))
                     .alias("__tokens"),
                 )
-                .group_by([col("charge_period_start")
-                    .cast(DataType::Date)
-                    .cast(DataType::Int32)
-                    .alias("__day")])
+                .group_by([crate::schema::day_number_expr().alias("__day")])
                 .agg([col("__tokens").sum()])
                 .collect()
         })
@@ -325,17 +322,14 @@ fn daily_tokens(
                     .and(col("model").eq(lit(model.to_string())))
                     .and(col("usage_type").str().ends_with(lit("_tokens"))),
             )
-            .group_by([col("charge_period_start")
-                .cast(DataType::Date)
-                .cast(DataType::Int32)
-                .alias("__day")])
+            .group_by([crate::schema::day_number_expr().alias("__day")])
             .agg([col("consumed_quantity")
                 .fill_null(lit(0.0))
                 .sum()
                 .alias("__tokens")])
             .collect()?,
     };
-    let start_day = super::anomalies::day_of_date(start);
+    let start_day = crate::schema::day_number(start);
     let days = df.column("__day")?.i32()?;
     let tokens = df.column("__tokens")?.f64()?;
     for (d, t) in days.iter().zip(tokens.iter()) {
@@ -744,12 +738,7 @@ fn estimates(
             [col("provider_name")],
             JoinArgs::new(JoinType::Left),
         )
-        .with_column(
-            col("charge_period_start")
-                .cast(DataType::Date)
-                .cast(DataType::Int32)
-                .alias("__day"),
-        )
+        .with_column(crate::schema::day_number_expr().alias("__day"))
         .filter(
             col("model")
                 .is_not_null()
@@ -794,7 +783,7 @@ fn estimates(
         }
         if priced && tokens > 0.0 {
             out.push(Estimate {
-                date: super::anomalies::date_of_day(d),
+                date: crate::schema::date_of_day_number(d),
                 model: m.to_string(),
                 tokens: tokens.round(),
                 estimated_cost: round(cost, 2),

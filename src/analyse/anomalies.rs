@@ -280,17 +280,7 @@ fn flag_days(x: &[f64], from: usize, to: usize, cfg: &AnomalyConfig) -> Vec<Flag
     flags
 }
 
-/// Day number (days since 1970-01-01) as a date.
-pub fn date_of_day(day: i32) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default()
-}
-
-/// Day number of a date.
-pub fn day_of_date(d: NaiveDate) -> i32 {
-    d.num_days_from_ce() - 719_163
-}
-
-use chrono::Datelike;
+pub use crate::schema::{date_of_day_number as date_of_day, day_number as day_of_date};
 
 /// Attributed cost rows with a `__day` (Int32 day number) column, cached for the many small
 /// queries explanations make.
@@ -304,12 +294,7 @@ impl Frame {
     pub fn new(attributed: DataFrame) -> PolarsResult<Option<Frame>> {
         let df = attributed
             .lazy()
-            .with_column(
-                col("charge_period_start")
-                    .cast(DataType::Date)
-                    .cast(DataType::Int32)
-                    .alias("__day"),
-            )
+            .with_column(crate::schema::day_number_expr().alias("__day"))
             .collect()?;
         let days = df.column("__day")?.i32()?.clone();
         let (Some(first_day), Some(last_day)) = (days.min(), days.max()) else {
@@ -378,10 +363,7 @@ impl Frame {
             .map(|&i| self.first_day + i as i32)
             .collect();
         let n_ref = ref_days.len().max(1) as f64;
-        let mut in_days = col("__day").eq(lit(day_t));
-        for d in &ref_days {
-            in_days = in_days.or(col("__day").eq(lit(*d)));
-        }
+        let in_days = super::on_days(std::iter::once(day_t).chain(ref_days.iter().copied()));
         let rows = self
             .lf
             .clone()
@@ -438,10 +420,14 @@ impl Frame {
         };
         let day_t = self.first_day + t as i32;
         let n_ref = baseline.reference.len().max(1) as f64;
-        let mut in_days = col("__day").eq(lit(day_t));
-        for &i in &baseline.reference {
-            in_days = in_days.or(col("__day").eq(lit(self.first_day + i as i32)));
-        }
+        let in_days = super::on_days(
+            std::iter::once(day_t).chain(
+                baseline
+                    .reference
+                    .iter()
+                    .map(|&i| self.first_day + i as i32),
+            ),
+        );
         let token = col("usage_type")
             .str()
             .ends_with(lit("_tokens"))

@@ -97,10 +97,7 @@ fn unit_costs(frame: &Frame, filter: Expr, days: &[i32]) -> PolarsResult<Option<
     if days.is_empty() {
         return Ok(None);
     }
-    let mut in_days = lit(false);
-    for d in days {
-        in_days = in_days.or(col("__day").eq(lit(*d)));
-    }
+    let in_days = super::on_days(days.iter().copied());
     let df = frame
         .lf
         .clone()
@@ -241,24 +238,12 @@ pub fn investigate(
     // Per request: cost over CloudWatch invocations of the same selection and days. Usage
     // records have no usage type, so a selection by usage type has no request count.
     if let Some(usage) = usage.filter(|_| !selected.contains(&Dimension::UsageType)) {
-        let usage_filter = selection
-            .iter()
-            .fold(lit(true), |acc, (d, p)| acc.and(selector_expr(*d, p)));
         let requests = |days: &[i32]| -> PolarsResult<f64> {
-            let mut in_days = lit(false);
-            for d in days {
-                in_days = in_days.or(col("__day").eq(lit(*d)));
-            }
             let df = usage
                 .clone()
                 .lazy()
-                .with_column(
-                    col("charge_period_start")
-                        .cast(DataType::Date)
-                        .cast(DataType::Int32)
-                        .alias("__day"),
-                )
-                .filter(usage_filter.clone().and(in_days))
+                .with_column(crate::schema::day_number_expr().alias("__day"))
+                .filter(filter.clone().and(super::on_days(days.iter().copied())))
                 .select([col("invocations").fill_null(lit(0.0)).sum()])
                 .collect()?;
             Ok(df.column("invocations")?.f64()?.get(0).unwrap_or(0.0))

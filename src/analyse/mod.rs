@@ -44,6 +44,12 @@ pub fn between(start: NaiveDate, end: NaiveDate) -> Expr {
         .and(t.lt(micros(end + Duration::days(1))))
 }
 
+/// Rows whose `__day` (a day number) is one of `days`.
+pub fn on_days(days: impl IntoIterator<Item = i32>) -> Expr {
+    days.into_iter()
+        .fold(lit(false), |acc, d| acc.or(col("__day").eq(lit(d))))
+}
+
 /// Attributed cost rows of one currency for a span of days, read from the store.
 pub struct Window {
     /// Attributed CostRecords of `currency` from `load_start` to `end`.

@@ -29,21 +29,21 @@ const MANIFEST_VERSION: u32 = 1;
 pub enum StoreError {
     #[error("the store `{dir}` is locked by another spendlens process{holder}\nhint: wait for it to finish; the lock is released as soon as that process exits")]
     Locked { dir: PathBuf, holder: String },
-    #[error("store `{path}`: {source}")]
+    #[error("store `{path}`: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("store manifest `{path}` is unreadable: {message}\nhint: the store was written by an incompatible version or damaged by hand")]
     Manifest { path: PathBuf, message: String },
-    #[error("store `{path}`: {source}")]
-    Polars { path: PathBuf, source: PolarsError },
+    #[error("store `{path}`: {cause}")]
+    Polars { path: PathBuf, cause: PolarsError },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -244,7 +244,7 @@ impl Store {
             LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
                 .map_err(|source| StoreError::Polars {
                     path: self.dir.clone(),
-                    source,
+                    cause: source,
                 })?;
         Ok(Some(lf))
     }
@@ -274,7 +274,7 @@ impl Store {
     ) -> Result<WriteSummary, StoreError> {
         let polars_err = |source| StoreError::Polars {
             path: self.dir.clone(),
-            source,
+            cause: source,
         };
         let mut manifest = self.manifest()?;
         let generation = manifest.generation + 1;
@@ -417,7 +417,7 @@ fn write_parquet_durably(path: &Path, df: &mut DataFrame) -> Result<(), StoreErr
             .finish(df)
             .map_err(|source| StoreError::Polars {
                 path: tmp.clone(),
-                source,
+                cause: source,
             })?;
         file.sync_all().map_err(io_err(&tmp))?;
     }
@@ -454,7 +454,7 @@ fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, D
             let source = sources.get(start).unwrap_or("unnamed").to_string();
             let day = days
                 .get(start)
-                .and_then(|d| NaiveDate::from_num_days_from_ce_opt(d + 719_163))
+                .map(crate::schema::date_of_day_number)
                 .expect("charge_period_start is a valid date");
             parts.push((source, day, sorted.slice(start as i64, i - start)));
             start = i;
