@@ -182,7 +182,7 @@ impl Attributor {
         })
     }
 
-    fn resolve(&self, row: &HashMap<&str, Option<&str>>) -> Resolution {
+    fn resolve(&self, row: &HashMap<&str, Option<&str>>, with_splits: bool) -> Resolution {
         let mut tags: serde_json::Map<String, serde_json::Value> = row
             .get("tags")
             .copied()
@@ -209,12 +209,13 @@ impl Attributor {
             values.push(v.map(|(_, v)| v));
         }
         if allocation.is_none() {
-            if let Some(split) = self
+            let split = self
                 .config
                 .splits
                 .iter()
-                .find(|s| Self::matches(&s.matches, row))
-            {
+                .filter(|_| with_splits)
+                .find(|s| Self::matches(&s.matches, row));
+            if let Some(split) = split {
                 allocation = Some(format!("split:{}", split.name));
             } else if let Some(rule) = self
                 .config
@@ -245,7 +246,7 @@ impl Attributor {
     /// Attribute `costs` (CostRecord rows). Returns the rows with the dimension columns and
     /// `allocation` added; split rows are replaced by their parts.
     pub fn apply(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
-        let attributed = self.label(costs)?;
+        let attributed = self.label(costs, true)?;
         if self.config.splits.is_empty() {
             return Ok(attributed);
         }
@@ -274,21 +275,15 @@ impl Attributor {
                 }
             })
             .collect();
-        let mut labelled = self.label(usage.with_columns(missing))?.lazy();
-        // A usage row no split can claim stays unallocated rather than half-attributed.
-        labelled = labelled.with_column(
-            when(col("allocation").str().starts_with(lit("split:")))
-                .then(lit(UNALLOCATED))
-                .otherwise(col("allocation"))
-                .alias("allocation"),
-        );
+        // Splits divide money; usage rows have none, so rules decide where tags do not.
+        let labelled = self.label(usage.with_columns(missing), false)?.lazy();
         keep.extend(self.dims.iter().map(|d| col(d.as_str())));
         keep.push(col("allocation"));
         Ok(labelled.select(keep).collect()?)
     }
 
     /// Team, feature, extra dimensions and allocation from tags and rules, joined back.
-    fn label(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
+    fn label(&self, costs: LazyFrame, with_splits: bool) -> Result<DataFrame, AttributeError> {
         let key_cols = self.key_columns();
         let keys = costs
             .clone()
@@ -308,7 +303,7 @@ impl Attributor {
                 .zip(&key_series)
                 .map(|(c, s)| (c.as_str(), s.get(i)))
                 .collect();
-            let r = self.resolve(&row);
+            let r = self.resolve(&row, with_splits);
             for (o, v) in out_values.iter_mut().zip(r.values) {
                 o.push(v);
             }
@@ -517,6 +512,36 @@ impl Attributor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_rows_fall_through_splits_to_rules() {
+        let config = crate::config::Config::parse(
+            "[[attribution.splits]]\nname='pt'\nmatch={provider_name='aws'}\ndriver='usage'\n\n\
+             [[attribution.rules]]\nname='aws-platform'\nmatch={provider_name='aws'}\nset={team='platform'}\n",
+            std::path::Path::new("spendlens.toml"),
+        )
+        .unwrap();
+        let usage = DataFrame::new_infer_height(vec![
+            Column::new("provider_name".into(), ["aws"]),
+            Column::new("invocations".into(), [3.0]),
+        ])
+        .unwrap();
+        let out = Attributor::new(&config.attribution)
+            .apply_usage(usage.lazy())
+            .unwrap();
+        assert_eq!(
+            out.column("team").unwrap().str().unwrap().get(0),
+            Some("platform")
+        );
+        assert_eq!(
+            out.column("allocation").unwrap().str().unwrap().get(0),
+            Some("rule:aws-platform")
+        );
+        assert_eq!(
+            out.column("invocations").unwrap().f64().unwrap().get(0),
+            Some(3.0)
+        );
+    }
 
     #[test]
     fn resource_group_from_azure_ids() {
