@@ -36,6 +36,9 @@ pub struct Cli {
         default_value = "spendlens.toml"
     )]
     pub config: PathBuf,
+    /// Whether `config` was named (flag or environment) rather than defaulted; set by `run`.
+    #[arg(skip)]
+    pub config_named: bool,
     /// Data directory holding the Parquet cost lake.
     #[arg(
         long,
@@ -53,6 +56,21 @@ pub enum ReportFormat {
     Md,
     Json,
     Csv,
+}
+
+/// The days and currency a command looks at.
+#[derive(Debug, clap::Args)]
+pub struct Span {
+    /// First day (inclusive, YYYY-MM-DD). Default: the first day in the store.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last day (inclusive, YYYY-MM-DD). Default: the last day in the store.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Currency, required when the store holds several (amounts in different currencies are
+    /// never added up).
+    #[arg(long)]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -89,17 +107,10 @@ pub enum Command {
     /// Spend report: totals, tag coverage, by provider / team / feature / model, top movers.
     #[command(after_help = EXIT_CODES)]
     Report {
-        /// First day (inclusive, YYYY-MM-DD). Default: the first day in the store.
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        /// Last day (inclusive, YYYY-MM-DD). Default: the last day in the store.
-        #[arg(long)]
-        to: Option<NaiveDate>,
+        #[command(flatten)]
+        span: Span,
         #[arg(long, value_enum, default_value = "md")]
         format: ReportFormat,
-        /// Report currency, required when the store holds several.
-        #[arg(long)]
-        currency: Option<String>,
         /// How many top movers to list.
         #[arg(long, default_value_t = 10)]
         top: usize,
@@ -112,16 +123,10 @@ pub enum Command {
     /// config (default $50 and 25%).
     #[command(after_help = EXIT_CODES)]
     Anomalies {
-        /// First day to judge (default: the first day in the store).
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        /// Last day to judge (default: the last day in the store).
-        #[arg(long)]
-        to: Option<NaiveDate>,
+        #[command(flatten)]
+        span: Span,
         #[arg(long, value_enum, default_value = "table")]
         format: TextFormat,
-        #[arg(long)]
-        currency: Option<String>,
         /// Only list anomalies of at least this severity.
         #[arg(long, value_enum, default_value = "low")]
         min_severity: Severity,
@@ -137,6 +142,8 @@ pub enum Command {
     /// usage_type, resource.
     #[command(after_help = EXIT_CODES)]
     Investigate {
+        #[command(flatten)]
+        span: Span,
         /// DIMENSION=VALUE, e.g. `model=anthropic.claude-*`.
         #[arg(long = "where", value_name = "DIMENSION=VALUE")]
         selectors: Vec<String>,
@@ -150,17 +157,11 @@ pub enum Command {
         model: Option<String>,
         #[arg(long)]
         account: Option<String>,
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        #[arg(long)]
-        to: Option<NaiveDate>,
         /// Focus day (default: the selection's largest anomaly, else the last day).
         #[arg(long)]
         at: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "table")]
         format: TextFormat,
-        #[arg(long)]
-        currency: Option<String>,
     },
     /// Collect spend and usage from the cloud APIs configured in spendlens.toml ([aws]).
     ///
@@ -188,16 +189,10 @@ pub enum Command {
     /// from usage not billed yet, commitment break-even and sizing, model-tiering hints.
     #[command(after_help = EXIT_CODES)]
     Advise {
-        /// First day (default: the first day in the store).
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        /// Last day (default: the last day in the store).
-        #[arg(long)]
-        to: Option<NaiveDate>,
+        #[command(flatten)]
+        span: Span,
         #[arg(long, value_enum, default_value = "table")]
         format: TextFormat,
-        #[arg(long)]
-        currency: Option<String>,
     },
     /// Generate 90 days of realistic demo exports (AWS FOCUS, Azure cost details, GCP billing
     /// export), ingest them into a fresh store and print the report. No credentials, no network.
@@ -226,10 +221,7 @@ fn emit(text: &str) -> Result<()> {
 
 fn load_config(cli: &Cli) -> Result<Config> {
     // The default path is optional; a path the user named must exist.
-    let explicit = std::env::var_os("SPENDLENS_CONFIG").is_some()
-        || std::env::args_os()
-            .any(|a| a == "--config" || a.to_string_lossy().starts_with("--config="));
-    Ok(Config::load(&cli.config, explicit)?)
+    Ok(Config::load(&cli.config, cli.config_named)?)
 }
 
 /// Attribution rules from the config, plus the tags of stored inference profiles.
@@ -271,7 +263,12 @@ fn render(report: &report::Report, format: ReportFormat) -> String {
 }
 
 pub fn run() -> Result<ExitCode> {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    cli.config_named = !matches!(
+        matches.value_source("config"),
+        Some(clap::parser::ValueSource::DefaultValue) | None
+    );
     match &cli.command {
         Command::Ingest {
             files,
@@ -320,10 +317,8 @@ pub fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report {
-            from,
-            to,
+            span: Span { from, to, currency },
             format,
-            currency,
             top,
         } => {
             let config = load_config(&cli)?;
@@ -343,10 +338,8 @@ pub fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Anomalies {
-            from,
-            to,
+            span: Span { from, to, currency },
             format,
-            currency,
             min_severity,
             fail_on,
         } => {
@@ -380,17 +373,15 @@ pub fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Investigate {
+            span: Span { from, to, currency },
             selectors,
             team,
             feature,
             provider,
             model,
             account,
-            from,
-            to,
             at,
             format,
-            currency,
         } => {
             let mut selection = Vec::new();
             for s in selectors {
@@ -513,10 +504,8 @@ pub fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Advise {
-            from,
-            to,
+            span: Span { from, to, currency },
             format,
-            currency,
         } => {
             let (config, store, attributor, window) =
                 open_window(&cli, *from, *to, currency.as_deref(), 0)?;

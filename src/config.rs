@@ -50,10 +50,10 @@ pub const MATCHABLE_COLUMNS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config `{path}`: {source}")]
+    #[error("cannot read config `{path}`: {cause}\nhint: create it (the README has the configuration reference) or point --config / SPENDLENS_CONFIG at an existing file")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("invalid config `{path}`: {message}")]
     Parse { path: PathBuf, message: String },
@@ -402,7 +402,7 @@ impl Config {
             Err(source) => {
                 return Err(ConfigError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    cause: source,
                 })
             }
         };

@@ -22,7 +22,7 @@ pub enum CollectError {
         action: &'static str,
         message: String,
     },
-    #[error("{service} {operation} failed: {message}")]
+    #[error("{service} {operation} failed: {message}\nhint: it still failed after the SDK's retries; check the region, the network and any AWS_ENDPOINT_URL* setting, then run `spendlens doctor`")]
     Api {
         service: &'static str,
         operation: &'static str,

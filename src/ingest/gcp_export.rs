@@ -183,7 +183,7 @@ fn parse_lines(reader: impl BufRead, file: &Path) -> Result<Columns, IngestError
         let n = i as u64 + 1;
         let line = line.map_err(|source| IngestError::Io {
             file: file.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let text = if i == 0 {
             line.trim_start_matches('\u{feff}')
@@ -207,7 +207,7 @@ fn parse_lines(reader: impl BufRead, file: &Path) -> Result<Columns, IngestError
 pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
     let io = |source| IngestError::Io {
         file: file.to_path_buf(),
-        source,
+        cause: source,
     };
     let cols = match container {
         Container::Parquet => {

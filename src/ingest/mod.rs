@@ -96,10 +96,10 @@ pub enum Container {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("`{file}`: {source}")]
+    #[error("`{file}`: {cause}")]
     Io {
         file: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("`{file}`: cannot tell the export format from its columns ({columns})\nhint: pass --format focus|azure|gcp")]
     UnknownFormat { file: PathBuf, columns: String },
@@ -126,8 +126,8 @@ pub enum IngestError {
         first: String,
         first_line: u64,
     },
-    #[error("`{file}`: {source}")]
-    Polars { file: PathBuf, source: PolarsError },
+    #[error("`{file}`: {cause}")]
+    Polars { file: PathBuf, cause: PolarsError },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -166,7 +166,7 @@ pub struct Parsed {
 pub(crate) fn polars_err(file: &Path) -> impl Fn(PolarsError) -> IngestError + '_ {
     move |source| IngestError::Polars {
         file: file.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -187,7 +187,7 @@ pub fn container_of(file: &Path) -> Result<Container, IngestError> {
                 use std::io::Read;
                 let mut f = std::fs::File::open(file).map_err(|source| IngestError::Io {
                     file: file.to_path_buf(),
-                    source,
+                    cause: source,
                 })?;
                 f.read(&mut head).unwrap_or(0)
             };
@@ -206,7 +206,7 @@ pub fn container_of(file: &Path) -> Result<Container, IngestError> {
 fn header_columns(file: &Path, container: Container) -> Result<Vec<String>, IngestError> {
     let io = |source| IngestError::Io {
         file: file.to_path_buf(),
-        source,
+        cause: source,
     };
     match container {
         Container::Parquet => {
@@ -302,7 +302,7 @@ pub(crate) fn read_csv_strings(file: &Path) -> Result<DataFrame, IngestError> {
             },
             None => IngestError::Polars {
                 file: file.to_path_buf(),
-                source,
+                cause: source,
             },
         }
     })?;
@@ -930,12 +930,7 @@ pub fn finish(
             .clone();
         s.iter()
             .zip(d.iter())
-            .filter_map(|(s, d)| {
-                Some((
-                    s?.to_string(),
-                    NaiveDate::from_num_days_from_ce_opt(d? + 719_163)?,
-                ))
-            })
+            .filter_map(|(s, d)| Some((s?.to_string(), schema::date_of_day_number(d?))))
             .collect()
     };
 
@@ -1082,7 +1077,7 @@ fn records(rows: &DataFrame, kept_only: bool) -> PolarsResult<usize> {
 pub fn parse_file(file: &Path, opts: &IngestOptions) -> Result<Parsed, IngestError> {
     let meta = std::fs::metadata(file).map_err(|source| IngestError::Io {
         file: file.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let container = container_of(file)?;
     let format = match opts.format {
@@ -1222,7 +1217,7 @@ pub fn ingest_files(
             .and_then(|lf| lf.collect())
             .map_err(|source| IngestError::Polars {
                 file: PathBuf::from("(combined)"),
-                source,
+                cause: source,
             })?
     };
     let written = if parsed.is_empty() {
