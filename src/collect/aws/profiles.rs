@@ -35,41 +35,71 @@ impl Profile {
 
 const SERVICE: &str = "bedrock";
 
+type Client = aws_sdk_bedrock::Client;
+type Page = aws_sdk_bedrock::operation::list_inference_profiles::ListInferenceProfilesOutput;
+
+/// One page of application inference profiles.
+async fn page(
+    client: &Client,
+    token: Option<String>,
+    max: Option<i32>,
+) -> Result<Page, CollectError> {
+    client
+        .list_inference_profiles()
+        .type_equals(InferenceProfileType::Application)
+        .set_next_token(token)
+        .set_max_results(max)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk_error(
+                SERVICE,
+                "ListInferenceProfiles",
+                "bedrock:ListInferenceProfiles",
+                &e,
+            )
+        })
+}
+
+/// The tags of one resource.
+async fn tags(
+    client: &Client,
+    arn: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, CollectError> {
+    let out = client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk_error(
+                SERVICE,
+                "ListTagsForResource",
+                "bedrock:ListTagsForResource",
+                &e,
+            )
+        })?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().to_string(),
+                serde_json::Value::String(t.value().to_string()),
+            )
+        })
+        .collect())
+}
+
 /// List every application inference profile of the region, with its tags.
 pub async fn list(sdk: &SdkConfig, region: &str) -> Result<Vec<Profile>, CollectError> {
-    let client = aws_sdk_bedrock::Client::new(sdk);
+    let client = Client::new(sdk);
     let mut pager = Pager::default();
     let mut token: Option<String> = None;
     let mut out = Vec::new();
     loop {
-        let page = client
-            .list_inference_profiles()
-            .type_equals(InferenceProfileType::Application)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                sdk_error(
-                    SERVICE,
-                    "ListInferenceProfiles",
-                    "bedrock:ListInferenceProfiles",
-                    &e,
-                )
-            })?;
+        let page = page(&client, token, None).await?;
         for p in page.inference_profile_summaries() {
-            let tags = client
-                .list_tags_for_resource()
-                .resource_arn(p.inference_profile_arn())
-                .send()
-                .await
-                .map_err(|e| {
-                    sdk_error(
-                        SERVICE,
-                        "ListTagsForResource",
-                        "bedrock:ListTagsForResource",
-                        &e,
-                    )
-                })?;
             out.push(Profile {
                 arn: p.inference_profile_arn().to_string(),
                 id: p.inference_profile_id().to_string(),
@@ -81,16 +111,7 @@ pub async fn list(sdk: &SdkConfig, region: &str) -> Result<Vec<Profile>, Collect
                     .filter_map(|m| m.model_arn().map(str::to_string))
                     .collect(),
                 status: p.status().as_str().to_string(),
-                tags: tags
-                    .tags()
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.key().to_string(),
-                            serde_json::Value::String(t.value().to_string()),
-                        )
-                    })
-                    .collect(),
+                tags: tags(&client, p.inference_profile_arn()).await?,
             });
         }
         token = pager.next(page.next_token(), SERVICE, "ListInferenceProfiles")?;
@@ -149,21 +170,8 @@ pub fn frame(
 
 /// Permission checks: list one page of profiles, then the tags of the first profile.
 pub async fn check(sdk: &SdkConfig, region: &str) -> Vec<Check> {
-    let client = aws_sdk_bedrock::Client::new(sdk);
-    let listed = client
-        .list_inference_profiles()
-        .type_equals(InferenceProfileType::Application)
-        .max_results(1)
-        .send()
-        .await
-        .map_err(|e| {
-            sdk_error(
-                SERVICE,
-                "ListInferenceProfiles",
-                "bedrock:ListInferenceProfiles",
-                &e,
-            )
-        });
+    let client = Client::new(sdk);
+    let listed = page(&client, None, Some(1)).await;
     let first = listed.as_ref().ok().and_then(|o| {
         o.inference_profile_summaries()
             .first()
@@ -176,20 +184,8 @@ pub async fn check(sdk: &SdkConfig, region: &str) -> Vec<Check> {
     )];
     match first {
         Some(arn) => {
-            let tags = client
-                .list_tags_for_resource()
-                .resource_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    sdk_error(
-                        SERVICE,
-                        "ListTagsForResource",
-                        "bedrock:ListTagsForResource",
-                        &e,
-                    )
-                });
-            checks.push(super::check("bedrock:ListTagsForResource", arn, tags));
+            let result = tags(&client, &arn).await;
+            checks.push(super::check("bedrock:ListTagsForResource", arn, result));
         }
         None => checks.push(Check {
             action: "bedrock:ListTagsForResource",
