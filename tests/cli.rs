@@ -1496,3 +1496,36 @@ fn an_ingest_killed_at_any_point_leaves_the_store_before_or_after() {
         assert!(close(total(&dir), after, 0.005));
     }
 }
+
+#[test]
+fn a_store_in_two_currencies_is_reported_one_currency_at_a_time() {
+    let env = Env::new();
+    env.ingest_sample("focus/focus-1.0_sample.csv");
+    let eur = edited_focus(&env, "eur.csv", |t| t.replace("\"USD\"", "\"EUR\""));
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        "--source",
+        "focus-eur",
+        eur.to_str().unwrap(),
+    ]);
+    let err = env.fails(&["report"]);
+    assert!(
+        err.contains("several currencies (EUR, USD)") && err.contains("hint: pass --currency"),
+        "{err}"
+    );
+    for currency in ["EUR", "USD"] {
+        let r = env.report_json(&["--currency", currency]);
+        assert_eq!(r["currency"], currency);
+        assert!(
+            close(r["totals"]["billed_cost"].as_f64().unwrap(), 20.52, 0.01),
+            "{currency}"
+        );
+    }
+    let err = env.fails(&["report", "--currency", "GBP"]);
+    assert!(
+        err.contains("no costs in currency `GBP`") && err.contains("EUR, USD"),
+        "{err}"
+    );
+}
