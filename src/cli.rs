@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  anomalies found when asked to fail on them (`anomalies --fail-on SEVERITY`)\n  2  error (bad input, bad config, store locked, I/O); nothing half-written";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  anomalies found when asked to fail on them (`anomalies --fail-on SEVERITY`,\n     `nightly --fail-on-anomaly SEVERITY`)\n  2  error (bad input, bad config, store locked, I/O, a nightly source or feed that\n     failed); nothing half-written";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +56,29 @@ pub enum ReportFormat {
     Md,
     Json,
     Csv,
+    /// One self-contained page (no network): tables and an inline SVG chart.
+    Html,
+}
+
+/// Where `publish` and `nightly` send the daily attributed rollups and anomalies.
+#[derive(Debug, clap::Args)]
+pub struct Feeds {
+    /// PostgreSQL URL (`postgres://user:password@host:5432/db`); the period's days are
+    /// replaced in `spendlens_daily_cost` and `spendlens_anomalies` in one transaction.
+    #[arg(long, env = "SPENDLENS_POSTGRES_URL", hide_env_values = true)]
+    pub postgres: Option<String>,
+    /// Write `daily_cost.parquet` and `anomalies.parquet` into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
+    /// Write `daily_cost.csv` and `anomalies.csv` into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
+}
+
+impl Feeds {
+    fn any(&self) -> bool {
+        self.postgres.is_some() || self.parquet.is_some() || self.csv.is_some()
+    }
 }
 
 /// The days and currency a command looks at.
@@ -194,6 +217,48 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: TextFormat,
     },
+    /// The nightly job: ingest `[nightly] exports`, collect every configured cloud source
+    /// (re-pulling the last `restate_days`), then write report.md / report.json /
+    /// report.html / dashboard.html into --out and publish the feeds asked for.
+    ///
+    /// A source that fails does not stop the others; its stored days stay as they were and
+    /// the report marks it stale (exit 2 after everything else is written). Progress goes to
+    /// stderr, the Markdown digest to stdout.
+    #[command(after_help = EXIT_CODES)]
+    Nightly {
+        /// Directory for the report and dashboard files.
+        #[arg(long, default_value = "spendlens-out")]
+        out: PathBuf,
+        /// Exit with code 1 when an anomaly of at least this severity touches the last
+        /// `restate_days` days (the days this run could have changed).
+        #[arg(long, value_enum, value_name = "SEVERITY")]
+        fail_on_anomaly: Option<Severity>,
+        /// Post the digest to this Slack-compatible incoming-webhook URL.
+        #[arg(
+            long,
+            env = "SPENDLENS_WEBHOOK_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        post: Option<String>,
+        /// Currency, required when the store holds several.
+        #[arg(long)]
+        currency: Option<String>,
+        #[command(flatten)]
+        feeds: Feeds,
+    },
+    /// Publish daily attributed rollups and anomalies to PostgreSQL (for the Grafana
+    /// dashboards in `dashboards/`), Parquet or CSV. Idempotent per day.
+    #[command(after_help = EXIT_CODES)]
+    Publish {
+        #[command(flatten)]
+        span: Span,
+        #[command(flatten)]
+        feeds: Feeds,
+        /// Print the PostgreSQL tables' DDL and exit.
+        #[arg(long)]
+        print_schema: bool,
+    },
     /// Generate 90 days of realistic demo exports (AWS FOCUS, Azure cost details, GCP billing
     /// export), ingest them into a fresh store and print the report. No credentials, no network.
     #[command(after_help = EXIT_CODES)]
@@ -259,7 +324,86 @@ fn render(report: &report::Report, format: ReportFormat) -> String {
         ReportFormat::Md => report.to_markdown(),
         ReportFormat::Json => report.to_json() + "\n",
         ReportFormat::Csv => report.to_csv(),
+        ReportFormat::Html => report.to_html(),
     }
+}
+
+/// Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise (CI logs).
+struct Progress {
+    tty: bool,
+    step: usize,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            step: 0,
+            total,
+        }
+    }
+    fn say(&mut self, message: &str) {
+        self.step = (self.step + 1).min(self.total);
+        if self.tty {
+            let done = self.step * 20 / self.total.max(1);
+            eprint!(
+                "\r\x1b[2K[{}{}] {}/{} {message}",
+                "#".repeat(done),
+                "-".repeat(20 - done),
+                self.step,
+                self.total
+            );
+            if self.step == self.total {
+                eprintln!();
+            }
+        } else {
+            eprintln!("nightly: {message}");
+        }
+    }
+}
+
+/// Send the report's period to every feed asked for; one line per feed, or its error.
+fn publish(
+    config: &Config,
+    store: &Store,
+    report: &report::Report,
+    feeds: &Feeds,
+) -> Result<Vec<String>> {
+    let feed = crate::output::feeds::Feed::build(
+        store,
+        &attributor(config, store)?,
+        report.period.start,
+        report.period.end,
+        &report.currency,
+        report.anomalies.clone(),
+    )?;
+    let mut lines = Vec::new();
+    if let Some(dir) = &feeds.parquet {
+        for p in feed.write_parquet(dir)? {
+            lines.push(format!("wrote `{}`", p.display()));
+        }
+    }
+    if let Some(dir) = &feeds.csv {
+        for p in feed.write_csv(dir)? {
+            lines.push(format!("wrote `{}`", p.display()));
+        }
+    }
+    if let Some(url) = &feeds.postgres {
+        let done = runtime()?.block_on(crate::output::feeds::publish_postgres(url, &feed))?;
+        lines.push(format!(
+            "PostgreSQL {}: {} to {} ({}) replaced: {} row(s) removed, {} written, {} anomal(ies)",
+            crate::output::feeds::redact_url(url),
+            feed.start,
+            feed.end,
+            feed.currency,
+            done.rows_deleted,
+            done.rows_written,
+            done.anomalies_written
+        ));
+    }
+    Ok(lines)
 }
 
 pub fn run() -> Result<ExitCode> {
@@ -332,6 +476,7 @@ pub fn run() -> Result<ExitCode> {
                     to: *to,
                     currency: currency.clone(),
                     top: *top,
+                    stale_after_days: config.nightly.stale_after_days,
                 },
             )?;
             emit(&render(&report, *format))?;
@@ -451,8 +596,20 @@ pub fn run() -> Result<ExitCode> {
             let lock = store.lock()?;
             let today = chrono::Utc::now().date_naive();
             let runs = runtime()?.block_on(crate::collect::aws::collect(
-                aws, &store, &lock, window, today,
+                aws, &store, &lock, window, today, None,
             ));
+            let outcomes: Vec<crate::nightly::SourceOutcome> = runs
+                .iter()
+                .map(|r| crate::nightly::SourceOutcome {
+                    source: r.source.clone(),
+                    result: r
+                        .result
+                        .as_ref()
+                        .map(String::clone)
+                        .map_err(|e| e.to_string()),
+                })
+                .collect();
+            crate::nightly::record_runs(&store, &lock, &outcomes)?;
             let mut failed = 0;
             let mut text = String::new();
             for run in &runs {
@@ -526,6 +683,139 @@ pub fn run() -> Result<ExitCode> {
                 TextFormat::Table => terminal::advice(&advice),
                 TextFormat::Json => serde_json::to_string_pretty(&advice)? + "\n",
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Nightly {
+            out,
+            fail_on_anomaly,
+            post,
+            currency,
+            feeds,
+        } => {
+            let config = load_config(&cli)?;
+            let store = Store::new(&cli.data_dir);
+            let lock = store.lock()?;
+            let steps = 3 + usize::from(feeds.any()) + usize::from(post.is_some());
+            let mut progress = Progress::new(steps);
+            let config_dir = cli
+                .config
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default();
+            let night = crate::nightly::run(
+                &store,
+                &lock,
+                &crate::nightly::Options {
+                    config: &config,
+                    config_dir,
+                    today: chrono::Utc::now().date_naive(),
+                    currency: currency.clone(),
+                    top: 10,
+                },
+                &mut |m| progress.say(m),
+            )?;
+            drop(lock);
+            let mut failures = 0;
+            for s in &night.sources {
+                match &s.result {
+                    Ok(m) => eprintln!("{}: {m}", s.source),
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("error: {}: {e}", s.source);
+                    }
+                }
+            }
+            progress.say(&format!("writing the report into `{}`", out.display()));
+            for p in crate::nightly::write_outputs(&night.report, out)? {
+                eprintln!("wrote `{}`", p.display());
+            }
+            if feeds.any() {
+                progress.say("publishing feeds");
+                match publish(&config, &store, &night.report, feeds) {
+                    Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("error: publishing: {e:#}");
+                    }
+                }
+            }
+            let digest = night.report.to_digest();
+            if let Some(url) = post {
+                progress.say("posting the digest");
+                if let Err(e) = runtime()?.block_on(crate::nightly::post_digest(url, &digest)) {
+                    failures += 1;
+                    eprintln!("error: posting the digest to the webhook: {e}");
+                }
+            }
+            emit(&digest)?;
+            if failures > 0 {
+                bail!("{failures} part(s) of the nightly run failed (see above); the report marks failed sources stale and their stored days are unchanged");
+            }
+            if let Some(level) = fail_on_anomaly {
+                let recent_from = night.report.period.end
+                    - chrono::Duration::days(i64::from(config.nightly.restate_days.max(1)) - 1);
+                let hits = night
+                    .report
+                    .anomalies
+                    .iter()
+                    .filter(|a| {
+                        a.severity >= *level
+                            && a.date + chrono::Duration::days(a.duration_days.max(1) as i64 - 1)
+                                >= recent_from
+                    })
+                    .count();
+                if hits > 0 {
+                    eprintln!(
+                        "{hits} anomalies at or above `{}` severity since {recent_from}",
+                        level.name()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Publish {
+            span: Span { from, to, currency },
+            feeds,
+            print_schema,
+        } => {
+            if *print_schema {
+                emit(crate::output::feeds::POSTGRES_SCHEMA.trim_start())?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !feeds.any() {
+                bail!("nothing to publish to\nhint: pass --postgres URL (or SPENDLENS_POSTGRES_URL), --parquet DIR or --csv DIR");
+            }
+            let config = load_config(&cli)?;
+            let store = Store::new(&cli.data_dir);
+            let (from, to) = match (from, to) {
+                (None, None) => {
+                    let last = analyse::bounds(&store)?.map(|(_, l)| l);
+                    (
+                        last.map(|l| {
+                            l - chrono::Duration::days(
+                                i64::from(config.nightly.period_days.max(1)) - 1,
+                            )
+                        }),
+                        last,
+                    )
+                }
+                (f, t) => (*f, *t),
+            };
+            let report = report::build(
+                &store,
+                &attributor(&config, &store)?,
+                &ReportOptions {
+                    anomalies: config.anomalies.clone(),
+                    from,
+                    to,
+                    currency: currency.clone(),
+                    top: 10,
+                    stale_after_days: config.nightly.stale_after_days,
+                },
+            )?;
+            let lines = publish(&config, &store, &report, feeds)?;
+            emit(&(lines.join("\n") + "\n"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, end, format } => {

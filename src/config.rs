@@ -81,6 +81,48 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     #[serde(default)]
     pub advise: AdviseConfig,
+    #[serde(default)]
+    pub nightly: NightlyConfig,
+}
+
+/// `[nightly]`: what `spendlens nightly` collects and reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NightlyConfig {
+    /// Export files or directories (every .csv / .parquet / .json / .jsonl inside) ingested on
+    /// every run; relative paths are relative to the config file.
+    #[serde(default)]
+    pub exports: Vec<PathBuf>,
+    /// Cloud bills restate recent days: re-pull the last N days even when stored as final.
+    #[serde(default = "default_restate_days")]
+    pub restate_days: u32,
+    /// Days the nightly report covers, ending at the last day in the store.
+    #[serde(default = "default_period_days")]
+    pub period_days: u32,
+    /// A source whose data ends more than N days before the report's last day is stale.
+    #[serde(default = "default_stale_after_days")]
+    pub stale_after_days: u32,
+}
+
+fn default_restate_days() -> u32 {
+    3
+}
+fn default_period_days() -> u32 {
+    30
+}
+fn default_stale_after_days() -> u32 {
+    2
+}
+
+impl Default for NightlyConfig {
+    fn default() -> Self {
+        NightlyConfig {
+            exports: Vec::new(),
+            restate_days: default_restate_days(),
+            period_days: default_period_days(),
+            stale_after_days: default_stale_after_days(),
+        }
+    }
 }
 
 /// A list price, USD per 1M tokens: an entry of the shipped catalog (`data/prices.toml`) or

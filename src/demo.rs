@@ -31,6 +31,10 @@ pub const DAYS: i64 = 90;
 pub const SPIKE_DAY: i64 = 72;
 
 pub const DEMO_CONFIG: &str = r#"# spendlens demo configuration (see README: Configuration)
+[nightly]
+# `spendlens nightly` re-ingests these every run (paths relative to this file).
+exports = ["exports"]
+
 [attribution.tags]
 team = ["team", "Team", "cost-center"]
 feature = ["feature", "app"]
@@ -870,6 +874,7 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo> {
             to: Some(end),
             currency: None,
             top: 10,
+            stale_after_days: config.nightly.stale_after_days,
         },
     )?;
     Ok(Demo {

@@ -3,7 +3,8 @@
 //! Stages follow the data flow of DESIGN.md, left to right: `ingest` (export files) and
 //! `collect` (cloud APIs) produce CostRecord / UsageRecord frames defined in `schema`; `store`
 //! keeps them as Parquet; `attribute` adds team / feature / allocation from `config`;
-//! `analyse` finds and explains anomalies; `output` writes reports. A module only imports from
+//! `analyse` finds and explains anomalies; `output` writes reports, dashboards and feeds;
+//! `nightly` runs the whole chain. A module only imports from
 //! stages to its left (and from `schema`, `config`, `normalise`).
 
 pub mod analyse;
@@ -13,6 +14,7 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod ingest;
+pub mod nightly;
 pub mod normalise;
 pub mod output;
 pub mod schema;

@@ -2,6 +2,7 @@
 //! `../shared/data/` and on the generated demo data.
 
 mod aws;
+mod nightly;
 
 use polars::prelude::*;
 use serde_json::Value;

@@ -77,18 +77,8 @@ pub fn load_usage(
 /// Days of history loaded before a period so its first days have a baseline.
 pub const HISTORY_DAYS: i64 = 35;
 
-/// Load `from..=to` (defaults: the whole store) plus `extra_before` days of history,
-/// attributed, in one currency: `currency` if given, else the only one of the period.
-pub fn load_window(
-    store: &Store,
-    attributor: &Attributor,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    currency: Option<&str>,
-    extra_before: i64,
-) -> Result<Window, AnalyseError> {
-    let empty = || AnalyseError::Empty(store.dir().display().to_string());
-    let costs = store.scan(Table::Cost)?.ok_or_else(empty)?;
+/// First and last day of `costs`, `None` when it has no rows.
+fn bounds_of(costs: &LazyFrame) -> Result<Option<(NaiveDate, NaiveDate)>, AnalyseError> {
     let bounds = costs
         .clone()
         .select([
@@ -102,14 +92,40 @@ pub fn load_window(
                 .alias("max"),
         ])
         .collect()?;
-    let (Some(min), Some(max)) = (
-        bounds.column("min")?.i64()?.get(0),
-        bounds.column("max")?.i64()?.get(0),
-    ) else {
-        return Err(empty());
-    };
-    let start = from.unwrap_or(date_of_micros(min));
-    let end = to.unwrap_or(date_of_micros(max));
+    Ok(
+        match (
+            bounds.column("min")?.i64()?.get(0),
+            bounds.column("max")?.i64()?.get(0),
+        ) {
+            (Some(min), Some(max)) => Some((date_of_micros(min), date_of_micros(max))),
+            _ => None,
+        },
+    )
+}
+
+/// First and last day of the store's costs, `None` when it holds none.
+pub fn bounds(store: &Store) -> Result<Option<(NaiveDate, NaiveDate)>, AnalyseError> {
+    match store.scan(Table::Cost)? {
+        Some(costs) => bounds_of(&costs),
+        None => Ok(None),
+    }
+}
+
+/// Load `from..=to` (defaults: the whole store) plus `extra_before` days of history,
+/// attributed, in one currency: `currency` if given, else the only one of the period.
+pub fn load_window(
+    store: &Store,
+    attributor: &Attributor,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    currency: Option<&str>,
+    extra_before: i64,
+) -> Result<Window, AnalyseError> {
+    let empty = || AnalyseError::Empty(store.dir().display().to_string());
+    let costs = store.scan(Table::Cost)?.ok_or_else(empty)?;
+    let (min, max) = bounds_of(&costs)?.ok_or_else(empty)?;
+    let start = from.unwrap_or(min);
+    let end = to.unwrap_or(max);
     if start > end {
         return Err(AnalyseError::BadPeriod {
             from: start,

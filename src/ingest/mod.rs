@@ -132,6 +132,21 @@ pub enum IngestError {
     Store(#[from] crate::store::StoreError),
 }
 
+impl IngestError {
+    /// The file the error is about (none for a failed store commit).
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            IngestError::Io { file, .. }
+            | IngestError::UnknownFormat { file, .. }
+            | IngestError::MissingColumn { file, .. }
+            | IngestError::BadValue { file, .. }
+            | IngestError::MixedCurrency { file, .. }
+            | IngestError::Polars { file, .. } => Some(file),
+            IngestError::Store(_) => None,
+        }
+    }
+}
+
 /// A staged file: string columns named by [`stage`] plus `__line` (1-based line in the file).
 pub struct Staged {
     pub df: DataFrame,

@@ -20,6 +20,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum ReportError {
     #[error(transparent)]
     Analyse(#[from] crate::analyse::AnalyseError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("report query failed: {0}")]
     Polars(#[from] PolarsError),
 }
@@ -65,6 +67,9 @@ pub struct TeamRow {
     pub team: String,
     pub effective_cost: f64,
     pub share: Option<f64>,
+    /// The same team over the previous period, and the change against it (null: new spend).
+    pub previous_effective_cost: f64,
+    pub change_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +77,50 @@ pub struct TeamFeatureRow {
     pub team: String,
     pub feature: String,
     pub effective_cost: f64,
+    pub previous_effective_cost: f64,
+    pub change_pct: Option<f64>,
+}
+
+/// Spend of one day at the grain the dashboards chart and filter.
+#[derive(Debug, Clone, Serialize)]
+pub struct DailyRow {
+    pub date: NaiveDate,
+    pub provider_name: String,
+    pub team: String,
+    pub feature: String,
+    pub model: Option<String>,
+    pub effective_cost: f64,
+}
+
+/// The period's last day against what it usually costs.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatestDay {
+    pub date: NaiveDate,
+    pub effective_cost: f64,
+    /// Median of the same weekday over the previous four weeks (the anomaly baseline); null
+    /// with less than a week of history.
+    pub expected: Option<f64>,
+    pub change: Option<f64>,
+    pub change_pct: Option<f64>,
+    pub reference_days: Vec<NaiveDate>,
+    /// Mean of the seven days before it.
+    pub trailing_7_day_average: f64,
+}
+
+/// Month to date and where the month is heading.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthToDate {
+    /// `YYYY-MM` of the period's last day.
+    pub month: String,
+    pub through: NaiveDate,
+    pub days_elapsed: u32,
+    pub days_in_month: u32,
+    pub month_to_date: f64,
+    /// Month to date plus, for each remaining day, the mean of the same weekday over the last
+    /// four weeks.
+    pub forecast: f64,
+    /// The whole previous month, when the report loaded all of it.
+    pub previous_month: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +159,13 @@ pub struct Report {
     pub by_model: Vec<ModelRow>,
     pub by_allocation: Vec<AllocationRow>,
     pub top_movers: Vec<Mover>,
+    pub latest_day: Option<LatestDay>,
+    pub month: Option<MonthToDate>,
+    /// Where each source's data ends, its last collection, and whether it is stale.
+    pub sources: Vec<crate::store::SourceStatus>,
+    /// Daily spend by provider, team, feature and model over the period (what dashboards
+    /// chart; sums to `totals.effective_cost`).
+    pub daily: Vec<DailyRow>,
     /// Cost per 1K tokens (and per request where usage records count requests) by team,
     /// feature and model, with the trend of the period's last week.
     pub unit_costs: Vec<analyse::advise::UnitCost>,
@@ -125,6 +181,9 @@ pub struct ReportOptions {
     pub to: Option<NaiveDate>,
     pub currency: Option<String>,
     pub top: usize,
+    /// A source whose data ends more than this many days before the report's last day is
+    /// stale.
+    pub stale_after_days: u32,
 }
 
 /// Money rounded to 1e-6 so JSON carries no float noise; sums are taken before rounding.
@@ -178,19 +237,21 @@ pub fn build(
     attributor: &Attributor,
     opts: &ReportOptions,
 ) -> Result<Report, ReportError> {
+    // The previous period for movers, and a baseline's history before that.
+    let extra_before = (opts.to.unwrap_or(NaiveDate::MAX) - opts.from.unwrap_or(NaiveDate::MIN))
+        .num_days()
+        .clamp(0, 3660)
+        + 1
+        + analyse::HISTORY_DAYS;
     let window = analyse::load_window(
         store,
         attributor,
         opts.from,
         opts.to,
         opts.currency.as_deref(),
-        // The previous period for movers, and a baseline's history before that.
-        (opts.to.unwrap_or(NaiveDate::MAX) - opts.from.unwrap_or(NaiveDate::MIN))
-            .num_days()
-            .clamp(0, 3660)
-            + 1
-            + analyse::HISTORY_DAYS,
+        extra_before,
     )?;
+    let load_start = window.start - Duration::days(extra_before);
     let period = Period {
         start: window.start,
         end: window.end,
@@ -202,6 +263,7 @@ pub fn build(
     let unit_costs =
         analyse::advise::unit_costs(&window.frame, usage.as_ref(), period.start, period.end)?;
     let attributed = window.frame.lazy();
+    let attributed_all = attributed.clone();
     let current = attributed.clone().filter(in_period(&period));
     let prior = attributed.filter(in_period(&previous));
 
@@ -243,25 +305,40 @@ pub fn build(
             billed_cost: money(b),
         })
         .collect();
+    let before_team = previous_by(&prior, &["team"])?;
     let df = rollup(&current, &["team"])?;
     let by_team = strings(&df, "team")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
-        .map(|(t, e)| TeamRow {
-            team: t.unwrap_or_default(),
-            effective_cost: money(e),
-            share: (effective > 0.0).then(|| (e / effective * 1e4).round() / 1e4),
+        .map(|(t, e)| {
+            let team = t.unwrap_or_default();
+            let before = before_team.get(&[team.clone()][..]).copied().unwrap_or(0.0);
+            TeamRow {
+                share: (effective > 0.0).then(|| (e / effective * 1e4).round() / 1e4),
+                previous_effective_cost: money(before),
+                change_pct: change_pct(e, before),
+                team,
+                effective_cost: money(e),
+            }
         })
         .collect();
+    let before_feature = previous_by(&prior, &["team", "feature"])?;
     let df = rollup(&current, &["team", "feature"])?;
     let by_team_feature = strings(&df, "team")?
         .into_iter()
         .zip(strings(&df, "feature")?)
         .zip(floats(&df, "effective_cost")?)
-        .map(|((t, f), e)| TeamFeatureRow {
-            team: t.unwrap_or_default(),
-            feature: f.unwrap_or_default(),
-            effective_cost: money(e),
+        .map(|((t, f), e)| {
+            let key = [t.unwrap_or_default(), f.unwrap_or_default()];
+            let before = before_feature.get(&key[..]).copied().unwrap_or(0.0);
+            let [team, feature] = key;
+            TeamFeatureRow {
+                team,
+                feature,
+                effective_cost: money(e),
+                previous_effective_cost: money(before),
+                change_pct: change_pct(e, before),
+            }
         })
         .collect();
     let df = rollup(&current, &["model"])?;
@@ -285,6 +362,15 @@ pub fn build(
 
     let top_movers = movers(&current, &prior, opts.top.max(1))?;
     let (period_start, period_end) = (period.start, period.end);
+    let all_daily = daily_rows(&attributed_all)?;
+    let totals_by_day = day_totals(&all_daily);
+    let latest_day = latest_day(&totals_by_day, period_end);
+    let month = month_to_date(&totals_by_day, period_end, load_start);
+    let daily = all_daily
+        .into_iter()
+        .filter(|r| r.date >= period_start && r.date <= period_end)
+        .collect();
+    let sources = store.source_status(period_end, opts.stale_after_days)?;
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         period,
@@ -297,6 +383,10 @@ pub fn build(
         by_model,
         by_allocation,
         top_movers,
+        latest_day,
+        month,
+        sources,
+        daily,
         unit_costs,
         anomalies: match anomaly_frame {
             Some(frame) => anomalies::detect(
@@ -308,6 +398,179 @@ pub fn build(
             )?,
             None => Vec::new(),
         },
+    })
+}
+
+fn change_pct(now: f64, before: f64) -> Option<f64> {
+    (before.abs() > 1e-9).then(|| ((now - before) / before * 1e4).round() / 1e4)
+}
+
+/// Effective cost of the previous period by `keys`.
+fn previous_by(
+    prior: &LazyFrame,
+    keys: &[&str],
+) -> PolarsResult<std::collections::HashMap<Vec<String>, f64>> {
+    let df = rollup(prior, keys)?;
+    let columns: Vec<Vec<Option<String>>> = keys
+        .iter()
+        .map(|k| strings(&df, k))
+        .collect::<PolarsResult<_>>()?;
+    Ok(floats(&df, "effective_cost")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let key = columns
+                .iter()
+                .map(|c| c[i].clone().unwrap_or_default())
+                .collect();
+            (key, v)
+        })
+        .collect())
+}
+
+/// Daily effective cost by provider, team, feature and model, in date order.
+fn daily_rows(attributed: &LazyFrame) -> PolarsResult<Vec<DailyRow>> {
+    let keys = ["provider_name", "team", "feature", "model"];
+    let df = attributed
+        .clone()
+        .with_column(crate::schema::day_number_expr().alias("__day"))
+        .group_by(
+            std::iter::once(col("__day"))
+                .chain(keys.iter().map(|k| col(*k)))
+                .collect::<Vec<_>>(),
+        )
+        .agg([col("effective_cost").sum()])
+        .sort(
+            ["__day", "provider_name", "team", "feature", "model"],
+            SortMultipleOptions::default().with_nulls_last(true),
+        )
+        .collect()?;
+    let days: Vec<i32> = df
+        .column("__day")?
+        .i32()?
+        .iter()
+        .map(|d| d.unwrap_or(0))
+        .collect();
+    let (p, t, f, m) = (
+        strings(&df, "provider_name")?,
+        strings(&df, "team")?,
+        strings(&df, "feature")?,
+        strings(&df, "model")?,
+    );
+    let cost = floats(&df, "effective_cost")?;
+    Ok((0..df.height())
+        .map(|i| DailyRow {
+            date: crate::schema::date_of_day_number(days[i]),
+            provider_name: p[i].clone().unwrap_or_default(),
+            team: t[i].clone().unwrap_or_default(),
+            feature: f[i].clone().unwrap_or_default(),
+            model: m[i].clone(),
+            effective_cost: money(cost[i]),
+        })
+        .collect())
+}
+
+fn day_totals(rows: &[DailyRow]) -> std::collections::BTreeMap<NaiveDate, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in rows {
+        *out.entry(r.date).or_insert(0.0) += r.effective_cost;
+    }
+    out
+}
+
+/// The series of daily totals from `start` to `end`, zero on days without spend.
+fn series(
+    totals: &std::collections::BTreeMap<NaiveDate, f64>,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Vec<f64> {
+    start
+        .iter_days()
+        .take_while(|d| *d <= end)
+        .map(|d| totals.get(&d).copied().unwrap_or(0.0))
+        .collect()
+}
+
+fn latest_day(
+    totals: &std::collections::BTreeMap<NaiveDate, f64>,
+    day: NaiveDate,
+) -> Option<LatestDay> {
+    let first = *totals.keys().next()?;
+    let start = first.min(day - Duration::days(28));
+    let x = series(totals, start, day);
+    let t = x.len() - 1;
+    let first_spend = x.iter().position(|v| *v != 0.0);
+    let base = anomalies::baseline(&x, t, first_spend).filter(|b| !b.reference.is_empty());
+    let actual = x[t];
+    let week: Vec<f64> = x[t.saturating_sub(7)..t].to_vec();
+    Some(LatestDay {
+        date: day,
+        effective_cost: money(actual),
+        expected: base.as_ref().map(|b| money(b.expected)),
+        change: base.as_ref().map(|b| money(actual - b.expected)),
+        change_pct: base.as_ref().and_then(|b| change_pct(actual, b.expected)),
+        reference_days: base
+            .map(|b| {
+                b.reference
+                    .iter()
+                    .map(|&i| start + Duration::days(i as i64))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        trailing_7_day_average: money(week.iter().sum::<f64>() / week.len().max(1) as f64),
+    })
+}
+
+fn month_to_date(
+    totals: &std::collections::BTreeMap<NaiveDate, f64>,
+    through: NaiveDate,
+    loaded_from: NaiveDate,
+) -> Option<MonthToDate> {
+    use chrono::Datelike;
+    let first_data = *totals.keys().next()?;
+    let month_start = through.with_day(1)?;
+    let next_month = (month_start + Duration::days(32)).with_day(1)?;
+    let days_in_month = (next_month - month_start).num_days() as u32;
+    let mtd: f64 = series(totals, month_start, through).iter().sum();
+    // Same-weekday means over the last four weeks (only days the store has data from).
+    let from = (through - Duration::days(27)).max(first_data);
+    let mut by_weekday = [(0.0, 0u32); 7];
+    for d in from.iter_days().take_while(|d| *d <= through) {
+        let w = d.weekday().num_days_from_monday() as usize;
+        by_weekday[w].0 += totals.get(&d).copied().unwrap_or(0.0);
+        by_weekday[w].1 += 1;
+    }
+    let (all_sum, all_n) = by_weekday
+        .iter()
+        .fold((0.0, 0), |(s, n), (v, c)| (s + v, n + c));
+    let overall = all_sum / f64::from(all_n.max(1));
+    let rest: f64 = (through + Duration::days(1))
+        .iter_days()
+        .take_while(|d| *d < next_month)
+        .map(|d| {
+            let (v, n) = by_weekday[d.weekday().num_days_from_monday() as usize];
+            if n > 0 {
+                v / f64::from(n)
+            } else {
+                overall
+            }
+        })
+        .sum();
+    let previous_start = (month_start - Duration::days(1)).with_day(1)?;
+    Some(MonthToDate {
+        month: format!("{:04}-{:02}", through.year(), through.month()),
+        through,
+        days_elapsed: through.day(),
+        days_in_month,
+        month_to_date: money(mtd),
+        forecast: money(mtd + rest),
+        previous_month: (loaded_from <= previous_start).then(|| {
+            money(
+                series(totals, previous_start, month_start - Duration::days(1))
+                    .iter()
+                    .sum(),
+            )
+        }),
     })
 }
 
@@ -408,7 +671,7 @@ fn md(s: &str) -> String {
     out
 }
 
-fn amount(v: f64) -> String {
+pub(crate) fn amount(v: f64) -> String {
     let neg = v < 0.0;
     let cents = (v.abs() * 100.0).round() as u64;
     let (whole, frac) = (cents / 100, cents % 100);
@@ -421,6 +684,12 @@ fn amount(v: f64) -> String {
         grouped.push(c);
     }
     format!("{}{grouped}.{frac:02}", if neg { "-" } else { "" })
+}
+
+/// A change as `+12.3%`, or `new` when there was nothing before.
+pub(crate) fn signed_pct(v: Option<f64>) -> String {
+    v.map(|p| format!("{:+.1}%", p * 100.0))
+        .unwrap_or_else(|| "new".into())
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -450,6 +719,56 @@ impl Report {
             amount(t.unallocated_cost),
             pct(t.tag_coverage)
         );
+        if let Some(d) = &self.latest_day {
+            let _ = writeln!(
+                s,
+                "- **{}**: {} {c}{}; trailing 7-day average {} {c}.",
+                d.date,
+                amount(d.effective_cost),
+                match (d.expected, d.change_pct) {
+                    (Some(e), Some(p)) => format!(
+                        " ({:+.1}% vs the usual {} {c} on that weekday)",
+                        p * 100.0,
+                        amount(e)
+                    ),
+                    (Some(e), None) => format!(" (usually {} {c} on that weekday)", amount(e)),
+                    _ => String::new(),
+                },
+                amount(d.trailing_7_day_average)
+            );
+        }
+        if let Some(m) = &self.month {
+            let _ = writeln!(
+                s,
+                "- **{}** to date ({} of {} days): {} {c}; forecast for the month **{} {c}**{}.",
+                m.month,
+                m.days_elapsed,
+                m.days_in_month,
+                amount(m.month_to_date),
+                amount(m.forecast),
+                m.previous_month
+                    .map(|p| format!(" (previous month {} {c})", amount(p)))
+                    .unwrap_or_default()
+            );
+        }
+        for src in self.sources.iter().filter(|x| x.stale) {
+            let _ = writeln!(
+                s,
+                "- ⚠ source {} is **stale** since {}{}{}.",
+                md(&src.source),
+                md(src.stale_since.as_deref().unwrap_or("?")),
+                src.last_day
+                    .map(|d| format!("; its data ends {d}"))
+                    .unwrap_or_default(),
+                src.error
+                    .as_deref()
+                    .map(|e| format!("; last error: {}", md(e.lines().next().unwrap_or(e))))
+                    .unwrap_or_default()
+            );
+        }
+        if self.latest_day.is_some() || self.month.is_some() {
+            s.push('\n');
+        }
         let _ = writeln!(
             s,
             "## By provider\n\n| provider | effective {c} | billed {c} |\n|---|---:|---:|"
@@ -465,28 +784,32 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n## By team\n\n| team | effective {c} | share |\n|---|---:|---:|"
+            "\n## By team\n\n| team | effective {c} | share | previous period {c} | change |\n|---|---:|---:|---:|---:|"
         );
         for r in &self.by_team {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 md(&r.team),
                 amount(r.effective_cost),
-                pct(r.share)
+                pct(r.share),
+                amount(r.previous_effective_cost),
+                signed_pct(r.change_pct)
             );
         }
         let _ = writeln!(
             s,
-            "\n## By team and feature\n\n| team | feature | effective {c} |\n|---|---|---:|"
+            "\n## By team and feature\n\n| team | feature | effective {c} | previous period {c} | change |\n|---|---|---:|---:|---:|"
         );
         for r in &self.by_team_feature {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 md(&r.team),
                 md(&r.feature),
-                amount(r.effective_cost)
+                amount(r.effective_cost),
+                amount(r.previous_effective_cost),
+                signed_pct(r.change_pct)
             );
         }
         let _ = writeln!(s, "\n## By model\n\n| model | effective {c} |\n|---|---:|");
@@ -524,9 +847,7 @@ impl Report {
                 amount(m.effective_cost),
                 amount(m.previous_effective_cost),
                 amount(m.change),
-                m.change_pct
-                    .map(|p| format!("{:+.1}%", p * 100.0))
-                    .unwrap_or_else(|| "new".into())
+                signed_pct(m.change_pct)
             );
         }
         let _ = writeln!(
@@ -581,12 +902,55 @@ impl Report {
                     amount(a.actual),
                     amount(a.expected),
                     amount(a.impact),
-                    a.impact_pct
-                        .map(|p| format!("{:+.1}%", p * 100.0))
-                        .unwrap_or_else(|| "new".into()),
+                    signed_pct(a.impact_pct),
                     md(&explanation(a)),
                 );
             }
+        }
+        s
+    }
+
+    /// A short Markdown digest for chat and e-mail: the headline numbers, teams that moved,
+    /// the largest anomalies with their causes, stale sources.
+    pub fn to_digest(&self) -> String {
+        let full = self.to_markdown();
+        // The headline is the report's opening (title, totals, latest day, month, stale).
+        let head = full.split("\n## ").next().unwrap_or("").trim_end();
+        let c = &self.currency;
+        let mut s = format!("{head}\n");
+        let mut teams: Vec<&TeamRow> = self.by_team.iter().collect();
+        teams.sort_by(|a, b| {
+            (b.effective_cost - b.previous_effective_cost)
+                .abs()
+                .total_cmp(&(a.effective_cost - a.previous_effective_cost).abs())
+        });
+        let _ = writeln!(s, "\n*Teams that moved most (vs the previous period)*");
+        for t in teams.iter().take(5) {
+            let _ = writeln!(
+                s,
+                "- {}: {} {c} ({})",
+                md(&t.team),
+                amount(t.effective_cost),
+                signed_pct(t.change_pct)
+            );
+        }
+        let mut largest: Vec<&anomalies::Anomaly> = self.anomalies.iter().collect();
+        largest.sort_by(|a, b| b.impact.abs().total_cmp(&a.impact.abs()));
+        let _ = writeln!(s, "\n*Anomalies* ({} in the period)", self.anomalies.len());
+        for a in largest.iter().take(5) {
+            let _ = writeln!(
+                s,
+                "- {} {} {} {} {}: {} {c} vs {} expected ({}); {}",
+                a.date,
+                a.dimension,
+                md(&a.value),
+                a.severity.name(),
+                a.kind.name(),
+                amount(a.actual),
+                amount(a.expected),
+                signed_pct(a.impact_pct),
+                md(&explanation(a))
+            );
         }
         s
     }

@@ -101,6 +101,37 @@ pub struct Manifest {
     pub generation: u64,
     /// Keyed by `<table>/<source>/<day>`.
     pub partitions: BTreeMap<String, PartitionEntry>,
+    /// The last collection run of each source (collectors and `nightly` exports), so a report
+    /// can say which source is stale and since when.
+    #[serde(default)]
+    pub runs: BTreeMap<String, RunRecord>,
+}
+
+/// A source as a report shows it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SourceStatus {
+    pub source: String,
+    /// `cost`, `usage` or `profiles` (empty for a source that never stored anything).
+    pub table: &'static str,
+    pub first_day: Option<NaiveDate>,
+    pub last_day: Option<NaiveDate>,
+    /// Days stored.
+    pub days: usize,
+    pub last_attempt: Option<String>,
+    pub last_success: Option<String>,
+    pub error: Option<String>,
+    pub stale: bool,
+    /// The last success (a time), the first missing day, or `never collected`.
+    pub stale_since: Option<String>,
+}
+
+/// How the last runs of one source went. Times are RFC 3339 UTC.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub last_attempt: String,
+    pub last_success: Option<String>,
+    /// The last attempt's error, when it failed (messages carry no credentials).
+    pub error: Option<String>,
 }
 
 /// A handle on a data directory. Reading needs no lock; writing needs a [`StoreLock`].
@@ -347,6 +378,77 @@ impl Store {
         }
         self.collect_garbage(&manifest);
         Ok(summary)
+    }
+
+    /// Every source in the store: its days, its last run, and whether it is stale as of
+    /// `as_of` (its last run failed, or its cost / usage data ends more than
+    /// `stale_after_days` before `as_of`).
+    pub fn source_status(
+        &self,
+        as_of: NaiveDate,
+        stale_after_days: u32,
+    ) -> Result<Vec<SourceStatus>, StoreError> {
+        let manifest = self.manifest()?;
+        let mut out: BTreeMap<String, SourceStatus> = BTreeMap::new();
+        for p in manifest.partitions.values() {
+            let e = out.entry(p.source.clone()).or_insert_with(|| SourceStatus {
+                source: p.source.clone(),
+                table: p.table.name(),
+                first_day: Some(p.day),
+                last_day: Some(p.day),
+                days: 0,
+                ..SourceStatus::default()
+            });
+            e.first_day = e.first_day.min(Some(p.day));
+            e.last_day = e.last_day.max(Some(p.day));
+            e.days += 1;
+        }
+        for (source, run) in &manifest.runs {
+            let e = out.entry(source.clone()).or_insert_with(|| SourceStatus {
+                source: source.clone(),
+                table: "",
+                ..SourceStatus::default()
+            });
+            e.last_attempt = Some(run.last_attempt.clone());
+            e.last_success = run.last_success.clone();
+            e.error = run.error.clone();
+        }
+        for s in out.values_mut() {
+            if s.error.is_some() {
+                s.stale = true;
+                s.stale_since = Some(
+                    s.last_success
+                        .clone()
+                        .unwrap_or_else(|| "never collected".to_string()),
+                );
+            } else if let Some(last) = s.last_day.filter(|_| s.table != Table::Profiles.name()) {
+                if (as_of - last).num_days() > i64::from(stale_after_days) {
+                    s.stale = true;
+                    s.stale_since = last.succ_opt().map(|d| d.to_string());
+                }
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// Record how a source's run went at `at` (RFC 3339), in its own atomic manifest commit.
+    /// A failure keeps the time of the last success, which is when the source went stale.
+    pub fn record_run(
+        &self,
+        _lock: &StoreLock,
+        source: &str,
+        at: &str,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut manifest = self.manifest()?;
+        let record = manifest.runs.entry(source.to_string()).or_default();
+        record.last_attempt = at.to_string();
+        if error.is_none() {
+            record.last_success = Some(at.to_string());
+        }
+        record.error = error;
+        manifest.version = MANIFEST_VERSION;
+        self.commit_manifest(&manifest)
     }
 
     fn commit_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {

@@ -152,13 +152,22 @@ pub fn default_window(today: chrono::NaiveDate, lookback: u32) -> super::Window 
 
 /// Collect every enabled AWS source and write each one's result in its own atomic store
 /// commit: a source that fails leaves its stored days untouched and does not stop the others.
+/// Days from `restate_from` on are fetched again even when stored as final (bills restate
+/// recent days).
 pub async fn collect(
     cfg: &AwsConfig,
     store: &crate::store::Store,
     lock: &crate::store::StoreLock,
     window: Option<super::Window>,
     today: chrono::NaiveDate,
+    restate_from: Option<chrono::NaiveDate>,
 ) -> Vec<SourceRun> {
+    let settled_before = |mut days: std::collections::BTreeSet<chrono::NaiveDate>| {
+        if let Some(r) = restate_from {
+            days.retain(|d| *d < r);
+        }
+        days
+    };
     use crate::store::Table;
     let window = window.unwrap_or_else(|| default_window(today, cfg.cost_explorer.lookback_days));
     let mut runs = Vec::new();
@@ -189,7 +198,7 @@ pub async fn collect(
             let result = async {
                 // Metrics settle within a day; older days are final.
                 let settled = today - chrono::Duration::days(2);
-                let have = store.final_days(Table::Usage, &source)?;
+                let have = settled_before(store.final_days(Table::Usage, &source)?);
                 let wanted: Vec<chrono::NaiveDate> = window.days().filter(|d| !have.contains(d)).collect();
                 let (Some(&start), Some(&end)) = (wanted.first(), wanted.last()) else {
                     return Ok("nothing to fetch: every day is final in the store".to_string());
@@ -214,7 +223,7 @@ pub async fn collect(
         let ce = &cfg.cost_explorer;
         let result = async {
             let sdk = sdk_config(cfg, "us-east-1").await;
-            let have = store.final_days(Table::Cost, cost_explorer::SOURCE)?;
+            let have = settled_before(store.final_days(Table::Cost, cost_explorer::SOURCE)?);
             let spend = cost_explorer::collect(&sdk, window, &ce.services, &ce.tag_keys, &have).await?;
             let clear: Vec<(String, chrono::NaiveDate)> =
                 spend.days.iter().map(|d| (cost_explorer::SOURCE.to_string(), *d)).collect();

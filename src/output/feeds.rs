@@ -1,0 +1,401 @@
+//! Feeds for the tools teams already run: daily attributed rollups and anomalies as
+//! PostgreSQL tables (for Grafana, see `dashboards/`), Parquet or CSV files (for BI tools).
+//!
+//! A feed covers a period of days in one currency. Publishing is idempotent per day: the
+//! period's days are replaced, in one transaction (PostgreSQL) or by atomic file renames.
+
+use crate::analyse::{self, anomalies::Anomaly};
+use crate::attribute::Attributor;
+use crate::store::Store;
+use chrono::NaiveDate;
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Analyse(#[from] analyse::AnalyseError),
+    #[error("building the feed: {0}")]
+    Polars(#[from] PolarsError),
+    #[error("`{path}`: {cause}")]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("PostgreSQL at {url}: {message}{hint}")]
+    Postgres {
+        /// The URL with its password removed.
+        url: String,
+        message: String,
+        hint: &'static str,
+    },
+}
+
+/// Rollup grain: one row per day and these keys.
+pub const KEYS: &[&str] = &[
+    "provider",
+    "account",
+    "region",
+    "team",
+    "feature",
+    "model",
+    "usage_type",
+    "allocation",
+];
+
+/// What gets published.
+pub struct Feed {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub currency: String,
+    /// `day` (Date), `currency`, [`KEYS`], `effective_cost`, `billed_cost`, `tokens`.
+    pub daily: DataFrame,
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl Feed {
+    /// The attributed daily rollup of `start..=end` in `currency`, with `anomalies` (those
+    /// the report found for the same days).
+    pub fn build(
+        store: &Store,
+        attributor: &Attributor,
+        start: NaiveDate,
+        end: NaiveDate,
+        currency: &str,
+        anomalies: Vec<Anomaly>,
+    ) -> Result<Feed, FeedError> {
+        let window =
+            analyse::load_window(store, attributor, Some(start), Some(end), Some(currency), 0)?;
+        let none = || lit("");
+        let daily = window
+            .frame
+            .lazy()
+            .select([
+                col("charge_period_start").cast(DataType::Date).alias("day"),
+                col("billing_currency").alias("currency"),
+                col("provider_name").alias("provider"),
+                col("sub_account_id").fill_null(none()).alias("account"),
+                col("region_id").fill_null(none()).alias("region"),
+                col("team"),
+                col("feature"),
+                col("model").fill_null(lit("(no model)")).alias("model"),
+                col("usage_type"),
+                col("allocation"),
+                col("effective_cost"),
+                col("billed_cost"),
+                when(col("usage_type").str().ends_with(lit("_tokens")))
+                    .then(col("consumed_quantity").fill_null(lit(0.0)))
+                    .otherwise(lit(0.0))
+                    .alias("tokens"),
+            ])
+            .group_by(
+                ["day", "currency"]
+                    .iter()
+                    .chain(KEYS)
+                    .map(|k| col(*k))
+                    .collect::<Vec<_>>(),
+            )
+            .agg([
+                col("effective_cost").sum(),
+                col("billed_cost").sum(),
+                col("tokens").sum(),
+            ])
+            .sort(
+                ["day", "currency"]
+                    .iter()
+                    .chain(KEYS)
+                    .copied()
+                    .collect::<Vec<_>>(),
+                SortMultipleOptions::default(),
+            )
+            .collect()?;
+        Ok(Feed {
+            start: window.start,
+            end: window.end,
+            currency: window.currency,
+            daily,
+            anomalies,
+        })
+    }
+
+    /// The anomalies as a frame (one row per anomaly, `explanation` in words).
+    pub fn anomaly_frame(&self) -> PolarsResult<DataFrame> {
+        let a = &self.anomalies;
+        let strs = |f: &dyn Fn(&Anomaly) -> String| -> Vec<String> { a.iter().map(f).collect() };
+        let nums =
+            |f: &dyn Fn(&Anomaly) -> Option<f64>| -> Vec<Option<f64>> { a.iter().map(f).collect() };
+        let days: Vec<NaiveDate> = a.iter().map(|x| x.date).collect();
+        DataFrame::new(
+            a.len(),
+            vec![
+                crate::schema::day_column("day", &days)?,
+                Column::new("currency".into(), vec![self.currency.clone(); a.len()]),
+                Column::new("dimension".into(), strs(&|x| x.dimension.clone())),
+                Column::new("value".into(), strs(&|x| x.value.clone())),
+                Column::new("kind".into(), strs(&|x| x.kind.name().to_string())),
+                Column::new("severity".into(), strs(&|x| x.severity.name().to_string())),
+                Column::new("actual".into(), nums(&|x| Some(x.actual))),
+                Column::new("expected".into(), nums(&|x| Some(x.expected))),
+                Column::new("impact".into(), nums(&|x| Some(x.impact))),
+                Column::new("impact_pct".into(), nums(&|x| x.impact_pct)),
+                Column::new(
+                    "duration_days".into(),
+                    a.iter().map(|x| x.duration_days as i64).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "explanation".into(),
+                    strs(&|x| super::report::explanation(x)),
+                ),
+            ],
+        )
+    }
+
+    /// `daily_cost.parquet` and `anomalies.parquet` in `dir`, each replaced atomically.
+    pub fn write_parquet(&self, dir: &Path) -> Result<Vec<PathBuf>, FeedError> {
+        self.write_files(dir, "parquet", |df, f| {
+            ParquetWriter::new(f).finish(df).map(|_| ())
+        })
+    }
+
+    /// `daily_cost.csv` and `anomalies.csv` in `dir` (header row, ISO dates), replaced
+    /// atomically.
+    pub fn write_csv(&self, dir: &Path) -> Result<Vec<PathBuf>, FeedError> {
+        self.write_files(dir, "csv", |df, f| CsvWriter::new(f).finish(df))
+    }
+
+    fn write_files(
+        &self,
+        dir: &Path,
+        ext: &str,
+        write: impl Fn(&mut DataFrame, &mut std::fs::File) -> PolarsResult<()>,
+    ) -> Result<Vec<PathBuf>, FeedError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |cause| FeedError::Io { path, cause }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut out = Vec::new();
+        for (name, mut df) in [
+            ("daily_cost", self.daily.clone()),
+            ("anomalies", self.anomaly_frame()?),
+        ] {
+            let path = dir.join(format!("{name}.{ext}"));
+            let tmp = dir.join(format!(".{name}.{ext}.tmp"));
+            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+            write(&mut df, &mut f)?;
+            f.sync_all().map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            out.push(path);
+        }
+        Ok(out)
+    }
+}
+
+/// A PostgreSQL URL with any password replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let re = regex::Regex::new(r"(?i)^([a-z][a-z0-9+.-]*://[^:/@]*):[^@]*@").expect("regex");
+    let s = re.replace(url, "$1:***@").to_string();
+    let kv = regex::Regex::new(r"(?i)(password\s*=\s*)('[^']*'|\S+)").expect("regex");
+    kv.replace_all(&s, "$1***").to_string()
+}
+
+pub const POSTGRES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS spendlens_daily_cost (
+    day date NOT NULL,
+    currency text NOT NULL,
+    provider text NOT NULL,
+    account text NOT NULL,
+    region text NOT NULL,
+    team text NOT NULL,
+    feature text NOT NULL,
+    model text NOT NULL,
+    usage_type text NOT NULL,
+    allocation text NOT NULL,
+    effective_cost numeric(20, 6) NOT NULL,
+    billed_cost numeric(20, 6) NOT NULL,
+    tokens double precision NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (day, currency, provider, account, region, team, feature, model, usage_type, allocation)
+);
+CREATE TABLE IF NOT EXISTS spendlens_anomalies (
+    day date NOT NULL,
+    currency text NOT NULL,
+    dimension text NOT NULL,
+    value text NOT NULL,
+    kind text NOT NULL,
+    severity text NOT NULL,
+    actual numeric(20, 6) NOT NULL,
+    expected numeric(20, 6) NOT NULL,
+    impact numeric(20, 6) NOT NULL,
+    impact_pct double precision,
+    duration_days integer NOT NULL,
+    explanation text NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (day, currency, dimension, value, kind)
+);
+";
+
+/// What a publish to PostgreSQL did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub rows_deleted: u64,
+    pub rows_written: u64,
+    pub anomalies_written: u64,
+}
+
+/// Replace the feed's days in the PostgreSQL tables (created if missing), in one
+/// transaction: readers see the old days or the new ones, never a mix.
+pub async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published, FeedError> {
+    use tokio_postgres::types::ToSql;
+    let redacted = redact_url(url);
+    let pg = |hint: &'static str| {
+        let url = redacted.clone();
+        move |e: tokio_postgres::Error| FeedError::Postgres {
+            url: url.clone(),
+            message: match e.as_db_error() {
+                Some(db) => format!("{}: {}", db.code().code(), db.message()),
+                None => e.to_string(),
+            },
+            hint,
+        }
+    };
+    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(pg("\nhint: check host, port, user and database; spendlens connects without TLS (sslmode=disable or prefer), so publish over a trusted network or a local socket"))?;
+    let conn = tokio::spawn(connection);
+    let tx = client.transaction().await.map_err(pg(""))?;
+    tx.batch_execute(POSTGRES_SCHEMA)
+        .await
+        .map_err(pg("\nhint: the user needs CREATE on the schema the first time (or create the tables from `spendlens publish --print-schema`)"))?;
+    let deleted = tx
+        .execute(
+            "DELETE FROM spendlens_daily_cost WHERE currency = $1 AND day BETWEEN $2 AND $3",
+            &[&feed.currency, &feed.start, &feed.end],
+        )
+        .await
+        .map_err(pg(""))?;
+    tx.execute(
+        "DELETE FROM spendlens_anomalies WHERE currency = $1 AND day BETWEEN $2 AND $3",
+        &[&feed.currency, &feed.start, &feed.end],
+    )
+    .await
+    .map_err(pg(""))?;
+
+    let df = &feed.daily;
+    let days: Vec<NaiveDate> = df
+        .column("day")?
+        .date()?
+        .physical()
+        .iter()
+        .map(|d| crate::schema::date_of_day_number(d.unwrap_or(0)))
+        .collect();
+    let text = |name: &str| -> PolarsResult<Vec<String>> {
+        Ok(df
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect())
+    };
+    let keys: Vec<Vec<String>> = KEYS.iter().map(|k| text(k)).collect::<PolarsResult<_>>()?;
+    let num = |name: &str| -> PolarsResult<Vec<f64>> {
+        Ok(df
+            .column(name)?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect())
+    };
+    let (effective, billed, tokens) = (num("effective_cost")?, num("billed_cost")?, num("tokens")?);
+    let mut written = 0;
+    const BATCH: usize = 1000;
+    for chunk_start in (0..df.height()).step_by(BATCH) {
+        let rows = chunk_start..(chunk_start + BATCH).min(df.height());
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        let mut values = Vec::new();
+        for i in rows {
+            let n = params.len();
+            values.push(format!(
+                "(${}, ${}, {}, ${}::float8::numeric(20,6), ${}::float8::numeric(20,6), ${})",
+                n + 1,
+                n + 2,
+                (0..KEYS.len())
+                    .map(|k| format!("${}", n + 3 + k))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                n + 3 + KEYS.len(),
+                n + 4 + KEYS.len(),
+                n + 5 + KEYS.len()
+            ));
+            params.push(&days[i]);
+            params.push(&feed.currency);
+            for k in &keys {
+                params.push(&k[i]);
+            }
+            params.push(&effective[i]);
+            params.push(&billed[i]);
+            params.push(&tokens[i]);
+        }
+        let sql = format!(
+            "INSERT INTO spendlens_daily_cost (day, currency, {}, effective_cost, billed_cost, tokens) VALUES {}",
+            KEYS.join(", "),
+            values.join(", ")
+        );
+        written += tx.execute(&sql, &params).await.map_err(pg(""))?;
+    }
+    let mut anomalies_written = 0;
+    for a in &feed.anomalies {
+        let duration = a.duration_days as i32;
+        let explanation = super::report::explanation(a);
+        anomalies_written += tx
+            .execute(
+                "INSERT INTO spendlens_anomalies (day, currency, dimension, value, kind, severity, actual, expected, impact, impact_pct, duration_days, explanation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7::float8::numeric(20,6), $8::float8::numeric(20,6), $9::float8::numeric(20,6), $10, $11, $12) \
+                 ON CONFLICT (day, currency, dimension, value, kind) DO UPDATE SET severity = EXCLUDED.severity, actual = EXCLUDED.actual, \
+                 expected = EXCLUDED.expected, impact = EXCLUDED.impact, impact_pct = EXCLUDED.impact_pct, duration_days = EXCLUDED.duration_days, \
+                 explanation = EXCLUDED.explanation, published_at = now()",
+                &[
+                    &a.date,
+                    &feed.currency,
+                    &a.dimension,
+                    &a.value,
+                    &a.kind.name(),
+                    &a.severity.name(),
+                    &a.actual,
+                    &a.expected,
+                    &a.impact,
+                    &a.impact_pct,
+                    &duration,
+                    &explanation,
+                ],
+            )
+            .await
+            .map_err(pg(""))?;
+    }
+    tx.commit().await.map_err(pg(""))?;
+    drop(client);
+    let _ = conn.await;
+    Ok(Published {
+        rows_deleted: deleted,
+        rows_written: written,
+        anomalies_written,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://spend:s3cr%40t@db.internal:5432/finops"),
+            "postgres://spend:***@db.internal:5432/finops"
+        );
+        assert_eq!(
+            redact_url("host=db user=spend password=hunter2 dbname=finops"),
+            "host=db user=spend password=*** dbname=finops"
+        );
+        assert_eq!(redact_url("postgres://db/finops"), "postgres://db/finops");
+    }
+}
