@@ -290,22 +290,13 @@ pub async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published, FeedE
         .map(|d| crate::schema::date_of_day_number(d.unwrap_or(0)))
         .collect();
     let text = |name: &str| -> PolarsResult<Vec<String>> {
-        Ok(df
-            .column(name)?
-            .str()?
-            .iter()
-            .map(|v| v.unwrap_or("").to_string())
+        Ok(super::report::strings(df, name)?
+            .into_iter()
+            .map(Option::unwrap_or_default)
             .collect())
     };
     let keys: Vec<Vec<String>> = KEYS.iter().map(|k| text(k)).collect::<PolarsResult<_>>()?;
-    let num = |name: &str| -> PolarsResult<Vec<f64>> {
-        Ok(df
-            .column(name)?
-            .f64()?
-            .iter()
-            .map(|v| v.unwrap_or(0.0))
-            .collect())
-    };
+    let num = |name: &str| super::report::floats(df, name);
     let (effective, billed, tokens) = (num("effective_cost")?, num("billed_cost")?, num("tokens")?);
     let mut written = 0;
     const BATCH: usize = 1000;

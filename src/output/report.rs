@@ -195,7 +195,7 @@ fn in_period(p: &Period) -> Expr {
     analyse::between(p.start, p.end)
 }
 
-fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+pub(crate) fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
     Ok(df
         .column(name)?
         .str()?
@@ -204,7 +204,7 @@ fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
         .collect())
 }
 
-fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+pub(crate) fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
     Ok(df
         .column(name)?
         .f64()?

@@ -69,6 +69,10 @@ impl Demo {
     fn json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
+    /// `report --format json` over `from..=to`.
+    fn report(&self, from: &str, to: &str) -> Value {
+        self.json(&["report", "--from", from, "--to", to, "--format", "json"])
+    }
     fn nightly(&self, extra: &[&str]) -> Output {
         let out = self.path("out");
         let mut args = vec!["nightly", "--out", out.to_str().unwrap()];
@@ -132,15 +136,7 @@ fn nightly_writes_the_report_and_dashboard_and_a_rerun_changes_nothing() {
     }
     // The nightly report is `report` over the last 30 days, plus its digest sections.
     let nightly = demo.out_json();
-    let report = demo.json(&[
-        "report",
-        "--from",
-        "2026-10-02",
-        "--to",
-        "2026-10-31",
-        "--format",
-        "json",
-    ]);
+    let report = demo.report("2026-10-02", "2026-10-31");
     assert_eq!(nightly["totals"], report["totals"]);
     assert_eq!(nightly["by_team_feature"], report["by_team_feature"]);
     // Daily rows add up to the total: what the dashboard charts is what the report says.
@@ -157,27 +153,11 @@ fn nightly_writes_the_report_and_dashboard_and_a_rerun_changes_nothing() {
     assert_eq!(m["month"], "2026-10");
     assert_eq!(m["days_elapsed"], 31);
     assert_eq!(m["forecast"], m["month_to_date"]);
-    let october: f64 = demo.json(&[
-        "report",
-        "--from",
-        "2026-10-01",
-        "--to",
-        "2026-10-31",
-        "--format",
-        "json",
-    ])["totals"]["effective_cost"]
+    let october: f64 = demo.report("2026-10-01", "2026-10-31")["totals"]["effective_cost"]
         .as_f64()
         .unwrap();
     assert!((money(&m["month_to_date"]) - october).abs() < 0.01);
-    let september = demo.json(&[
-        "report",
-        "--from",
-        "2026-09-01",
-        "--to",
-        "2026-09-30",
-        "--format",
-        "json",
-    ]);
+    let september = demo.report("2026-09-01", "2026-09-30");
     assert!(
         (money(&m["previous_month"]) - money(&september["totals"]["effective_cost"])).abs() < 0.01
     );
@@ -195,15 +175,7 @@ fn nightly_writes_the_report_and_dashboard_and_a_rerun_changes_nothing() {
         .iter()
         .find(|t| t["team"] == "search")
         .unwrap();
-    let before = demo.json(&[
-        "report",
-        "--from",
-        "2026-09-02",
-        "--to",
-        "2026-10-01",
-        "--format",
-        "json",
-    ]);
+    let before = demo.report("2026-09-02", "2026-10-01");
     let search_before = by(&before, "by_team", "team")
         .into_iter()
         .find(|(t, _)| t == "search")
@@ -592,15 +564,7 @@ fn the_dashboard_renders_in_headless_chromium_with_the_report_numbers() {
     );
     let dom = text(&filtered.stdout);
     assert!(console_messages(&text(&filtered.stderr)).is_empty());
-    let ten = demo.json(&[
-        "report",
-        "--from",
-        "2026-10-10",
-        "--to",
-        "2026-10-19",
-        "--format",
-        "json",
-    ]);
+    let ten = demo.report("2026-10-10", "2026-10-19");
     let search = by(&ten, "by_team", "team")
         .into_iter()
         .filter(|(t, _)| t == "search")
@@ -866,15 +830,7 @@ fn publish_to_postgres_is_idempotent_per_day_and_every_grafana_panel_runs() {
     let first = publish("2026-10-02", "2026-10-31");
     assert!(first.contains("0 row(s) removed"), "{first}");
     let by_provider = "SELECT provider, sum(effective_cost)::float8 FROM spendlens_daily_cost GROUP BY 1 ORDER BY 1";
-    let report = demo.json(&[
-        "report",
-        "--from",
-        "2026-10-02",
-        "--to",
-        "2026-10-31",
-        "--format",
-        "json",
-    ]);
+    let report = demo.report("2026-10-02", "2026-10-31");
     assert_same_rollup(
         sums(&pg, by_provider),
         by(&report, "by_provider", "provider_name"),
@@ -899,15 +855,7 @@ fn publish_to_postgres_is_idempotent_per_day_and_every_grafana_panel_runs() {
     );
     // An overlapping period replaces only its own days; earlier days stay.
     publish("2026-09-20", "2026-10-05");
-    let wide = demo.json(&[
-        "report",
-        "--from",
-        "2026-09-20",
-        "--to",
-        "2026-10-31",
-        "--format",
-        "json",
-    ]);
+    let wide = demo.report("2026-09-20", "2026-10-31");
     assert_same_rollup(
         sums(&pg, by_provider),
         by(&wide, "by_provider", "provider_name"),
