@@ -188,7 +188,18 @@ pub fn usage_type(text: &str) -> &'static str {
     {
         return "provisioned";
     }
-    if lower.contains("output") || has_word(&["outp", "completion", "response"]) {
+    let output = lower.contains("output") || has_word(&["outp", "completion", "response"]);
+    if has_word(&["character", "characters", "char", "chars"]) {
+        return if output {
+            "output_characters"
+        } else {
+            "input_characters"
+        };
+    }
+    if has_word(&["image", "images"]) && !lower.contains("token") {
+        return "images";
+    }
+    if output {
         return "output_tokens";
     }
     if lower.contains("input") || has_word(&["inp", "prompt"]) {
@@ -254,10 +265,15 @@ pub fn pricing_detail(text: &str) -> Option<&'static str> {
     if words(&lower).any(|w| w == "batch") {
         return Some("batch");
     }
-    // In-region / data-zone deployments, priced above global routing.
-    let regional = words(&lower).any(|w| matches!(w, "regnl" | "regional" | "dz" | "datazone"))
-        || lower.contains("data zone");
-    regional.then_some("regional")
+    // Data-zone and in-region deployments, priced above global routing.
+    if words(&lower).any(|w| matches!(w, "dz" | "datazone")) || lower.contains("data zone") {
+        return Some("data_zone");
+    }
+    if words(&lower).any(|w| matches!(w, "regnl" | "regional" | "rgnl")) {
+        return Some("regional");
+    }
+    let global = words(&lower).any(|w| matches!(w, "glbl" | "global"));
+    global.then_some("global")
 }
 
 /// Tag value normalisation for attribution: trimmed, lower-case, inner whitespace as `-`.
@@ -313,6 +329,16 @@ mod tests {
             ),
             ("Provisioned Throughput Model Units", "provisioned"),
             ("gpt-4o Provisioned Managed Regional PTU", "provisioned"),
+            (
+                "Gemini 1.5 Flash Character Input - Predictions",
+                "input_characters",
+            ),
+            (
+                "Gemini 1.0 Pro Text Character Output - Predictions",
+                "output_characters",
+            ),
+            ("Imagen 3 Image Generation", "images"),
+            ("Gemini 2.5 Flash Image Input Tokens", "input_tokens"),
             ("Standard Data Transfer Out", "other"),
             ("Storage Accounts", "other"),
         ];
@@ -356,7 +382,15 @@ mod tests {
             pricing_detail("gpt-4o-mini-0718-Inp-regnl Tokens"),
             Some("regional")
         );
-        assert_eq!(pricing_detail("gpt-4o-0806-Inp-glbl Tokens"), None);
+        assert_eq!(
+            pricing_detail("gpt-4o-0806-Inp-glbl Tokens"),
+            Some("global")
+        );
+        assert_eq!(
+            pricing_detail("gpt-4o-0806-Inp-DZ Tokens"),
+            Some("data_zone")
+        );
+        assert_eq!(pricing_detail("Standard Data Transfer Out"), None);
     }
 
     #[test]

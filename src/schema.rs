@@ -22,6 +22,10 @@ pub const USAGE_TYPES: &[&str] = &[
     "cache_read_tokens",
     "cache_write_tokens",
     "provisioned",
+    // Vertex AI bills some models per character or per image, not per token.
+    "input_characters",
+    "output_characters",
+    "images",
     "other",
 ];
 

@@ -620,7 +620,7 @@ pub fn advise(
         // Batch inference is billed at a discount, regional endpoints at a premium.
         let list = match detail.as_str() {
             "batch" => list * catalog.batch_factor,
-            "regional" => list * (1.0 + catalog.regional_premium),
+            "regional" | "data_zone" => list * (1.0 + catalog.regional_premium),
             _ => list,
         };
         if *tokens <= 0.0 || list <= 0.0 {
