@@ -186,7 +186,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: TextFormat,
     },
-    /// Collect spend and usage from the cloud APIs configured in spendlens.toml ([aws]).
+    /// Collect spend and usage from the cloud APIs configured in spendlens.toml ([aws],
+    /// [gcp], [azure]).
     ///
     /// Fetches only days the store does not already hold as final, writes each source in
     /// its own atomic commit (a failing source leaves its days untouched and does not stop
@@ -286,7 +287,11 @@ fn emit(text: &str) -> Result<()> {
 
 fn load_config(cli: &Cli) -> Result<Config> {
     // The default path is optional; a path the user named must exist.
-    Ok(Config::load(&cli.config, cli.config_named)?)
+    let config = Config::load(&cli.config, cli.config_named)?;
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(config)
 }
 
 /// Attribution rules from the config, plus the tags of stored inference profiles.
@@ -573,18 +578,17 @@ pub fn run() -> Result<ExitCode> {
         }
         Command::Collect { from, to } => {
             let config = load_config(&cli)?;
-            let Some(aws) = &config.aws else {
-                bail!("no collector is configured\nhint: add an [aws] section to `{}` (see the README)", cli.config.display());
-            };
+            if config.aws.is_none() && config.gcp.is_none() && config.azure.is_none() {
+                bail!("no collector is configured\nhint: add an [aws], [gcp] or [azure] section to `{}` (see the README)", cli.config.display());
+            }
+            let today = chrono::Utc::now().date_naive();
             let window = match (from, to) {
                 (None, None) => None,
                 (f, t) => {
-                    let today = chrono::Utc::now().date_naive();
-                    let default =
-                        crate::collect::aws::default_window(today, aws.cost_explorer.lookback_days);
+                    let end = t.unwrap_or(today - chrono::Duration::days(1));
                     let w = crate::collect::Window {
-                        start: f.unwrap_or(default.start),
-                        end: t.unwrap_or(default.end),
+                        start: f.unwrap_or(end - chrono::Duration::days(34)),
+                        end,
                     };
                     if w.start > w.end {
                         bail!("--from {} is after --to {}", w.start, w.end);
@@ -594,9 +598,14 @@ pub fn run() -> Result<ExitCode> {
             };
             let store = Store::new(&cli.data_dir);
             let lock = store.lock()?;
-            let today = chrono::Utc::now().date_naive();
-            let runs = runtime()?.block_on(crate::collect::aws::collect(
-                aws, &store, &lock, window, today, None,
+            let runs = runtime()?.block_on(crate::collect::all(
+                &config,
+                &store,
+                &lock,
+                window,
+                today,
+                None,
+                &mut |m| eprintln!("{m}"),
             ));
             let outcomes: Vec<crate::nightly::SourceOutcome> = runs
                 .iter()
@@ -636,11 +645,12 @@ pub fn run() -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let config = load_config(&cli)?;
-            let Some(aws) = &config.aws else {
+            if config.aws.is_none() && config.gcp.is_none() && config.azure.is_none() {
                 emit("no collector configured: nothing to check (file ingest needs no permissions)\n")?;
                 return Ok(ExitCode::SUCCESS);
-            };
-            let checks = runtime()?.block_on(crate::collect::aws::doctor(aws));
+            }
+            let today = chrono::Utc::now().date_naive();
+            let checks = runtime()?.block_on(crate::collect::doctor(&config, today));
             let mut text = String::new();
             let mut bad = 0;
             for c in &checks {
@@ -656,7 +666,7 @@ pub fn run() -> Result<ExitCode> {
             }
             emit(&text)?;
             if bad > 0 {
-                bail!("{bad} check(s) failed\nhint: `spendlens doctor --policy` prints the IAM policy spendlens needs");
+                bail!("{bad} check(s) failed\nhint: for AWS, `spendlens doctor --policy` prints the IAM policy spendlens needs; for GCP and Azure the failing line names the missing role");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -76,6 +76,10 @@ pub struct Config {
     pub anomalies: AnomalyConfig,
     /// AWS collectors; absent means no AWS collection.
     pub aws: Option<AwsConfig>,
+    /// GCP: Vertex AI / Gemini spend from the Cloud Billing export in BigQuery.
+    pub gcp: Option<GcpConfig>,
+    /// Azure: Azure OpenAI spend from the Cost Management Query API.
+    pub azure: Option<AzureConfig>,
     /// Overrides of (or additions to) the shipped list-price catalog, per model id.
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
@@ -83,6 +87,9 @@ pub struct Config {
     pub advise: AdviseConfig,
     #[serde(default)]
     pub nightly: NightlyConfig,
+    /// Things the user should know about the file itself (e.g. a readable secret).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// `[nightly]`: what `spendlens nightly` collects and reports.
@@ -202,6 +209,106 @@ pub struct CommitmentConfig {
     pub hourly_rate: f64,
     /// Tokens per minute one unit sustains (input + output).
     pub tokens_per_minute_per_unit: f64,
+}
+
+/// `[gcp]`: the BigQuery billing-export collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcpConfig {
+    /// The export table, `project.dataset.table` (e.g.
+    /// `acme-billing.billing_export.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9`).
+    pub billing_table: String,
+    /// Project that runs (and pays for) the query jobs; default: the table's project.
+    pub project: Option<String>,
+    /// Dataset location (e.g. `US`, `EU`), when jobs must run there.
+    pub location: Option<String>,
+    /// A query that would bill more bytes than this fails instead of running (BigQuery
+    /// enforces it too). Default 10 GB.
+    #[serde(default = "default_max_bytes")]
+    pub maximum_bytes_billed: i64,
+    /// Days after a usage day in which the export still adds rows for it; also when a day
+    /// becomes final.
+    #[serde(default = "default_late_days")]
+    pub late_days: u32,
+    /// Days collected when no window is given.
+    #[serde(default = "default_cloud_lookback")]
+    pub lookback_days: u32,
+    /// Lower-case substrings of `service.description` to keep.
+    #[serde(default = "default_gcp_services")]
+    pub services: Vec<String>,
+    /// BigQuery API root (default `https://bigquery.googleapis.com`); for tests and
+    /// sovereign clouds.
+    pub endpoint: Option<String>,
+    /// `adc` (Application Default Credentials, the default) or `anonymous` (emulators only).
+    #[serde(default = "default_gcp_credentials")]
+    pub credentials: String,
+}
+
+fn default_max_bytes() -> i64 {
+    10_000_000_000
+}
+fn default_late_days() -> u32 {
+    3
+}
+fn default_cloud_lookback() -> u32 {
+    35
+}
+fn default_gcp_services() -> Vec<String> {
+    vec![
+        "vertex ai".into(),
+        "gemini".into(),
+        "generative language".into(),
+    ]
+}
+fn default_gcp_credentials() -> String {
+    "adc".into()
+}
+
+/// `[azure]`: the Cost Management Query API collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// Cost Management scope, e.g. `/subscriptions/<id>`,
+    /// `/subscriptions/<id>/resourceGroups/<name>`,
+    /// `/providers/Microsoft.Billing/billingAccounts/<id>`.
+    pub scope: String,
+    /// Tag keys to group by (the ones attribution reads).
+    #[serde(default = "default_azure_tags")]
+    pub tag_keys: Vec<String>,
+    /// Fill tags a resource lacks from its resource group's tags (one Azure Resource
+    /// Manager lookup per run).
+    #[serde(default)]
+    pub inherit_resource_group_tags: bool,
+    /// `ServiceName` values to keep (Azure OpenAI is billed as `Foundry Models`, formerly
+    /// `Cognitive Services`; meters are then filtered to OpenAI models).
+    #[serde(default = "default_azure_services")]
+    pub services: Vec<String>,
+    /// Days collected when no window is given.
+    #[serde(default = "default_cloud_lookback")]
+    pub lookback_days: u32,
+    /// Days after which a day's cost is final (Azure restates recent days).
+    #[serde(default = "default_late_days")]
+    pub late_days: u32,
+    /// Azure Resource Manager root (default `https://management.azure.com`); for tests and
+    /// sovereign clouds (`https://management.chinacloudapi.cn`, …).
+    pub endpoint: Option<String>,
+    /// Retries of a throttled (429) or failed (5xx) request, honouring `retry-after`.
+    #[serde(default = "default_azure_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_azure_tags() -> Vec<String> {
+    vec!["team".into(), "feature".into()]
+}
+fn default_azure_services() -> Vec<String> {
+    vec![
+        "Foundry Models".into(),
+        "Cognitive Services".into(),
+        "Azure OpenAI".into(),
+    ]
+}
+fn default_azure_attempts() -> u32 {
+    5
 }
 
 /// `[aws]`: Bedrock inference profiles, CloudWatch usage and Cost Explorer spend.
@@ -448,7 +555,9 @@ impl Config {
                 })
             }
         };
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.warnings.extend(secret_warning(path, &text));
+        Ok(config)
     }
 
     /// Parse and validate config text; `path` is only used in messages.
@@ -628,7 +737,161 @@ impl Config {
             check_match("split", &split.name, &split.matches)?;
             check_match("split", &split.name, &split.driver_match)?;
         }
+        if let Some(gcp) = &self.gcp {
+            bigquery_table(&gcp.billing_table).map_err(|m| {
+                invalid(
+                    format!("[gcp] billing_table: {m}"),
+                    "write it as `project.dataset.table`, e.g. `acme-billing.billing_export.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9`",
+                )
+            })?;
+            if !matches!(gcp.credentials.as_str(), "adc" | "anonymous") {
+                return Err(invalid(
+                    format!("[gcp] credentials = `{}`", gcp.credentials),
+                    "use `adc` (Application Default Credentials) or `anonymous` (emulators)",
+                ));
+            }
+            if gcp.maximum_bytes_billed <= 0 {
+                return Err(invalid(
+                    "[gcp] maximum_bytes_billed must be positive".into(),
+                    "the default is 10000000000 (10 GB)",
+                ));
+            }
+        }
+        if let Some(azure) = &self.azure {
+            azure_scope(&azure.scope).map_err(|m| {
+                invalid(
+                    format!("[azure] scope: {m}"),
+                    "e.g. `/subscriptions/00000000-0000-0000-0000-000000000000` or `/providers/Microsoft.Billing/billingAccounts/1234567`",
+                )
+            })?;
+            for key in &azure.tag_keys {
+                if key.is_empty() || key.chars().any(|c| c.is_control() || c == '\'' || c == '"') {
+                    return Err(invalid(
+                        format!("[azure] tag key `{key}`"),
+                        "tag keys are non-empty and hold no quotes or control characters",
+                    ));
+                }
+            }
+        }
+        for (section, endpoint) in [
+            ("gcp", self.gcp.as_ref().and_then(|g| g.endpoint.as_deref())),
+            (
+                "azure",
+                self.azure.as_ref().and_then(|a| a.endpoint.as_deref()),
+            ),
+        ] {
+            if let Some(e) = endpoint {
+                if !(e.starts_with("https://")
+                    || e.starts_with("http://127.0.0.1")
+                    || e.starts_with("http://localhost"))
+                {
+                    return Err(invalid(
+                        format!("[{section}] endpoint `{e}`"),
+                        "use https:// (plain http only for a local emulator on 127.0.0.1 or localhost)",
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+/// A warning when the file holds something that looks like a secret (a password, token or
+/// key assignment, or credentials inside a URL) and other users can read it.
+pub fn secret_warning(path: &Path, text: &str) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if mode & 0o077 == 0 {
+            return None;
+        }
+        let assignment = regex::Regex::new(
+            r"(?im)^\s*#?\s*([a-z0-9_.-]*(secret|password|passwd|token|api_?key|private_?key|connection_?string)[a-z0-9_.-]*)\s*=",
+        )
+        .expect("regex");
+        let url = regex::Regex::new(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^@\s]+@").expect("regex");
+        let what = assignment
+            .captures(text)
+            .map(|c| format!("`{}`", &c[1]))
+            .or_else(|| {
+                url.is_match(text)
+                    .then(|| "a URL with a password".to_string())
+            })?;
+        Some(format!(
+            "`{}` holds {what}, which looks like a secret, and other users can read it (mode {:o})\nhint: `chmod 600 {}`, or move the secret to the environment (e.g. SPENDLENS_POSTGRES_URL, SPENDLENS_WEBHOOK_URL, AZURE_CLIENT_SECRET); the value is not shown here",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, text);
+        None
+    }
+}
+
+/// The parts of a BigQuery table name `project.dataset.table`, checked against BigQuery's
+/// naming rules, so it can be substituted into SQL (table names cannot be parameters).
+pub fn bigquery_table(name: &str) -> Result<(&str, &str, &str), String> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let [project, dataset, table] = parts[..] else {
+        return Err(format!("`{name}` is not `project.dataset.table`"));
+    };
+    let project_ok = (6..=30).contains(&project.len())
+        && project
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && project.starts_with(|c: char| c.is_ascii_lowercase());
+    let dataset_ok = !dataset.is_empty()
+        && dataset.len() <= 1024
+        && dataset
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let table_ok = !table.is_empty()
+        && table.len() <= 1024
+        && table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match (project_ok, dataset_ok, table_ok) {
+        (false, _, _) => Err(format!(
+            "project id `{project}` is not a valid GCP project id"
+        )),
+        (_, false, _) => Err(format!(
+            "dataset `{dataset}` may hold only letters, digits and `_`"
+        )),
+        (_, _, false) => Err(format!(
+            "table `{table}` may hold only letters, digits, `_` and `-`"
+        )),
+        _ => Ok((project, dataset, table)),
+    }
+}
+
+/// Check an Azure Cost Management scope: a path of ARM segments, no query or fragment.
+pub fn azure_scope(scope: &str) -> Result<(), String> {
+    let known = [
+        "/subscriptions/",
+        "/providers/Microsoft.Billing/billingAccounts/",
+        "/providers/Microsoft.Management/managementGroups/",
+    ];
+    if !known.iter().any(|k| scope.starts_with(k)) {
+        return Err(format!(
+            "`{scope}` is not a subscription, resource group, billing account or management group scope"
+        ));
+    }
+    let ok = scope.len() <= 1024
+        && scope.trim_end_matches('/').split('/').skip(1).all(|seg| {
+            !seg.is_empty()
+                && seg != ".."
+                && seg.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '(' | ')')
+                })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{scope}` holds characters a scope cannot have"))
     }
 }
 

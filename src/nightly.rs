@@ -169,21 +169,23 @@ pub fn run(
 ) -> Result<Nightly, NightlyError> {
     let cfg = &opts.config.nightly;
     let mut sources = ingest_exports(store, lock, opts, progress)?;
-    if let Some(aws) = &opts.config.aws {
-        progress("collecting from AWS");
+    let cloud = &opts.config;
+    if cloud.aws.is_some() || cloud.gcp.is_some() || cloud.azure.is_some() {
+        progress("collecting from the cloud APIs");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(NightlyError::Runtime)?;
         let restate_from = opts.today - Duration::days(i64::from(cfg.restate_days.max(1)));
-        let runs = runtime.block_on(crate::collect::aws::collect(
-            aws,
+        let runs = runtime.block_on(crate::collect::all(
+            cloud,
             store,
             lock,
             None,
             opts.today,
             Some(restate_from),
+            &mut |m| eprintln!("{m}"),
         ));
         for r in runs {
             sources.push(SourceOutcome {

@@ -2,7 +2,10 @@
 //! `../shared/data/` and on the generated demo data.
 
 mod aws;
+mod azure;
+mod gcp;
 mod nightly;
+mod stand_in;
 
 use polars::prelude::*;
 use serde_json::Value;
@@ -1529,4 +1532,30 @@ fn a_store_in_two_currencies_is_reported_one_currency_at_a_time() {
         err.contains("no costs in currency `GBP`") && err.contains("EUR, USD"),
         "{err}"
     );
+}
+
+#[test]
+fn a_readable_config_holding_a_secret_is_warned_about_without_showing_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.config("[ingest]\nservices = [\"all\"]\n# webhook_token = xoxb-not-for-your-eyes\n");
+    let path = env.path("spendlens.toml");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.ingest_sample("focus/focus-1.0_sample.csv");
+    let out = env.run(&["report"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success());
+    assert!(
+        stderr.contains("warning: `") && stderr.contains("`webhook_token`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    assert!(
+        !stderr.contains("xoxb-not-for-your-eyes"),
+        "the value itself is never shown"
+    );
+    // Only the owner can read it: no warning.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = env.run(&["report"]);
+    assert!(!String::from_utf8(out.stderr).unwrap().contains("warning"));
 }

@@ -11,6 +11,8 @@
 //!   paid requests it made.
 
 pub mod aws;
+pub mod azure;
+pub mod gcp;
 
 use chrono::NaiveDate;
 
@@ -22,7 +24,7 @@ pub enum CollectError {
         action: &'static str,
         message: String,
     },
-    #[error("{service} {operation} failed: {message}\nhint: it still failed after the SDK's retries; check the region, the network and any AWS_ENDPOINT_URL* setting, then run `spendlens doctor`")]
+    #[error("{service} {operation} failed: {message}\nhint: it still failed after retries; check the network, the region or endpoint settings (AWS_ENDPOINT_URL*, [gcp] / [azure] endpoint), then run `spendlens doctor`")]
     Api {
         service: &'static str,
         operation: &'static str,
@@ -43,6 +45,163 @@ pub enum CollectError {
     Frame(#[from] polars::prelude::PolarsError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+/// Source name of the GCP collector: the billing account the export table is named after
+/// (`gcp_billing_export[_resource]_v1_<ACCOUNT>`), so collecting and ingesting `bq extract`
+/// files of the same account replace each other's days; else the table itself.
+pub fn gcp_source(table: &str) -> String {
+    let name = table.rsplit('.').next().unwrap_or(table);
+    let account = name
+        .strip_prefix("gcp_billing_export_resource_v1_")
+        .or_else(|| name.strip_prefix("gcp_billing_export_v1_"))
+        .map(|a| a.replace('_', "-"))
+        .filter(|a| a.len() == 20 && a.matches('-').count() == 2);
+    match account {
+        Some(a) => format!("gcp_export:{a}"),
+        None => format!("gcp_bigquery:{table}"),
+    }
+}
+
+/// Collect from every configured cloud source: AWS, GCP, Azure. Each source is written in
+/// its own atomic store commit; a failing source leaves its days untouched and does not stop
+/// the others. Days from `restate_from` on are fetched again even when stored as final.
+pub async fn all(
+    config: &crate::config::Config,
+    store: &crate::store::Store,
+    lock: &crate::store::StoreLock,
+    window: Option<Window>,
+    today: NaiveDate,
+    restate_from: Option<NaiveDate>,
+    log: &mut dyn FnMut(String),
+) -> Vec<aws::SourceRun> {
+    use crate::store::Table;
+    let mut runs = Vec::new();
+    if let Some(cfg) = &config.aws {
+        runs.extend(aws::collect(cfg, store, lock, window, today, restate_from).await);
+    }
+    let settled_before = |mut days: std::collections::BTreeSet<NaiveDate>| {
+        if let Some(r) = restate_from {
+            days.retain(|d| *d < r);
+        }
+        days
+    };
+    if let Some(cfg) = &config.gcp {
+        let source = gcp_source(&cfg.billing_table);
+        let result = async {
+            let w = window.unwrap_or_else(|| aws::default_window(today, cfg.lookback_days));
+            let have = settled_before(store.final_days(Table::Cost, &source)?);
+            let Some(spend) = gcp::collect(cfg, w, &have, today, log).await? else {
+                return Ok("nothing to fetch: every day is final in the store".to_string());
+            };
+            let opts_source = source.clone();
+            let mut frame = spend.parsed.frame.clone();
+            // Rows of another billing account than the table's name says stay under theirs.
+            if source.starts_with("gcp_bigquery:") {
+                frame = polars::prelude::IntoLazy::lazy(frame)
+                    .with_column(polars::prelude::lit(opts_source.clone()).alias("source"))
+                    .collect()?;
+            }
+            let sources: std::collections::BTreeSet<String> = frame
+                .column("source")?
+                .str()?
+                .iter()
+                .flatten()
+                .map(str::to_string)
+                .chain(std::iter::once(source.clone()))
+                .collect();
+            let clear: Vec<(String, NaiveDate)> = sources
+                .iter()
+                .flat_map(|s| spend.days.iter().map(move |d| (s.clone(), *d)))
+                .collect();
+            let finals = sources
+                .iter()
+                .flat_map(|s| spend.final_days.iter().map(move |d| (s.clone(), *d)))
+                .collect();
+            store.replace_marking(lock, Table::Cost, &frame, &clear, &finals)?;
+            Ok(format!(
+                "{} cost row(s) from {} result row(s) over {} day(s) ({} final); dry run estimated {} byte(s)",
+                frame.height(),
+                spend.result_rows,
+                spend.days.len(),
+                spend.final_days.len(),
+                spend.bytes_estimate
+            ))
+        }
+        .await;
+        runs.push(aws::SourceRun { source, result });
+    }
+    if let Some(cfg) = &config.azure {
+        let source = azure::source(&cfg.scope);
+        let result = async {
+            let w = window.unwrap_or_else(|| aws::default_window(today, cfg.lookback_days));
+            let have = settled_before(store.final_days(Table::Cost, &source)?);
+            let Some(spend) = azure::collect(cfg, w, &have, today).await? else {
+                return Ok("nothing to fetch: every day is final in the store".to_string());
+            };
+            let clear: Vec<(String, NaiveDate)> =
+                spend.days.iter().map(|d| (source.clone(), *d)).collect();
+            let finals = spend
+                .final_days
+                .iter()
+                .map(|d| (source.clone(), *d))
+                .collect();
+            store.replace_marking(lock, Table::Cost, &spend.parsed.frame, &clear, &finals)?;
+            Ok(format!(
+                "{} cost row(s) over {} day(s) ({} final); {} request(s), {} retried",
+                spend.parsed.frame.height(),
+                spend.days.len(),
+                spend.final_days.len(),
+                spend.requests,
+                spend.retries
+            ))
+        }
+        .await;
+        runs.push(aws::SourceRun { source, result });
+    }
+    runs
+}
+
+/// Every permission check of the configured collectors (`spendlens doctor`).
+pub async fn doctor(config: &crate::config::Config, today: NaiveDate) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if let Some(cfg) = &config.aws {
+        checks.extend(aws::doctor(cfg).await);
+    }
+    if let Some(cfg) = &config.gcp {
+        checks.extend(gcp::check(cfg, today).await);
+    }
+    if let Some(cfg) = &config.azure {
+        checks.extend(azure::check(cfg, today).await);
+    }
+    checks
+}
+
+/// Whether the link-local metadata server (169.254.169.254) answers `path` within half a
+/// second with `needle` (lower-case) in its answer: how the GCP and Azure credential chains
+/// tell they run in their cloud. A bare TCP connect is not enough (some networks accept
+/// every connection).
+pub fn metadata_server_says(path: &str, header: &str, needle: &str) -> bool {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_millis(500);
+    let addr = std::net::SocketAddr::from(([169, 254, 169, 254], 80));
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    if write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 169.254.169.254\r\n{header}\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+    answer.starts_with("http/1.1 200") && answer.contains(needle)
 }
 
 /// Days to collect, inclusive.

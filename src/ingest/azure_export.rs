@@ -14,16 +14,26 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
-    let table = ExportTable::read(
+    stage_table(ExportTable::read(
         file,
         container,
         "Azure cost details",
         "export 'Cost and usage details' (actual or amortized) from Cost Management; older 'usage details' layouts need the Cost or CostInBillingCurrency column",
-    )?;
+    )?)
+}
+
+/// Stage a table in the cost-details layout. An `AmortizedCost` column (which only the
+/// Cost Management collector writes, holding the AmortizedCost view beside the actual one)
+/// becomes the effective cost.
+pub(crate) fn stage_table(table: ExportTable) -> Result<Staged, IngestError> {
+    let file = table.file();
     let mut origin: HashMap<&'static str, String> = HashMap::new();
     let cost = table.required(&["CostInBillingCurrency", "Cost", "PreTaxCost"])?;
     origin.insert(stage::BILLED, cost.clone());
-    origin.insert(stage::EFFECTIVE, cost);
+    origin.insert(
+        stage::EFFECTIVE,
+        table.optional(&["AmortizedCost"]).unwrap_or(cost),
+    );
     origin.insert(
         stage::START,
         table.required(&["Date", "UsageDate", "UsageDateTime"])?,
@@ -132,6 +142,6 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
         .lazy()
         .select(exprs)
         .collect()
-        .map_err(polars_err(file))?;
+        .map_err(polars_err(&file))?;
     Ok(Staged { df, origin })
 }

@@ -226,6 +226,20 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
             file,
         )?,
     };
+    staged(cols, file)
+}
+
+/// Export rows already parsed (e.g. from a BigQuery query shaped like the export), numbered
+/// from 1, staged as a file's rows would be; `label` stands for the file in messages.
+pub fn stage_rows(rows: &[Value], label: &Path) -> Result<Staged, IngestError> {
+    let mut cols = Columns::default();
+    for (i, v) in rows.iter().enumerate() {
+        record(v, i as u64 + 1, label, &mut cols)?;
+    }
+    staged(cols, label)
+}
+
+fn staged(cols: Columns, file: &Path) -> Result<Staged, IngestError> {
     let mut columns = vec![Column::new(stage::LINE.into(), cols.line)];
     for c in stage::ALL {
         let values = cols.values.get(c).cloned().unwrap_or_default();

@@ -1119,6 +1119,37 @@ pub fn parse_file(file: &Path, opts: &IngestOptions) -> Result<Parsed, IngestErr
     finish(staged, file, format, opts)
 }
 
+/// Rows shaped like the GCP billing export (what the BigQuery collector fetches), parsed
+/// exactly as an export file's rows are; `label` names the request in messages.
+pub fn parse_gcp_rows(
+    rows: &[serde_json::Value],
+    label: &Path,
+    opts: &IngestOptions,
+) -> Result<Parsed, IngestError> {
+    finish(
+        gcp_export::stage_rows(rows, label)?,
+        label,
+        Format::Gcp,
+        opts,
+    )
+}
+
+/// Rows in the Azure cost-details layout (what the Cost Management collector builds from
+/// Query API answers), all string columns, parsed exactly as an export file's rows are.
+pub fn parse_azure_frame(
+    df: DataFrame,
+    label: &Path,
+    opts: &IngestOptions,
+) -> Result<Parsed, IngestError> {
+    let table = ExportTable::from_frame(label, df, "Azure Cost Management query", "")?;
+    finish(
+        azure_export::stage_table(table)?,
+        label,
+        Format::Azure,
+        opts,
+    )
+}
+
 fn summarize_columns(columns: &[String]) -> String {
     let shown: Vec<&str> = columns.iter().take(8).map(String::as_str).collect();
     if columns.len() > 8 {
@@ -1161,6 +1192,37 @@ impl<'a> ExportTable<'a> {
             df,
             columns,
         })
+    }
+
+    /// Rows already in memory (e.g. an API's answer), all columns strings; row `i` is
+    /// "line" `i + 1` in messages.
+    pub fn from_frame(
+        file: &'a Path,
+        df: DataFrame,
+        format: &'static str,
+        hint: &'static str,
+    ) -> Result<ExportTable<'a>, IngestError> {
+        let df = df
+            .lazy()
+            .with_row_index(stage::LINE, Some(1))
+            .collect()
+            .map_err(polars_err(file))?;
+        let columns = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        Ok(ExportTable {
+            file,
+            format,
+            hint,
+            df,
+            columns,
+        })
+    }
+
+    pub fn file(&self) -> std::path::PathBuf {
+        self.file.to_path_buf()
     }
 
     /// The first of `candidates` present (exact, then case-insensitive).
