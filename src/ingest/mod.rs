@@ -1180,18 +1180,27 @@ impl<'a> ExportTable<'a> {
             Container::Parquet => read_parquet_strings(file)?,
             _ => read_csv_strings(file)?,
         };
+        Ok(ExportTable::new(file, df, format, hint))
+    }
+
+    fn new(
+        file: &'a Path,
+        df: DataFrame,
+        format: &'static str,
+        hint: &'static str,
+    ) -> ExportTable<'a> {
         let columns = df
             .get_column_names()
             .iter()
             .map(|s| s.to_string())
             .collect();
-        Ok(ExportTable {
+        ExportTable {
             file,
             format,
             hint,
             df,
             columns,
-        })
+        }
     }
 
     /// Rows already in memory (e.g. an API's answer), all columns strings; row `i` is
@@ -1207,18 +1216,7 @@ impl<'a> ExportTable<'a> {
             .with_row_index(stage::LINE, Some(1))
             .collect()
             .map_err(polars_err(file))?;
-        let columns = df
-            .get_column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        Ok(ExportTable {
-            file,
-            format,
-            hint,
-            df,
-            columns,
-        })
+        Ok(ExportTable::new(file, df, format, hint))
     }
 
     pub fn file(&self) -> std::path::PathBuf {

@@ -8,7 +8,6 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -40,14 +39,7 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 with moto[server] is needed for the AWS tests (.ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on port {port}; is `moto[server]` installed?"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::stand_in::wait_for_port(port, "moto (is `moto[server]` installed?)", 60);
         Moto { port, child }
     }
 

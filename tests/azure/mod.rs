@@ -7,7 +7,6 @@ use super::stand_in::{Reply, StandIn};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const SUB: &str = "00000000-0000-0000-0000-0000000000aa";
 const TENANT: &str = "11111111-2222-3333-4444-555555555555";
@@ -87,11 +86,7 @@ s.serve_forever()
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "token server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::stand_in::wait_for_port(port, "the token server", 20);
         TokenServer {
             port,
             cert,

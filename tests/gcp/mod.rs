@@ -11,7 +11,6 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 pub const TABLE: &str = "gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9";
 const PROJECT: &str = "test-proj";
@@ -70,14 +69,7 @@ impl BqEmulator {
             .stderr(Stdio::null())
             .spawn()
             .expect("bqemulator is needed for the BigQuery tests (.ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "bqemulator did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        super::stand_in::wait_for_port(port, "bqemulator", 90);
         BqEmulator { port, child }
     }
     pub fn url(&self) -> String {

@@ -56,6 +56,18 @@ impl Request {
     }
 }
 
+/// Wait until something listens on 127.0.0.1:`port` (a server the test started).
+pub fn wait_for_port(port: u16, what: &str, seconds: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 type Handler = dyn Fn(&Request, usize) -> Reply + Send + Sync;
 
 pub struct StandIn {
