@@ -87,9 +87,33 @@ pub struct Config {
     pub advise: AdviseConfig,
     #[serde(default)]
     pub nightly: NightlyConfig,
+    #[serde(default)]
+    pub collect: CollectConfig,
     /// Things the user should know about the file itself (e.g. a readable secret).
     #[serde(skip)]
     pub warnings: Vec<String>,
+}
+
+/// `[collect]`: limits every collector runs under.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectConfig {
+    /// A source still running after this many seconds is stopped and fails (its stored days
+    /// stay as they were): nothing hangs a nightly run.
+    #[serde(default = "default_deadline")]
+    pub deadline_secs: u64,
+}
+
+fn default_deadline() -> u64 {
+    900
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        CollectConfig {
+            deadline_secs: default_deadline(),
+        }
+    }
 }
 
 /// `[nightly]`: what `spendlens nightly` collects and reports.
@@ -295,6 +319,13 @@ pub struct AzureConfig {
     /// Retries of a throttled (429) or failed (5xx) request, honouring `retry-after`.
     #[serde(default = "default_azure_attempts")]
     pub max_attempts: u32,
+    /// Seconds one request may take before it is abandoned (and retried).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+fn default_request_timeout() -> u64 {
+    60
 }
 
 fn default_azure_tags() -> Vec<String> {

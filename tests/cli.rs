@@ -3,8 +3,10 @@
 
 mod aws;
 mod azure;
+mod faults;
 mod gcp;
 mod nightly;
+mod parsers;
 mod stand_in;
 
 use polars::prelude::*;

@@ -114,7 +114,7 @@ impl Arm {
     pub fn new(cfg: &AzureConfig) -> Result<Arm, CollectError> {
         Ok(Arm {
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(120))
+                .timeout(Duration::from_secs(cfg.request_timeout_secs.max(1)))
                 .connect_timeout(Duration::from_secs(10))
                 .build()
                 .map_err(|e| api("client", e.to_string()))?,
@@ -182,10 +182,16 @@ impl Arm {
                 tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
                 continue;
             }
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| api(operation, e.without_url().to_string()))?;
+            // A body cut off mid-way is as transient as a reset connection.
+            let text = match resp.text().await {
+                Ok(t) => t,
+                Err(_) if !last => {
+                    self.retries += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(api(operation, e.without_url().to_string())),
+            };
             if status.is_success() {
                 return serde_json::from_str(&text).map_err(|e| {
                     bad(
@@ -659,7 +665,7 @@ pub async fn collect(
     };
     let label = std::path::PathBuf::from(format!("azure:{}", cfg.scope));
     let parsed = if n == 0 {
-        empty_parsed(&label)
+        ingest::Parsed::empty(&label, ingest::Format::Azure)
     } else {
         ingest::parse_azure_frame(
             df,
@@ -680,19 +686,6 @@ pub async fn collect(
         retries: arm.retries,
         parsed,
     }))
-}
-
-fn empty_parsed(label: &std::path::Path) -> ingest::Parsed {
-    ingest::Parsed {
-        file: label.to_path_buf(),
-        format: ingest::Format::Azure,
-        rows_read: 0,
-        rows_kept: 0,
-        skipped_cost: Vec::new(),
-        skipped_services: Default::default(),
-        frame: crate::schema::empty_cost(),
-        covered: Vec::new(),
-    }
 }
 
 /// `spendlens doctor`: a one-day query on the scope (needs Cost Management Reader).

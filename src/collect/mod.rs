@@ -41,6 +41,8 @@ pub enum CollectError {
         operation: &'static str,
         message: String,
     },
+    #[error("still running after [collect] deadline_secs = {0}; stopped, its stored days are unchanged\nhint: the API answers slowly or not at all; check its status, or raise deadline_secs")]
+    Deadline(u64),
     #[error("building frames: {0}")]
     Frame(#[from] polars::prelude::PolarsError),
     #[error(transparent)]
@@ -76,9 +78,10 @@ pub async fn all(
     log: &mut dyn FnMut(String),
 ) -> Vec<aws::SourceRun> {
     use crate::store::Table;
+    let deadline = std::time::Duration::from_secs(config.collect.deadline_secs.max(1));
     let mut runs = Vec::new();
     if let Some(cfg) = &config.aws {
-        runs.extend(aws::collect(cfg, store, lock, window, today, restate_from).await);
+        runs.extend(aws::collect(cfg, store, lock, window, today, restate_from, deadline).await);
     }
     let settled_before = |mut days: std::collections::BTreeSet<NaiveDate>| {
         if let Some(r) = restate_from {
@@ -91,7 +94,7 @@ pub async fn all(
         let result = async {
             let w = window.unwrap_or_else(|| aws::default_window(today, cfg.lookback_days));
             let have = settled_before(store.final_days(Table::Cost, &source)?);
-            let Some(spend) = gcp::collect(cfg, w, &have, today, log).await? else {
+            let Some(spend) = within(deadline, gcp::collect(cfg, w, &have, today, log)).await? else {
                 return Ok("nothing to fetch: every day is final in the store".to_string());
             };
             let opts_source = source.clone();
@@ -136,7 +139,7 @@ pub async fn all(
         let result = async {
             let w = window.unwrap_or_else(|| aws::default_window(today, cfg.lookback_days));
             let have = settled_before(store.final_days(Table::Cost, &source)?);
-            let Some(spend) = azure::collect(cfg, w, &have, today).await? else {
+            let Some(spend) = within(deadline, azure::collect(cfg, w, &have, today)).await? else {
                 return Ok("nothing to fetch: every day is final in the store".to_string());
             };
             let clear: Vec<(String, NaiveDate)> =
@@ -160,6 +163,17 @@ pub async fn all(
         runs.push(aws::SourceRun { source, result });
     }
     runs
+}
+
+/// Run one source's fetch under the deadline; past it the fetch is dropped (nothing has been
+/// written: writes happen after the fetch) and the source fails.
+pub async fn within<T>(
+    deadline: std::time::Duration,
+    fetch: impl std::future::Future<Output = Result<T, CollectError>>,
+) -> Result<T, CollectError> {
+    tokio::time::timeout(deadline, fetch)
+        .await
+        .unwrap_or(Err(CollectError::Deadline(deadline.as_secs())))
 }
 
 /// Every permission check of the configured collectors (`spendlens doctor`).

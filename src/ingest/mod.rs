@@ -178,6 +178,22 @@ pub struct Parsed {
     pub covered: Vec<(String, NaiveDate)>,
 }
 
+impl Parsed {
+    /// Nothing read from `file`.
+    pub fn empty(file: &Path, format: Format) -> Parsed {
+        Parsed {
+            file: file.to_path_buf(),
+            format,
+            rows_read: 0,
+            rows_kept: 0,
+            skipped_cost: Vec::new(),
+            skipped_services: BTreeSet::new(),
+            frame: schema::empty_cost(),
+            covered: Vec::new(),
+        }
+    }
+}
+
 pub(crate) fn polars_err(file: &Path) -> impl Fn(PolarsError) -> IngestError + '_ {
     move |source| IngestError::Polars {
         file: file.to_path_buf(),
@@ -1095,6 +1111,17 @@ pub fn parse_file(file: &Path, opts: &IngestOptions) -> Result<Parsed, IngestErr
         cause: source,
     })?;
     let container = container_of(file)?;
+    // An empty file (an export of a period without charges) is valid and holds nothing.
+    if meta.len() <= 3
+        && std::fs::read(file)
+            .map(|b| {
+                b.iter()
+                    .all(|c| matches!(c, 0xEF | 0xBB | 0xBF | b'\r' | b'\n' | b' '))
+            })
+            .unwrap_or(false)
+    {
+        return Ok(Parsed::empty(file, opts.format.unwrap_or(Format::Focus)));
+    }
     let format = match opts.format {
         Some(f) => f,
         None => {

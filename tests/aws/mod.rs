@@ -285,6 +285,29 @@ impl AwsEnv {
             .unwrap()
     }
 
+    /// The spendlens command with this environment's AWS settings, every AWS endpoint at
+    /// `endpoint` (e.g. a fault proxy in front of moto), not yet started.
+    pub fn command_via(&self, endpoint: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_spendlens"));
+        c.current_dir(self.dir.path())
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env_remove("AWS_PROFILE")
+            .env_remove("SPENDLENS_CONFIG")
+            .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path("no-aws-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "AKIASPENDLENSTEST000")
+            .env("AWS_SECRET_ACCESS_KEY", "spendlens-test-secret-do-not-log")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ENDPOINT_URL_BEDROCK", self.bedrock.url());
+        c
+    }
+
     pub fn manifest(&self) -> String {
         std::fs::read_to_string(self.data().join("manifest.json")).unwrap_or_default()
     }
@@ -389,7 +412,7 @@ fn days_ago(n: i64) -> chrono::NaiveDate {
 }
 
 const HAIKU: &str = "Claude 3.5 Haiku (Amazon Bedrock Edition)";
-const BEDROCK: &str = "Amazon Bedrock";
+pub const BEDROCK: &str = "Amazon Bedrock";
 
 /// Seed two days of CloudWatch metrics and Cost Explorer results (base query in two pages,
 /// then one query per tag key).

@@ -107,7 +107,7 @@ fn resource(rg: &str, account: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{account}")
 }
 
-fn days_ago(n: i64) -> chrono::NaiveDate {
+pub fn days_ago(n: i64) -> chrono::NaiveDate {
     chrono::Utc::now().date_naive() - chrono::Duration::days(n)
 }
 
@@ -191,8 +191,16 @@ fn columns(second: &[&str]) -> Value {
 /// The Query API and ARM as documented, with a 429 on the first AmortizedCost query and
 /// the ActualCost answer split over two pages.
 fn azure_stand_in(deny: bool) -> StandIn {
+    StandIn::start(azure_handler(deny, 1.0))
+}
+
+/// The handler behind [`azure_stand_in`]; amounts are multiplied by `scale`.
+pub fn azure_handler(
+    deny: bool,
+    scale: f64,
+) -> impl Fn(&super::stand_in::Request, usize) -> Reply + Send + Sync + 'static {
     let throttled = std::sync::atomic::AtomicBool::new(false);
-    StandIn::start(move |req, _| {
+    move |req: &super::stand_in::Request, _| {
         let url = |q: &str| format!("http://{}{}", req.header("host").unwrap_or(""), q);
         if req.header("authorization") != Some(&format!("Bearer {ACCESS_TOKEN}")) {
             return Reply::status(
@@ -244,7 +252,7 @@ fn azure_stand_in(deny: bool) -> StandIn {
                         (true, "feature") => ("feature", "rag-answer"),
                         _ => ("", ""),
                     };
-                    json!([amortized, q, date_number(d), r, tk, tv, "USD"])
+                    json!([amortized * scale, q, date_number(d), r, tk, tv, "USD"])
                 })
                 .collect();
             return Reply::ok(envelope(columns(&["TagKey", "TagValue"]), rows, None));
@@ -276,11 +284,12 @@ fn azure_stand_in(deny: bool) -> StandIn {
                     r
                 };
                 json!([
-                    if view == "ActualCost" {
-                        actual
-                    } else {
-                        amortized
-                    },
+                    scale
+                        * if view == "ActualCost" {
+                            actual
+                        } else {
+                            amortized
+                        },
                     q,
                     date_number(d),
                     r,
@@ -300,16 +309,16 @@ fn azure_stand_in(deny: bool) -> StandIn {
             };
         }
         Reply::ok(envelope(columns(&["Meter"]), rows, None))
-    })
+    }
 }
 
-struct AzureEnv {
-    dir: tempfile::TempDir,
+pub struct AzureEnv {
+    pub dir: tempfile::TempDir,
     token: TokenServer,
 }
 
 impl AzureEnv {
-    fn new(endpoint: &str, extra: &str) -> AzureEnv {
+    pub fn new(endpoint: &str, extra: &str) -> AzureEnv {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("spendlens.toml"),
@@ -323,12 +332,16 @@ impl AzureEnv {
             token: TokenServer::start(),
         }
     }
-    fn path(&self, rel: &str) -> PathBuf {
+    pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_spendlens"))
-            .current_dir(self.dir.path())
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+    /// The spendlens command with this environment's credentials, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_spendlens"));
+        c.current_dir(self.dir.path())
             .arg("--data-dir")
             .arg(self.path("data"))
             .args(args)
@@ -341,9 +354,8 @@ impl AzureEnv {
                 format!("https://127.0.0.1:{}", self.token.port),
             )
             .env("SSL_CERT_FILE", &self.token.cert)
-            .env_remove("SPENDLENS_CONFIG")
-            .output()
-            .unwrap()
+            .env_remove("SPENDLENS_CONFIG");
+        c
     }
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);

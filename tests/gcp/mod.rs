@@ -182,8 +182,12 @@ impl GcpEnv {
     }
     /// Run spendlens with no Google credentials from the machine (HOME is the temp dir).
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_spendlens"))
-            .current_dir(self.dir.path())
+        self.command(args).output().unwrap()
+    }
+    /// The spendlens command with no Google credentials from the machine, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_spendlens"));
+        c.current_dir(self.dir.path())
             .arg("--data-dir")
             .arg(self.path("data"))
             .args(args)
@@ -191,9 +195,8 @@ impl GcpEnv {
             .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
             .env_remove("CLOUDSDK_CONFIG")
             .env_remove("GCE_METADATA_HOST")
-            .env_remove("SPENDLENS_CONFIG")
-            .output()
-            .unwrap()
+            .env_remove("SPENDLENS_CONFIG");
+        c
     }
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
@@ -206,7 +209,7 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
 
-fn days_ago(n: i64) -> chrono::NaiveDate {
+pub fn days_ago(n: i64) -> chrono::NaiveDate {
     chrono::Utc::now().date_naive() - chrono::Duration::days(n)
 }
 
@@ -472,8 +475,17 @@ fn the_production_query_runs_against_the_emulator_and_a_rerun_adds_nothing() {
 /// The documented answers of the BigQuery REST API for one query job that is not done on
 /// its first poll and returns its rows over two pages.
 fn bigquery_stand_in(bytes_estimate: i64, denied: Option<&'static str>) -> StandIn {
+    StandIn::start(bigquery_handler(bytes_estimate, denied, 1.0))
+}
+
+/// The handler behind [`bigquery_stand_in`]; costs are multiplied by `scale`.
+pub fn bigquery_handler(
+    bytes_estimate: i64,
+    denied: Option<&'static str>,
+    scale: f64,
+) -> impl Fn(&super::stand_in::Request, usize) -> Reply + Send + Sync + 'static {
     let polls = std::sync::atomic::AtomicUsize::new(0);
-    StandIn::start(move |req, _| {
+    move |req: &super::stand_in::Request, _| {
         if let Some(permission) = denied {
             let message = format!("Access Denied: Project {PROJECT}: User does not have {permission} permission in project {PROJECT}.");
             return Reply::status(
@@ -492,6 +504,7 @@ fn bigquery_stand_in(bytes_estimate: i64, denied: Option<&'static str>) -> Stand
             {"name": "usage_amount", "type": "FLOAT"}, {"name": "usage_unit", "type": "STRING"},
             {"name": "credits", "type": "FLOAT"}, {"name": "export_rows", "type": "INTEGER"}]});
         let row = |day: &str, cost: &str| {
+            let cost = (cost.parse::<f64>().unwrap() * scale).to_string();
             json!({"f": [
             {"v": "01A2B3-C4D5E6-F7A8B9"}, {"v": day}, {"v": "p-search"}, {"v": "Vertex AI"},
             {"v": "AB12"}, {"v": "Gemini 2.5 Pro Text Input - Predictions"}, {"v": "us-central1"},
@@ -552,7 +565,7 @@ fn bigquery_stand_in(bytes_estimate: i64, denied: Option<&'static str>) -> Stand
                 json!({"error": {"code": 404, "message": format!("no route {} {}", req.method, req.target), "status": "NOT_FOUND"}}),
             ),
         }
-    })
+    }
 }
 
 #[test]

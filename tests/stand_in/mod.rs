@@ -7,11 +7,28 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-/// What a handler answers: status line, extra headers, JSON body.
+/// What a handler answers: status line, extra headers, JSON body, and how it is sent.
 pub struct Reply {
     pub status: &'static str,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    pub fault: Fault,
+}
+
+/// Ways a server misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Close the connection without answering.
+    Reset,
+    /// Announce the whole body, send half of it, close.
+    Truncate,
+    /// Send a body that is not JSON (with a 200).
+    Malformed,
+    /// Wait this many seconds before answering.
+    Delay(u64),
+    /// Wait this many milliseconds before answering.
+    Pause(u64),
 }
 
 impl Reply {
@@ -20,6 +37,7 @@ impl Reply {
             status: "200 OK",
             headers: Vec::new(),
             body,
+            fault: Fault::None,
         }
     }
     pub fn status(status: &'static str, body: Value) -> Reply {
@@ -27,7 +45,12 @@ impl Reply {
             status,
             headers: Vec::new(),
             body,
+            fault: Fault::None,
         }
+    }
+    pub fn with_fault(mut self, fault: Fault) -> Reply {
+        self.fault = fault;
+        self
     }
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.to_string(), value.to_string()));
@@ -147,7 +170,17 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
             l.len() - 1
         };
         let reply = handler(&req, n);
-        let text = reply.body.to_string();
+        let mut text = reply.body.to_string();
+        match reply.fault {
+            Fault::Reset => {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            Fault::Malformed => text = "{\"properties\": {\"rows\": [[1, 2".to_string(),
+            Fault::Delay(secs) => std::thread::sleep(std::time::Duration::from_secs(secs)),
+            Fault::Pause(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
+            Fault::Truncate | Fault::None => {}
+        }
         let mut out = format!(
             "HTTP/1.1 {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
             reply.status,
@@ -157,6 +190,13 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
+        if reply.fault == Fault::Truncate {
+            out.push_str(&text[..text.len() / 2]);
+            let mut s = &stream;
+            let _ = s.write_all(out.as_bytes());
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
         out.push_str(&text);
         let mut s = &stream;
         if s.write_all(out.as_bytes()).is_err() {

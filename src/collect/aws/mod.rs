@@ -161,6 +161,7 @@ pub async fn collect(
     window: Option<super::Window>,
     today: chrono::NaiveDate,
     restate_from: Option<chrono::NaiveDate>,
+    deadline: std::time::Duration,
 ) -> Vec<SourceRun> {
     let settled_before = |mut days: std::collections::BTreeSet<chrono::NaiveDate>| {
         if let Some(r) = restate_from {
@@ -175,7 +176,7 @@ pub async fn collect(
         let sdk = sdk_config(cfg, region).await;
         let mut known = Vec::new();
         if cfg.profiles.enabled {
-            let result = async {
+            let result = super::within(deadline, async {
                 let found = profiles::list(&sdk, region).await?;
                 let frame = profiles::frame(&found, today, region)?;
                 store.replace(
@@ -186,7 +187,7 @@ pub async fn collect(
                 )?;
                 known = found;
                 Ok(format!("{} application inference profile(s)", known.len()))
-            }
+            })
             .await;
             runs.push(SourceRun {
                 source: profiles::source(region),
@@ -195,7 +196,7 @@ pub async fn collect(
         }
         if cfg.cloudwatch.enabled {
             let source = cloudwatch::source(region);
-            let result = async {
+            let result = super::within(deadline, async {
                 // Metrics settle within a day; older days are final.
                 let settled = today - chrono::Duration::days(2);
                 let have = settled_before(store.final_days(Table::Usage, &source)?);
@@ -214,14 +215,14 @@ pub async fn collect(
                     wanted.len(),
                     usage.requests
                 ))
-            }
+            })
             .await;
             runs.push(SourceRun { source, result });
         }
     }
     if cfg.cost_explorer.enabled {
         let ce = &cfg.cost_explorer;
-        let result = async {
+        let result = super::within(deadline, async {
             let sdk = sdk_config(cfg, "us-east-1").await;
             let have = settled_before(store.final_days(Table::Cost, cost_explorer::SOURCE)?);
             let spend = cost_explorer::collect(&sdk, window, &ce.services, &ce.tag_keys, &have).await?;
@@ -242,7 +243,7 @@ pub async fn collect(
                 spend.paid_requests,
                 spend.paid_requests as f64 * 0.01
             ))
-        }
+        })
         .await;
         runs.push(SourceRun {
             source: cost_explorer::SOURCE.to_string(),
