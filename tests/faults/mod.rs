@@ -47,8 +47,21 @@ enum Outcome {
 
 /// Check the contract and say which way the run went.
 fn judge(out: &Output, data: &Path, source: &str, before: f64, after: f64, what: &str) -> Outcome {
+    judge_by(out, data, source, before, after, what, &|d| super::total(d))
+}
+
+/// [`judge`] with the stored state measured by `measure` (e.g. usage instead of cost).
+fn judge_by(
+    out: &Output,
+    data: &Path,
+    source: &str,
+    before: f64,
+    after: f64,
+    what: &str,
+    measure: &dyn Fn(&Path) -> f64,
+) -> Outcome {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let now = super::total(data);
+    let now = measure(data);
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("manifest.json")).unwrap())
             .unwrap();
@@ -310,6 +323,24 @@ fn cost_management_faults_complete_or_fail_cleanly() {
 /// A TCP proxy in front of moto that misbehaves for the first `times` Cost Explorer
 /// requests, then relays every request to moto unchanged.
 fn moto_proxy(moto_port: u16, times: usize, fault: Fault, status: Status) -> u16 {
+    fault_proxy(
+        moto_port,
+        |head, _| head.contains("getcostandusage"),
+        times,
+        fault,
+        status,
+    )
+}
+
+/// A TCP proxy in front of `upstream` that misbehaves for the first `times` requests
+/// `when` picks (by lower-case head and body), then relays every request unchanged.
+fn fault_proxy(
+    upstream: u16,
+    when: fn(&str, &[u8]) -> bool,
+    times: usize,
+    fault: Fault,
+    status: Status,
+) -> u16 {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -322,7 +353,7 @@ fn moto_proxy(moto_port: u16, times: usize, fault: Fault, status: Status) -> u16
                 let mut reader = BufReader::new(client.try_clone().unwrap());
                 let mut head = Vec::new();
                 let mut len = 0;
-                let mut ce = false;
+                let mut head_text = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -332,7 +363,7 @@ fn moto_proxy(moto_port: u16, times: usize, fault: Fault, status: Status) -> u16
                     if let Some(v) = lower.strip_prefix("content-length:") {
                         len = v.trim().parse().unwrap_or(0);
                     }
-                    ce |= lower.contains("getcostandusage");
+                    head_text.push_str(&lower);
                     if line == "\r\n" {
                         break;
                     }
@@ -345,14 +376,24 @@ fn moto_proxy(moto_port: u16, times: usize, fault: Fault, status: Status) -> u16
                     return;
                 }
                 let mut client = client;
-                let faulted = ce && hits.fetch_add(1, Ordering::SeqCst) < times;
+                let faulted =
+                    when(&head_text, &body) && hits.fetch_add(1, Ordering::SeqCst) < times;
                 if faulted {
+                    let extra = match &status {
+                        Some((_, _, Some((k, v)))) => format!("{k}: {v}\r\n"),
+                        _ => String::new(),
+                    };
                     let answer = |line: &str, body: &str| {
-                        format!("HTTP/1.1 {line}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+                        format!("HTTP/1.1 {line}\r\ncontent-type: application/x-amz-json-1.1\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
                     };
                     match (fault, &status) {
                         (_, Some((line, b, _))) => {
-                            let _ = client.write_all(answer(line, &b.to_string()).as_bytes());
+                            // A JSON string is sent as it is (the XML of query-protocol APIs).
+                            let text = match b {
+                                serde_json::Value::String(xml) => xml.clone(),
+                                other => other.to_string(),
+                            };
+                            let _ = client.write_all(answer(line, &text).as_bytes());
                             return;
                         }
                         (Fault::Reset, _) => {
@@ -379,7 +420,7 @@ fn moto_proxy(moto_port: u16, times: usize, fault: Fault, status: Status) -> u16
                     }
                 }
                 // Relay to moto, one request per connection.
-                let mut upstream = std::net::TcpStream::connect(("127.0.0.1", moto_port)).unwrap();
+                let mut upstream = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
                 let mut request = head.concat();
                 request.push_str("connection: close\r\n\r\n");
                 let _ = upstream.write_all(request.as_bytes());
@@ -527,5 +568,184 @@ fn a_collect_killed_at_any_point_leaves_the_store_before_or_after() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!((super::total(&data) - after).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn cloudwatch_faults_complete_or_fail_cleanly() {
+    use super::aws::{cloudwatch, profile_arn, put_metric, AwsEnv, BedrockFaults};
+    let env = AwsEnv::new(BedrockFaults::default());
+    std::fs::write(
+        env.path("spendlens.toml"),
+        "[aws]\nregions = [\"us-east-1\"]\nmax_attempts = 3\n[aws.cost_explorer]\nenabled = false\n\n[collect]\ndeadline_secs = 8\n",
+    )
+    .unwrap();
+    // Yesterday: not settled, so every run asks for it again.
+    let d = super::azure::days_ago(1);
+    let day = d.to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let put = |calls: f64| {
+        rt.block_on(async {
+            let cw = cloudwatch(&env.moto).await;
+            put_metric(&cw, &profile_arn("k3v9rag0ans1"), "Invocations", d, calls).await;
+        })
+    };
+    let invocations = |data: &Path| -> f64 {
+        let Some(lf) = spendlens::store::Store::new(data)
+            .scan(spendlens::store::Table::Usage)
+            .unwrap()
+        else {
+            return 0.0;
+        };
+        let df = lf
+            .select([polars::prelude::col("invocations").sum()])
+            .collect()
+            .unwrap();
+        df.column("invocations")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap_or(0.0)
+    };
+    put(10.0);
+    let out = env.run(&["collect", "--from", &day, "--to", &day]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let baseline = env.path("baseline");
+    super::copy_dir(&env.data(), &baseline);
+    let before = invocations(&baseline);
+    assert_eq!(before, 10.0);
+    put(10.0); // CloudWatch now sums 20 for the day
+               // CloudWatch speaks the query protocol: errors are XML.
+    let error = |code: &str, message: &str| {
+        json!(format!("<ErrorResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>5a1e5b4c-0000-4000-8000-000000000000</RequestId></ErrorResponse>"))
+    };
+    let unavailable = Some((
+        "503 Service Unavailable",
+        error("ServiceUnavailable", "Service is unavailable"),
+        None,
+    ));
+    let throttle = Some((
+        "400 Bad Request",
+        error("Throttling", "Rate exceeded"),
+        None,
+    ));
+    let metric_data: fn(&str, &[u8]) -> bool =
+        |_, body| String::from_utf8_lossy(body).contains("Action=GetMetricData");
+    let mut seen = Vec::new();
+    for (what, times, fault, status) in faults(throttle, unavailable) {
+        let port = fault_proxy(env.moto.port, metric_data, times, fault, status);
+        let _ = std::fs::remove_dir_all(env.data());
+        super::copy_dir(&baseline, &env.data());
+        let out = run_bounded(
+            env.command_via(
+                &format!("http://127.0.0.1:{port}"),
+                &["collect", "--from", &day, "--to", &day],
+            ),
+            Duration::from_secs(120),
+        );
+        seen.push((
+            what,
+            judge_by(
+                &out,
+                &env.data(),
+                "aws_cloudwatch:us-east-1",
+                before,
+                20.0,
+                what,
+                &invocations,
+            ),
+        ));
+    }
+    eprintln!("CloudWatch faults: {seen:?}");
+    let outcome = |name: &str| &seen.iter().find(|(w, _)| *w == name).unwrap().1;
+    for transient in ["throttled", "5xx", "connection reset", "slow answer"] {
+        assert_eq!(outcome(transient), &Outcome::Completed, "{transient}");
+    }
+    for fatal in ["malformed JSON", "no answer"] {
+        assert_eq!(outcome(fatal), &Outcome::FailedCleanly, "{fatal}");
+    }
+}
+
+#[test]
+fn bedrock_profile_faults_complete_or_fail_cleanly() {
+    use super::aws::{AwsEnv, BedrockFaults};
+    let env = AwsEnv::new(BedrockFaults::default());
+    std::fs::write(
+        env.path("spendlens.toml"),
+        "[aws]\nregions = [\"us-east-1\"]\nmax_attempts = 3\n[aws.cloudwatch]\nenabled = false\n[aws.cost_explorer]\nenabled = false\n\n[collect]\ndeadline_secs = 8\n",
+    )
+    .unwrap();
+    let profiles = |data: &Path| -> f64 {
+        spendlens::store::Store::new(data)
+            .scan(spendlens::store::Table::Profiles)
+            .unwrap()
+            .map(|lf| lf.collect().unwrap().height() as f64)
+            .unwrap_or(0.0)
+    };
+    let out = env.run(&["collect"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = profiles(&env.data());
+    assert!(after >= 2.0, "the stand-in lists profiles over two pages");
+    let bedrock_port: u16 = env
+        .bedrock
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let throttle = Some((
+        "429 Too Many Requests",
+        json!({"message": "Too many requests, please wait before trying again."}),
+        Some(("x-amzn-ErrorType", "ThrottlingException")),
+    ));
+    let unavailable = Some((
+        "503 Service Unavailable",
+        json!({"message": "Service unavailable"}),
+        Some(("x-amzn-ErrorType", "ServiceUnavailableException")),
+    ));
+    let listing: fn(&str, &[u8]) -> bool = |head, _| head.contains("/inference-profiles");
+    let mut seen = Vec::new();
+    for (what, times, fault, status) in faults(throttle, unavailable) {
+        let port = fault_proxy(bedrock_port, listing, times, fault, status);
+        let _ = std::fs::remove_dir_all(env.data());
+        let mut cmd = env.command_via(&env.moto.url(), &["collect"]);
+        cmd.env(
+            "AWS_ENDPOINT_URL_BEDROCK",
+            format!("http://127.0.0.1:{port}"),
+        );
+        let out = run_bounded(cmd, Duration::from_secs(120));
+        seen.push((
+            what,
+            judge_by(
+                &out,
+                &env.data(),
+                "aws_profiles:us-east-1",
+                0.0,
+                after,
+                what,
+                &profiles,
+            ),
+        ));
+    }
+    eprintln!("Bedrock profile faults: {seen:?}");
+    let outcome = |name: &str| &seen.iter().find(|(w, _)| *w == name).unwrap().1;
+    for transient in ["throttled", "5xx", "connection reset", "slow answer"] {
+        assert_eq!(outcome(transient), &Outcome::Completed, "{transient}");
+    }
+    for fatal in ["malformed JSON", "no answer"] {
+        assert_eq!(outcome(fatal), &Outcome::FailedCleanly, "{fatal}");
     }
 }
