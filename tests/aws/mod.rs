@@ -264,25 +264,7 @@ impl AwsEnv {
     /// Run spendlens with the standard AWS environment pointing at the stand-ins and dummy
     /// credentials; nothing from the machine's own AWS configuration leaks in.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_spendlens"))
-            .current_dir(self.dir.path())
-            .arg("--data-dir")
-            .arg(self.data())
-            .args(args)
-            .env_remove("AWS_PROFILE")
-            .env_remove("SPENDLENS_CONFIG")
-            .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.path("no-aws-credentials"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ACCESS_KEY_ID", "AKIASPENDLENSTEST000")
-            .env("AWS_SECRET_ACCESS_KEY", "spendlens-test-secret-do-not-log")
-            .env("AWS_ENDPOINT_URL", self.moto.url())
-            .env("AWS_ENDPOINT_URL_BEDROCK", self.bedrock.url())
-            .output()
-            .unwrap()
+        self.command_via(&self.moto.url(), args).output().unwrap()
     }
 
     /// The spendlens command with this environment's AWS settings, every AWS endpoint at

@@ -93,6 +93,19 @@ fn judge_by(
     }
 }
 
+/// Print what each fault led to, and check the ones the collector must retry through and
+/// the ones it must fail on.
+fn expect_outcomes(label: &str, seen: &[(&str, Outcome)], completes: &[&str], fails: &[&str]) {
+    eprintln!("{label} faults: {seen:?}");
+    let outcome = |name: &str| &seen.iter().find(|(w, _)| *w == name).unwrap().1;
+    for name in completes {
+        assert_eq!(outcome(name), &Outcome::Completed, "{label}: {name}");
+    }
+    for name in fails {
+        assert_eq!(outcome(name), &Outcome::FailedCleanly, "{label}: {name}");
+    }
+}
+
 /// A handler that answers the first `times` requests `when` picks with `fault` applied to
 /// what `inner` would have said (or with `status` instead), then behaves.
 fn faulty<H>(
@@ -214,12 +227,19 @@ fn bigquery_faults_complete_or_fail_cleanly() {
             "repeated page token",
         ),
     ));
-    eprintln!("BigQuery faults: {seen:?}");
     // Transient faults are retried by the client; what cannot be read fails the source.
-    let outcome = |name: &str| &seen.iter().find(|(w, _)| *w == name).unwrap().1;
-    assert_eq!(outcome("no answer"), &Outcome::FailedCleanly);
-    assert_eq!(outcome("repeated page token"), &Outcome::FailedCleanly);
-    assert_eq!(outcome("slow answer"), &Outcome::Completed);
+    expect_outcomes(
+        "BigQuery",
+        &seen,
+        &[
+            "throttled",
+            "5xx",
+            "connection reset",
+            "truncated body",
+            "slow answer",
+        ],
+        &["malformed JSON", "no answer", "repeated page token"],
+    );
 }
 
 #[test]
@@ -302,22 +322,20 @@ fn cost_management_faults_complete_or_fail_cleanly() {
             "repeated page token",
         ),
     ));
-    eprintln!("Cost Management faults: {seen:?}");
-    let outcome = |name: &str| &seen.iter().find(|(w, _)| *w == name).unwrap().1;
     // Throttling, 5xx, resets, cut-off bodies and a late answer are retried; garbage and
     // silence fail.
-    for transient in [
-        "throttled",
-        "5xx",
-        "connection reset",
-        "truncated body",
-        "slow answer",
-    ] {
-        assert_eq!(outcome(transient), &Outcome::Completed, "{transient}");
-    }
-    for fatal in ["malformed JSON", "no answer", "repeated page token"] {
-        assert_eq!(outcome(fatal), &Outcome::FailedCleanly, "{fatal}");
-    }
+    expect_outcomes(
+        "Cost Management",
+        &seen,
+        &[
+            "throttled",
+            "5xx",
+            "connection reset",
+            "truncated body",
+            "slow answer",
+        ],
+        &["malformed JSON", "no answer", "repeated page token"],
+    );
 }
 
 /// A TCP proxy in front of moto that misbehaves for the first `times` Cost Explorer
@@ -501,14 +519,12 @@ fn cost_explorer_faults_complete_or_fail_cleanly() {
             "{what}: the secret key stays out of errors"
         );
     }
-    eprintln!("Cost Explorer faults: {seen:?}");
-    let outcome = |name: &str| &seen.iter().find(|(w, _)| *w == name).unwrap().1;
-    for transient in ["throttled", "5xx", "connection reset", "slow answer"] {
-        assert_eq!(outcome(transient), &Outcome::Completed, "{transient}");
-    }
-    for fatal in ["malformed JSON", "no answer"] {
-        assert_eq!(outcome(fatal), &Outcome::FailedCleanly, "{fatal}");
-    }
+    expect_outcomes(
+        "Cost Explorer",
+        &seen,
+        &["throttled", "5xx", "connection reset", "slow answer"],
+        &["malformed JSON", "no answer"],
+    );
 }
 
 #[test]
@@ -664,14 +680,12 @@ fn cloudwatch_faults_complete_or_fail_cleanly() {
             ),
         ));
     }
-    eprintln!("CloudWatch faults: {seen:?}");
-    let outcome = |name: &str| &seen.iter().find(|(w, _)| *w == name).unwrap().1;
-    for transient in ["throttled", "5xx", "connection reset", "slow answer"] {
-        assert_eq!(outcome(transient), &Outcome::Completed, "{transient}");
-    }
-    for fatal in ["malformed JSON", "no answer"] {
-        assert_eq!(outcome(fatal), &Outcome::FailedCleanly, "{fatal}");
-    }
+    expect_outcomes(
+        "CloudWatch",
+        &seen,
+        &["throttled", "5xx", "connection reset", "slow answer"],
+        &["malformed JSON", "no answer"],
+    );
 }
 
 #[test]
@@ -740,12 +754,10 @@ fn bedrock_profile_faults_complete_or_fail_cleanly() {
             ),
         ));
     }
-    eprintln!("Bedrock profile faults: {seen:?}");
-    let outcome = |name: &str| &seen.iter().find(|(w, _)| *w == name).unwrap().1;
-    for transient in ["throttled", "5xx", "connection reset", "slow answer"] {
-        assert_eq!(outcome(transient), &Outcome::Completed, "{transient}");
-    }
-    for fatal in ["malformed JSON", "no answer"] {
-        assert_eq!(outcome(fatal), &Outcome::FailedCleanly, "{fatal}");
-    }
+    expect_outcomes(
+        "Bedrock profile",
+        &seen,
+        &["throttled", "5xx", "connection reset", "slow answer"],
+        &["malformed JSON", "no answer"],
+    );
 }
