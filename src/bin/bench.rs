@@ -1,0 +1,302 @@
+//! `spendlens-bench`: a reproducible benchmark of spendlens against DuckDB on the same data.
+//!
+//! Generates N rows of FOCUS 1.2 (deterministic: 3 providers, 300 accounts, 3,000 resources,
+//! 50 team and 50 feature tag values, 30 models, a year of days) as CSV and Parquet, then
+//! times each step as its own process (wall time and peak RSS from `wait4`):
+//!
+//! - ingest CSV and ingest Parquet into a fresh store (DuckDB: COPY to day-partitioned
+//!   Parquet),
+//! - the report over the whole store (DuckDB: the same GROUP BYs),
+//! - anomaly detection over every series (DuckDB: daily sums per series against the median
+//!   of the same weekday over four weeks),
+//! - `investigate` for one team (DuckDB: that team's daily series and breakdowns),
+//!
+//! and prints the spendlens / DuckDB ratio per step. DuckDB runs from Python
+//! (`pip install duckdb`; `bench/duckdb_steps.py`). Not a test: timings vary by machine.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+struct Measured {
+    seconds: f64,
+    peak_mb: f64,
+}
+
+/// Run `cmd` to completion; its wall time and peak resident memory.
+// The child is reaped by `wait4` (which also gives its resource usage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn measure(cmd: &mut Command, what: &str) -> Measured {
+    let started = Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut status = 0;
+    // SAFETY: plain FFI call on our own child's pid with valid out-pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(r == pid, "{what}: wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{what} failed (status {status})"
+    );
+    Measured {
+        seconds,
+        // Linux reports ru_maxrss in kilobytes.
+        peak_mb: usage.ru_maxrss as f64 / 1024.0,
+    }
+}
+
+/// A small deterministic generator (splitmix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const PROVIDERS: [(&str, &str); 3] = [
+    ("AWS", "Amazon Bedrock"),
+    ("Microsoft", "Azure OpenAI"),
+    ("Google Cloud", "Vertex AI"),
+];
+const MODELS: [&[&str]; 3] = [
+    &[
+        "Claude 3.5 Sonnet",
+        "Claude 3.5 Haiku",
+        "Claude Sonnet 4",
+        "Amazon Nova Pro",
+        "Amazon Nova Lite",
+        "Llama 3.1 70B",
+        "Mistral Large",
+        "Titan Embeddings",
+        "Cohere Command R",
+        "Claude 3 Opus",
+    ],
+    &[
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "o3-mini",
+        "text-embedding-3-large",
+        "gpt-35-turbo",
+        "o1",
+        "gpt-4-turbo",
+        "gpt-5",
+    ],
+    &[
+        "Gemini 2.5 Pro",
+        "Gemini 2.5 Flash",
+        "Gemini 1.5 Pro",
+        "Gemini 1.5 Flash",
+        "Gemini 2.0 Flash",
+        "Imagen 3",
+        "text-embedding-004",
+        "Gemini 2.0 Flash Lite",
+        "Gemini 2.5 Flash Lite",
+        "Gemini 1.0 Pro",
+    ],
+];
+
+/// Write `rows` FOCUS 1.2 rows to `path` (CSV).
+fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "BillingAccountId,BilledCost,BillingCurrency,ChargeCategory,ChargePeriodStart,ChargePeriodEnd,ConsumedQuantity,ConsumedUnit,EffectiveCost,PricingCategory,ServiceProviderName,RegionId,ResourceId,ServiceName,SkuPriceDetails,SubAccountId,Tags,x_UsageType"
+    )?;
+    let mut rng = Rng(0x5eed_f0c5);
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 11, 1).expect("date");
+    for i in 0..rows {
+        let p = (i % 3) as usize;
+        let (provider, service) = PROVIDERS[p];
+        let model = MODELS[p][rng.below(10) as usize];
+        let day = start + chrono::Duration::days((i * 365 / rows.max(1)) as i64);
+        let account = rng.below(300);
+        let resource = account * 10 + rng.below(10);
+        let team = rng.below(50);
+        let feature = rng.below(50);
+        let direction = if rng.below(3) == 0 { "Output" } else { "Input" };
+        let tokens = 1_000 + rng.below(5_000_000);
+        let cost = tokens as f64 * (1 + rng.below(15)) as f64 * 1e-7;
+        writeln!(
+            out,
+            "bench-billing,{cost:.6},USD,Usage,{day}T00:00:00Z,{next}T00:00:00Z,{tokens},Tokens,{cost:.6},Standard,{provider},us-east-1,res-{resource:05},{service},\"{model} {direction} Tokens\",acct-{account:04},\"{{\"\"team\"\": \"\"team-{team:02}\"\", \"\"feature\"\": \"\"feature-{feature:02}\"\"}}\",{model} {direction} tokens",
+            next = day + chrono::Duration::days(1),
+        )?;
+    }
+    out.flush()
+}
+
+fn main() {
+    let mut rows: u64 = 1_000_000;
+    let mut dir = PathBuf::from("bench-data");
+    let mut skip_duckdb = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rows" => {
+                rows = args
+                    .next()
+                    .and_then(|v| v.replace('_', "").parse().ok())
+                    .expect("--rows N")
+            }
+            "--dir" => dir = PathBuf::from(args.next().expect("--dir DIR")),
+            "--no-duckdb" => skip_duckdb = true,
+            other => {
+                eprintln!("usage: spendlens-bench [--rows N] [--dir DIR] [--no-duckdb]\nunknown argument `{other}`");
+                std::process::exit(2);
+            }
+        }
+    }
+    let spendlens = std::env::current_exe()
+        .expect("own path")
+        .with_file_name("spendlens");
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let csv = dir.join(format!("focus_{rows}.csv"));
+    let parquet = dir.join(format!("focus_{rows}.parquet"));
+    if !csv.exists() {
+        let t = Instant::now();
+        generate(&csv, rows).expect("writing the CSV");
+        eprintln!(
+            "generated {} in {:.1}s",
+            csv.display(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    if !parquet.exists() {
+        use polars::prelude::*;
+        let mut df = CsvReadOptions::default()
+            .with_has_header(true)
+            .try_into_reader_with_file_path(Some(csv.clone()))
+            .and_then(|r| r.finish())
+            .expect("reading the CSV back");
+        ParquetWriter::new(std::fs::File::create(&parquet).expect("parquet"))
+            .finish(&mut df)
+            .expect("writing Parquet");
+    }
+    let run = |store: &Path, args: &[&str], what: &str| {
+        let mut c = Command::new(&spendlens);
+        c.arg("--config")
+            .arg("/dev/null")
+            .arg("--data-dir")
+            .arg(store)
+            .args(args);
+        measure(&mut c, what)
+    };
+    let fresh = |name: &str| {
+        let p = dir.join(name);
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    };
+    let mut results: Vec<(&str, Measured)> = Vec::new();
+    let store_csv = fresh("store-csv");
+    let (c, p) = (csv.to_str().unwrap(), parquet.to_str().unwrap());
+    results.push((
+        "ingest CSV",
+        run(
+            &store_csv,
+            &["ingest", "--services", "all", c],
+            "ingest CSV",
+        ),
+    ));
+    let store = fresh("store-parquet");
+    results.push((
+        "ingest Parquet",
+        run(
+            &store,
+            &["ingest", "--services", "all", p],
+            "ingest Parquet",
+        ),
+    ));
+    results.push((
+        "report",
+        run(&store, &["report", "--format", "json"], "report"),
+    ));
+    results.push((
+        "anomalies",
+        run(&store, &["anomalies", "--format", "json"], "anomalies"),
+    ));
+    results.push((
+        "investigate",
+        run(
+            &store,
+            &["investigate", "--team", "team-07", "--format", "json"],
+            "investigate",
+        ),
+    ));
+
+    let mut duck: Vec<Option<Measured>> = Vec::new();
+    if !skip_duckdb {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/duckdb_steps.py");
+        let out = fresh("duckdb");
+        for step in [
+            "ingest-csv",
+            "ingest-parquet",
+            "report",
+            "anomalies",
+            "investigate",
+        ] {
+            let mut cmd = Command::new("python3");
+            cmd.arg(&script).arg(step).arg(&csv).arg(&parquet).arg(&out);
+            duck.push(Some(measure(&mut cmd, step)));
+        }
+    }
+    println!(
+        "rows: {rows}; CSV {:.0} MB, Parquet {:.0} MB; store {:.0} MB",
+        std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+        std::fs::metadata(&parquet).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+        dir_size(&store) as f64 / 1e6
+    );
+    println!(
+        "| step | spendlens s | spendlens peak MB | DuckDB s | DuckDB peak MB | ratio (time) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (i, (step, m)) in results.iter().enumerate() {
+        match duck.get(i).and_then(|d| d.as_ref()) {
+            Some(d) => println!(
+                "| {step} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2}x |",
+                m.seconds,
+                m.peak_mb,
+                d.seconds,
+                d.peak_mb,
+                m.seconds / d.seconds
+            ),
+            None => println!(
+                "| {step} | {:.2} | {:.0} | — | — | — |",
+                m.seconds, m.peak_mb
+            ),
+        }
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        dir_size(&path)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
