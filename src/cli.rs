@@ -296,8 +296,7 @@ fn load_config(cli: &Cli) -> Result<Config> {
 
 /// Attribution rules from the config, plus the tags of stored inference profiles.
 fn attributor(config: &Config, store: &Store) -> Result<Attributor> {
-    Ok(Attributor::new(&config.attribution)
-        .with_resource_tags(crate::attribute::resource_tags(store)?))
+    Ok(Attributor::for_store(&config.attribution, store)?)
 }
 
 /// Polars blocks inside a Tokio runtime only on the multi-threaded one.
@@ -317,11 +316,7 @@ fn open_window(
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    crate::collect::runtime().context("starting the async runtime")
 }
 
 fn render(report: &report::Report, format: ReportFormat) -> String {
@@ -578,7 +573,7 @@ pub fn run() -> Result<ExitCode> {
         }
         Command::Collect { from, to } => {
             let config = load_config(&cli)?;
-            if config.aws.is_none() && config.gcp.is_none() && config.azure.is_none() {
+            if !config.has_collectors() {
                 bail!("no collector is configured\nhint: add an [aws], [gcp] or [azure] section to `{}` (see the README)", cli.config.display());
             }
             let today = chrono::Utc::now().date_naive();
@@ -645,7 +640,7 @@ pub fn run() -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let config = load_config(&cli)?;
-            if config.aws.is_none() && config.gcp.is_none() && config.azure.is_none() {
+            if !config.has_collectors() {
                 emit("no collector configured: nothing to check (file ingest needs no permissions)\n")?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -754,7 +749,7 @@ pub fn run() -> Result<ExitCode> {
                 progress.say("posting the digest");
                 if let Err(e) = runtime()?.block_on(crate::nightly::post_digest(url, &digest)) {
                     failures += 1;
-                    eprintln!("error: posting the digest to the webhook: {e}");
+                    eprintln!("error: posting the digest to the webhook: {e}\nhint: check the incoming-webhook URL (--post or SPENDLENS_WEBHOOK_URL) and that the webhook still exists; the report files were written");
                 }
             }
             emit(&digest)?;
@@ -799,17 +794,7 @@ pub fn run() -> Result<ExitCode> {
             let config = load_config(&cli)?;
             let store = Store::new(&cli.data_dir);
             let (from, to) = match (from, to) {
-                (None, None) => {
-                    let last = analyse::bounds(&store)?.map(|(_, l)| l);
-                    (
-                        last.map(|l| {
-                            l - chrono::Duration::days(
-                                i64::from(config.nightly.period_days.max(1)) - 1,
-                            )
-                        }),
-                        last,
-                    )
-                }
+                (None, None) => crate::nightly::last_days(&store, config.nightly.period_days)?,
                 (f, t) => (*f, *t),
             };
             let report = report::build(

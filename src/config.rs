@@ -156,6 +156,13 @@ impl Default for NightlyConfig {
     }
 }
 
+impl Config {
+    /// Whether any cloud collector ([aws], [gcp], [azure]) is configured.
+    pub fn has_collectors(&self) -> bool {
+        self.aws.is_some() || self.gcp.is_some() || self.azure.is_some()
+    }
+}
+
 /// A list price, USD per 1M tokens: an entry of the shipped catalog (`data/prices.toml`) or
 /// of `[prices."<model>"]`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]

@@ -170,13 +170,9 @@ pub fn run(
     let cfg = &opts.config.nightly;
     let mut sources = ingest_exports(store, lock, opts, progress)?;
     let cloud = &opts.config;
-    if cloud.aws.is_some() || cloud.gcp.is_some() || cloud.azure.is_some() {
+    if cloud.has_collectors() {
         progress("collecting from the cloud APIs");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(NightlyError::Runtime)?;
+        let runtime = crate::collect::runtime().map_err(NightlyError::Runtime)?;
         let restate_from = opts.today - Duration::days(i64::from(cfg.restate_days.max(1)));
         let runs = runtime.block_on(crate::collect::all(
             cloud,
@@ -196,18 +192,16 @@ pub fn run(
     }
     record_runs(store, lock, &sources)?;
     progress("building the report");
-    let attributor = Attributor::new(&opts.config.attribution)
-        .with_resource_tags(crate::attribute::resource_tags(store)?);
-    let last = crate::analyse::bounds(store)
-        .map_err(|e| NightlyError::Report(e.into()))?
-        .map(|(_, last)| last);
+    let attributor = Attributor::for_store(&opts.config.attribution, store)?;
+    let (from, to) =
+        last_days(store, cfg.period_days).map_err(|e| NightlyError::Report(e.into()))?;
     let report = report::build(
         store,
         &attributor,
         &ReportOptions {
             anomalies: opts.config.anomalies.clone(),
-            from: last.map(|l| l - Duration::days(i64::from(cfg.period_days.max(1)) - 1)),
-            to: last,
+            from,
+            to,
             currency: opts.currency.clone(),
             top: opts.top,
             stale_after_days: cfg.stale_after_days,
@@ -216,17 +210,30 @@ pub fn run(
     Ok(Nightly { sources, report })
 }
 
+/// The last `days` days of the store's costs (`None`s when it holds none): the period the
+/// nightly report and `publish` cover by default.
+pub fn last_days(
+    store: &Store,
+    days: u32,
+) -> Result<(Option<NaiveDate>, Option<NaiveDate>), crate::analyse::AnalyseError> {
+    let last = crate::analyse::bounds(store)?.map(|(_, last)| last);
+    Ok((
+        last.map(|l| l - Duration::days(i64::from(days.max(1)) - 1)),
+        last,
+    ))
+}
+
 /// Record every source's outcome in the store's run log (what `sources` in reports reads).
 pub fn record_runs(
     store: &Store,
     lock: &StoreLock,
     sources: &[SourceOutcome],
 ) -> Result<(), NightlyError> {
-    let at = now_rfc3339();
-    for s in sources {
-        store.record_run(lock, &s.source, &at, s.result.clone().err())?;
-    }
-    Ok(())
+    let runs: Vec<(&str, Option<String>)> = sources
+        .iter()
+        .map(|s| (s.source.as_str(), s.result.clone().err()))
+        .collect();
+    Ok(store.record_runs(lock, &now_rfc3339(), &runs)?)
 }
 
 /// Write `report.md`, `report.json`, `report.html` and `dashboard.html` into `out`, each

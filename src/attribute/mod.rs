@@ -74,6 +74,15 @@ fn resource_group(resource_id: &str) -> Option<String> {
 }
 
 impl Attributor {
+    /// The config's rules plus the tags of the inference profiles stored in `store`: what
+    /// every command attributes with.
+    pub fn for_store(
+        config: &AttributionConfig,
+        store: &crate::store::Store,
+    ) -> Result<Attributor, AttributeError> {
+        Ok(Attributor::new(config).with_resource_tags(resource_tags(store)?))
+    }
+
     pub fn new(config: &AttributionConfig) -> Attributor {
         let aliases = config
             .aliases

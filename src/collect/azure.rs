@@ -162,10 +162,9 @@ impl Arm {
             let last = attempt >= self.max_attempts;
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) if !last => {
+                Err(_) if !last => {
                     self.retries += 1;
                     tokio::time::sleep(backoff(attempt)).await;
-                    let _ = e;
                     continue;
                 }
                 Err(e) => {

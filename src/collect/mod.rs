@@ -49,6 +49,27 @@ pub enum CollectError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// The runtime collectors (and anything calling Polars from async code) run on: Polars
+/// blocks inside a Tokio runtime only on the multi-threaded one.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// The final days a collector may skip: all of `finals` before `restate_from` (bills restate
+/// recent days, so those are asked for again).
+pub fn skippable(
+    mut finals: std::collections::BTreeSet<NaiveDate>,
+    restate_from: Option<NaiveDate>,
+) -> std::collections::BTreeSet<NaiveDate> {
+    if let Some(r) = restate_from {
+        finals.retain(|d| *d < r);
+    }
+    finals
+}
+
 /// Source name of the GCP collector: the billing account the export table is named after
 /// (`gcp_billing_export[_resource]_v1_<ACCOUNT>`), so collecting and ingesting `bq extract`
 /// files of the same account replace each other's days; else the table itself.
@@ -83,17 +104,11 @@ pub async fn all(
     if let Some(cfg) = &config.aws {
         runs.extend(aws::collect(cfg, store, lock, window, today, restate_from, deadline).await);
     }
-    let settled_before = |mut days: std::collections::BTreeSet<NaiveDate>| {
-        if let Some(r) = restate_from {
-            days.retain(|d| *d < r);
-        }
-        days
-    };
     if let Some(cfg) = &config.gcp {
         let source = gcp_source(&cfg.billing_table);
         let result = async {
             let w = window.unwrap_or_else(|| aws::default_window(today, cfg.lookback_days));
-            let have = settled_before(store.final_days(Table::Cost, &source)?);
+            let have = skippable(store.final_days(Table::Cost, &source)?, restate_from);
             let Some(spend) = within(deadline, gcp::collect(cfg, w, &have, today, log)).await? else {
                 return Ok("nothing to fetch: every day is final in the store".to_string());
             };
@@ -138,7 +153,7 @@ pub async fn all(
         let source = azure::source(&cfg.scope);
         let result = async {
             let w = window.unwrap_or_else(|| aws::default_window(today, cfg.lookback_days));
-            let have = settled_before(store.final_days(Table::Cost, &source)?);
+            let have = skippable(store.final_days(Table::Cost, &source)?, restate_from);
             let Some(spend) = within(deadline, azure::collect(cfg, w, &have, today)).await? else {
                 return Ok("nothing to fetch: every day is final in the store".to_string());
             };

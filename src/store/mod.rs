@@ -431,22 +431,24 @@ impl Store {
         Ok(out.into_values().collect())
     }
 
-    /// Record how a source's run went at `at` (RFC 3339), in its own atomic manifest commit.
-    /// A failure keeps the time of the last success, which is when the source went stale.
-    pub fn record_run(
+    /// Record how sources' runs went at `at` (RFC 3339): `(source, error)`, in one atomic
+    /// manifest commit. A failure keeps the time of the last success, which is when the
+    /// source went stale.
+    pub fn record_runs(
         &self,
         _lock: &StoreLock,
-        source: &str,
         at: &str,
-        error: Option<String>,
+        runs: &[(&str, Option<String>)],
     ) -> Result<(), StoreError> {
         let mut manifest = self.manifest()?;
-        let record = manifest.runs.entry(source.to_string()).or_default();
-        record.last_attempt = at.to_string();
-        if error.is_none() {
-            record.last_success = Some(at.to_string());
+        for (source, error) in runs {
+            let record = manifest.runs.entry(source.to_string()).or_default();
+            record.last_attempt = at.to_string();
+            if error.is_none() {
+                record.last_success = Some(at.to_string());
+            }
+            record.error = error.clone();
         }
-        record.error = error;
         manifest.version = MANIFEST_VERSION;
         self.commit_manifest(&manifest)
     }

@@ -163,12 +163,6 @@ pub async fn collect(
     restate_from: Option<chrono::NaiveDate>,
     deadline: std::time::Duration,
 ) -> Vec<SourceRun> {
-    let settled_before = |mut days: std::collections::BTreeSet<chrono::NaiveDate>| {
-        if let Some(r) = restate_from {
-            days.retain(|d| *d < r);
-        }
-        days
-    };
     use crate::store::Table;
     let window = window.unwrap_or_else(|| default_window(today, cfg.cost_explorer.lookback_days));
     let mut runs = Vec::new();
@@ -199,7 +193,7 @@ pub async fn collect(
             let result = super::within(deadline, async {
                 // Metrics settle within a day; older days are final.
                 let settled = today - chrono::Duration::days(2);
-                let have = settled_before(store.final_days(Table::Usage, &source)?);
+                let have = super::skippable(store.final_days(Table::Usage, &source)?, restate_from);
                 let wanted: Vec<chrono::NaiveDate> = window.days().filter(|d| !have.contains(d)).collect();
                 let (Some(&start), Some(&end)) = (wanted.first(), wanted.last()) else {
                     return Ok("nothing to fetch: every day is final in the store".to_string());
@@ -224,7 +218,7 @@ pub async fn collect(
         let ce = &cfg.cost_explorer;
         let result = super::within(deadline, async {
             let sdk = sdk_config(cfg, "us-east-1").await;
-            let have = settled_before(store.final_days(Table::Cost, cost_explorer::SOURCE)?);
+            let have = super::skippable(store.final_days(Table::Cost, cost_explorer::SOURCE)?, restate_from);
             let spend = cost_explorer::collect(&sdk, window, &ce.services, &ce.tag_keys, &have).await?;
             let clear: Vec<(String, chrono::NaiveDate)> =
                 spend.days.iter().map(|d| (cost_explorer::SOURCE.to_string(), *d)).collect();
