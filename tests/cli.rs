@@ -1423,6 +1423,25 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The store's partitions as (source, day, rows): what a re-run must leave as it was.
+fn partitions(data: &Path) -> Vec<(String, String, u64)> {
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("manifest.json")).unwrap())
+            .unwrap();
+    m["partitions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| {
+            (
+                p["source"].as_str().unwrap().to_string(),
+                p["day"].as_str().unwrap().to_string(),
+                p["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn total(data: &Path) -> f64 {
     let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
         .arg("--data-dir")

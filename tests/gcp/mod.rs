@@ -382,27 +382,10 @@ fn the_production_query_runs_against_the_emulator_and_a_rerun_adds_nothing() {
     );
 
     // Again: the same days are replaced, nothing is added.
-    let manifest = |e: &GcpEnv| {
-        let m: Value =
-            serde_json::from_str(&std::fs::read_to_string(e.path("data/manifest.json")).unwrap())
-                .unwrap();
-        m["partitions"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|p| {
-                (
-                    p["source"].to_string(),
-                    p["day"].to_string(),
-                    p["rows"].clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let before = manifest(&env);
+    let before = super::partitions(&env.path("data"));
     let out = env.run(&["collect", "--from", &from, "--to", &to]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(manifest(&env), before);
+    assert_eq!(super::partitions(&env.path("data")), before);
     // Row order within a partition is not part of the contract: compare as sorted sets.
     let sorted = |df: polars::prelude::DataFrame| {
         df.sort(

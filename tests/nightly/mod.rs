@@ -207,27 +207,10 @@ fn nightly_writes_the_report_and_dashboard_and_a_rerun_changes_nothing() {
     assert!(!dash.contains("src=\"http") && !dash.contains("href=\"http"));
 
     // A re-run re-ingests the same exports: the store and the numbers stay as they were.
-    let manifest = |d: &Demo| {
-        let m: Value =
-            serde_json::from_str(&std::fs::read_to_string(d.path("data/manifest.json")).unwrap())
-                .unwrap();
-        m["partitions"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|p| {
-                (
-                    p["source"].to_string(),
-                    p["day"].to_string(),
-                    p["rows"].as_u64().unwrap(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let partitions = manifest(&demo);
+    let partitions = super::partitions(&demo.path("data"));
     let again = demo.nightly(&[]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
-    assert_eq!(manifest(&demo), partitions);
+    assert_eq!(super::partitions(&demo.path("data")), partitions);
     let second = demo.out_json();
     assert_eq!(second["totals"], nightly["totals"]);
     assert_eq!(second["daily"], nightly["daily"]);
@@ -762,6 +745,19 @@ impl Postgres {
             client.query(sql, &[]).await
         })
     }
+    /// Run several statements (a DDL script).
+    fn batch(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) =
+                tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            client.batch_execute(sql).await
+        })
+    }
 }
 
 impl Drop for Postgres {
@@ -827,6 +823,15 @@ fn publish_to_postgres_is_idempotent_per_day_and_every_grafana_panel_runs() {
         );
         stdout
     };
+    // The DDL a DBA can apply ahead of time runs as printed (and again: it is idempotent).
+    let ddl = demo.ok(&["publish", "--print-schema"]);
+    assert!(
+        ddl.contains("CREATE TABLE IF NOT EXISTS spendlens_daily_cost"),
+        "{ddl}"
+    );
+    for _ in 0..2 {
+        pg.batch(&ddl).expect("the printed schema applies");
+    }
     let first = publish("2026-10-02", "2026-10-31");
     assert!(first.contains("0 row(s) removed"), "{first}");
     let by_provider = "SELECT provider, sum(effective_cost)::float8 FROM spendlens_daily_cost GROUP BY 1 ORDER BY 1";
