@@ -428,6 +428,7 @@ pub fn run() -> Result<ExitCode> {
                     None => config.ingest.service_filter(),
                 },
                 source: source.clone(),
+                part_bytes: crate::ingest::PART_BYTES,
             };
             let store = Store::new(&cli.data_dir);
             let lock = store.lock()?;

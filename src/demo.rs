@@ -859,6 +859,7 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo> {
                 format: None,
                 services: ServiceFilter::default(),
                 source: None,
+                part_bytes: crate::ingest::PART_BYTES,
             },
         )?;
         if let Some(e) = outcome.failed.into_iter().next() {

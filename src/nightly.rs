@@ -120,6 +120,7 @@ fn ingest_exports(
             format: None,
             services: opts.config.ingest.service_filter(),
             source: None,
+            part_bytes: crate::ingest::PART_BYTES,
         };
         match ingest::ingest_files(store, lock, &files, &ingest_opts) {
             Ok(report) => {

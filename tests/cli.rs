@@ -7,6 +7,7 @@ mod faults;
 mod gcp;
 mod nightly;
 mod parsers;
+mod parts;
 mod stand_in;
 
 use polars::prelude::*;
@@ -99,6 +100,7 @@ fn all_services() -> IngestOptions {
         format: None,
         services: ServiceFilter::All,
         source: None,
+        part_bytes: spendlens::ingest::PART_BYTES,
     }
 }
 

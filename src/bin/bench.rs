@@ -143,17 +143,31 @@ fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
 
 /// CSV -> Parquet with polars, in its own process: a child's peak-memory figure starts at
 /// its parent's (Linux carries the high-water mark over fork and exec), so the parent must
-/// stay small.
+/// stay small. Read in parts and written a row group at a time, so 50M rows fit in memory.
 fn to_parquet(csv: &Path, parquet: &Path) {
     use polars::prelude::*;
-    let mut df = CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(csv.to_path_buf()))
-        .and_then(|r| r.finish())
-        .expect("reading the CSV back");
-    ParquetWriter::new(std::fs::File::create(parquet).expect("parquet"))
-        .finish(&mut df)
-        .expect("writing Parquet");
+    use spendlens::ingest::{chunks::CsvParts, Part};
+    let mut writer = None;
+    let mut schema: Option<SchemaRef> = None;
+    for part in CsvParts::open(csv, 256 << 20).expect("reading the CSV back") {
+        let Part::Csv { bytes, .. } = part.expect("reading the CSV back") else {
+            unreachable!("CSV parts")
+        };
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_schema(schema.clone())
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes.as_slice()))
+            .finish()
+            .expect("parsing the CSV back");
+        let w = writer.get_or_insert_with(|| {
+            schema = Some(df.schema().clone());
+            ParquetWriter::new(std::fs::File::create(parquet).expect("parquet"))
+                .batched(df.schema())
+                .expect("writing Parquet")
+        });
+        w.write_batch(&df).expect("writing Parquet");
+    }
+    writer.expect("rows").finish().expect("writing Parquet");
 }
 
 fn main() {

@@ -673,6 +673,7 @@ pub async fn collect(
                 format: None,
                 services: ServiceFilter::parse("all"),
                 source: Some(source(&cfg.scope)),
+                part_bytes: crate::ingest::PART_BYTES,
             },
         )
         .map_err(|e| bad("query", e.to_string()))?

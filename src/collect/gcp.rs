@@ -317,6 +317,7 @@ pub async fn collect(
             format: None,
             services: ServiceFilter::parse("all"),
             source: None,
+            part_bytes: crate::ingest::PART_BYTES,
         },
     )
     .map_err(|e| CollectError::BadResponse {

@@ -8,15 +8,16 @@
 //! `billed_cost` and `effective_cost` take it, and ingesting the other view of the same days
 //! replaces it rather than adding to it. `Tags` is Azure's JSON object body without braces.
 
-use super::{polars_err, stage, Container, ExportTable, IngestError, Staged};
+use super::{polars_err, stage, Container, ExportTable, IngestError, Part, Staged};
 use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 
-pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
+pub fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, IngestError> {
     stage_table(ExportTable::read(
         file,
         container,
+        part,
         "Azure cost details",
         "export 'Cost and usage details' (actual or amortized) from Cost Management; older 'usage details' layouts need the Cost or CostInBillingCurrency column",
     )?)

@@ -4,7 +4,7 @@
 //! FOCUS version since 1.0 mandates and that spendlens needs; `ProviderName` was renamed
 //! `ServiceProviderName` in later versions, so either is accepted.
 
-use super::{polars_err, stage, Container, ExportTable, IngestError, Staged};
+use super::{polars_err, stage, Container, ExportTable, IngestError, Part, Staged};
 use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,10 +21,11 @@ const HINT_COLUMNS: &[&str] = &[
     "ResourceName",
 ];
 
-pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
+pub fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, IngestError> {
     let table = ExportTable::read(
         file,
         container,
+        part,
         "FOCUS",
         "FOCUS 1.0+ exports always have this column; check the file is complete and its header intact",
     )?;

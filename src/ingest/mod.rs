@@ -9,6 +9,7 @@
 //! written.
 
 pub mod azure_export;
+pub mod chunks;
 pub mod focus;
 pub mod gcp_export;
 
@@ -19,6 +20,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+
+pub use chunks::Part;
 
 /// Staging column names: every format maps its file onto these (all strings).
 pub mod stage {
@@ -161,6 +164,8 @@ pub struct IngestOptions {
     pub services: ServiceFilter,
     /// Overrides the source name (default `<format>:<billing account>`).
     pub source: Option<String>,
+    /// Read files larger than this in parts ([`PART_BYTES`] unless testing).
+    pub part_bytes: usize,
 }
 
 /// What ingesting one file produced, before it is written.
@@ -309,22 +314,47 @@ pub fn detect(columns: &[String]) -> Option<Format> {
 
 /// Read a CSV file with every column as a string, `NULL` and empty fields as null, a UTF-8
 /// BOM stripped from the first column name, and a `__line` column (header is line 1).
-pub(crate) fn read_csv_strings(file: &Path) -> Result<DataFrame, IngestError> {
-    let lf = LazyCsvReader::new(PlRefPath::new(file.to_string_lossy().as_ref()))
-        .with_infer_schema_length(Some(0))
-        .with_has_header(true)
-        .with_null_values(Some(NullValues::AllColumns(vec!["NULL".into(), "".into()])))
-        .with_missing_is_null(true)
-        .with_raise_if_empty(false)
-        .with_row_index(Some(RowIndex {
-            name: stage::LINE.into(),
-            offset: 2,
-        }))
-        .finish()
-        .map_err(polars_err(file))?;
-    let mut df = lf.collect().map_err(|source| {
+pub(crate) fn read_csv_strings(file: &Path, part: &Part) -> Result<DataFrame, IngestError> {
+    let null_values = || Some(NullValues::AllColumns(vec!["NULL".into(), "".into()]));
+    let read = match part {
+        Part::Csv {
+            bytes,
+            first_record,
+            ..
+        } => CsvReadOptions::default()
+            .with_infer_schema_length(Some(0))
+            .with_has_header(true)
+            .with_raise_if_empty(false)
+            .with_row_index(Some(RowIndex {
+                name: stage::LINE.into(),
+                offset: 2 + *first_record as IdxSize,
+            }))
+            .map_parse_options(|o| o.with_null_values(null_values()).with_missing_is_null(true))
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes.as_slice()))
+            .finish(),
+        _ => LazyCsvReader::new(PlRefPath::new(file.to_string_lossy().as_ref()))
+            .with_infer_schema_length(Some(0))
+            .with_has_header(true)
+            .with_null_values(null_values())
+            .with_missing_is_null(true)
+            .with_raise_if_empty(false)
+            .with_row_index(Some(RowIndex {
+                name: stage::LINE.into(),
+                offset: 2,
+            }))
+            .finish()
+            .and_then(|lf| lf.collect()),
+    };
+    let mut df = read.map_err(|source| {
         // Polars does not say where a malformed record is; find it so the user can.
-        match ragged_record(file) {
+        let ragged = match part {
+            Part::Csv {
+                bytes, first_line, ..
+            } => ragged_record_in(&String::from_utf8_lossy(bytes))
+                .map(|(line, f, e)| (line + first_line - 2, f, e)),
+            _ => ragged_record(file),
+        };
+        match ragged {
             Some((line, fields, expected)) => IngestError::BadValue {
                 file: file.to_path_buf(),
                 line,
@@ -372,7 +402,10 @@ pub(crate) fn read_csv_strings(file: &Path) -> Result<DataFrame, IngestError> {
 /// starts, its fields, the header's fields). Quotes, doubled quotes and quoted line breaks
 /// are honoured.
 fn ragged_record(file: &Path) -> Option<(u64, usize, usize)> {
-    let text = std::fs::read_to_string(file).ok()?;
+    ragged_record_in(&std::fs::read_to_string(file).ok()?)
+}
+
+fn ragged_record_in(text: &str) -> Option<(u64, usize, usize)> {
     let (mut line, mut start_line, mut fields, mut quoted) = (1u64, 1u64, 1usize, false);
     let mut expected = None;
     let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
@@ -414,16 +447,18 @@ fn ragged_record(file: &Path) -> Option<(u64, usize, usize)> {
 
 /// Read a Parquet file with every column cast to string (nested columns are left as they are)
 /// and a `__line` column (1-based row number).
-pub(crate) fn read_parquet_strings(file: &Path) -> Result<DataFrame, IngestError> {
+pub(crate) fn read_parquet_strings(file: &Path, part: &Part) -> Result<DataFrame, IngestError> {
     let lf = LazyFrame::scan_parquet(
         PlRefPath::new(file.to_string_lossy().as_ref()),
         ScanArgsParquet::default(),
     )
-    .map_err(polars_err(file))?;
-    let df = lf
-        .with_row_index(stage::LINE, Some(1))
-        .collect()
-        .map_err(polars_err(file))?;
+    .map_err(polars_err(file))?
+    .with_row_index(stage::LINE, Some(1));
+    let lf = match part {
+        Part::Parquet { offset, len } => lf.slice(*offset as i64, *len as IdxSize),
+        _ => lf,
+    };
+    let df = lf.collect().map_err(polars_err(file))?;
     let exprs: Vec<Expr> = df
         .schema()
         .iter()
@@ -1104,12 +1139,52 @@ fn records(rows: &DataFrame, kept_only: bool) -> PolarsResult<usize> {
         .unwrap_or(0) as usize)
 }
 
-/// Parse one file: detect container and format, stage, finish.
+/// Large files are read in parts of about this many bytes of CSV (Parquet: this many / 256
+/// rows), so ingest memory is bounded by the part, not the file.
+pub const PART_BYTES: usize = 128 << 20;
+
+/// Parse one file: detect container and format, stage, finish. A file larger than one part
+/// is parsed part by part and the parts merged in memory (see [`ingest_files`] for the
+/// bounded-memory path).
 pub fn parse_file(file: &Path, opts: &IngestOptions) -> Result<Parsed, IngestError> {
-    let meta = std::fs::metadata(file).map_err(|source| IngestError::Io {
+    let mut whole: Option<Parsed> = None;
+    let mut parts = 0;
+    parse_parts(file, opts, &mut |p| {
+        parts += 1;
+        match whole.as_mut() {
+            None => whole = Some(p),
+            Some(w) => {
+                w.frame
+                    .vstack_mut_owned(p.frame.clone())
+                    .map_err(polars_err(file))?;
+                w.absorb(p);
+            }
+        }
+        Ok(())
+    })?;
+    let mut whole = whole.ok_or_else(|| IngestError::UnknownFormat {
+        file: file.to_path_buf(),
+        columns: "the file is empty".into(),
+    })?;
+    if parts > 1 {
+        whole.frame = merge_rows(whole.frame.lazy())
+            .collect()
+            .map_err(polars_err(file))?;
+    }
+    Ok(whole)
+}
+
+/// Parse `file` in parts, handing each part's [`Parsed`] to `each` as soon as it is done.
+fn parse_parts(
+    file: &Path,
+    opts: &IngestOptions,
+    each: &mut dyn FnMut(Parsed) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    let io = |source| IngestError::Io {
         file: file.to_path_buf(),
         cause: source,
-    })?;
+    };
+    let meta = std::fs::metadata(file).map_err(io)?;
     let container = container_of(file)?;
     // An empty file (an export of a period without charges) is valid and holds nothing.
     if meta.len() <= 3
@@ -1120,7 +1195,7 @@ pub fn parse_file(file: &Path, opts: &IngestOptions) -> Result<Parsed, IngestErr
             })
             .unwrap_or(false)
     {
-        return Ok(Parsed::empty(file, opts.format.unwrap_or(Format::Focus)));
+        return each(Parsed::empty(file, opts.format.unwrap_or(Format::Focus)));
     }
     let format = match opts.format {
         Some(f) => f,
@@ -1138,12 +1213,133 @@ pub fn parse_file(file: &Path, opts: &IngestOptions) -> Result<Parsed, IngestErr
             })?
         }
     };
-    let staged = match format {
-        Format::Focus => focus::stage(file, container)?,
-        Format::Azure => azure_export::stage(file, container)?,
-        Format::Gcp => gcp_export::stage(file, container)?,
+    let part_bytes = opts.part_bytes.max(1);
+    // GCP exports are JSON records, read whole.
+    let parts: Box<dyn Iterator<Item = std::io::Result<Part>>> = match container {
+        Container::Csv if format != Format::Gcp && meta.len() > part_bytes as u64 => {
+            Box::new(chunks::CsvParts::open(file, part_bytes).map_err(io)?)
+        }
+        Container::Parquet if format != Format::Gcp => {
+            let rows = ParquetReader::new(std::fs::File::open(file).map_err(io)?)
+                .num_rows()
+                .map_err(polars_err(file))? as u64;
+            let per_part = (part_bytes as u64 / 256).max(1);
+            if rows > per_part {
+                Box::new(chunks::parquet_parts(rows, per_part).into_iter().map(Ok))
+            } else {
+                Box::new(std::iter::once(Ok(Part::Whole)))
+            }
+        }
+        _ => Box::new(std::iter::once(Ok(Part::Whole))),
     };
-    finish(staged, file, format, opts)
+    // One currency per file, across its parts too: (currency, line) of the first row.
+    let mut first_currency: Option<(String, u64)> = None;
+    for part in parts {
+        let part = part.map_err(io)?;
+        let staged = match format {
+            Format::Focus => focus::stage(file, container, &part)?,
+            Format::Azure => azure_export::stage(file, container, &part)?,
+            Format::Gcp => gcp_export::stage(file, container)?,
+        };
+        drop(part);
+        if staged.df.height() == 0 {
+            continue;
+        }
+        let (line, currency) = {
+            let c = |name| {
+                staged
+                    .df
+                    .column(name)
+                    .map_err(polars_err(file))
+                    .map(|c| c.as_materialized_series().clone())
+            };
+            (c(stage::LINE)?, c(stage::CURRENCY)?)
+        };
+        let (line, currency) = (
+            line.u64().map_err(polars_err(file))?,
+            currency.str().map_err(polars_err(file))?,
+        );
+        match &first_currency {
+            None => {
+                first_currency = currency
+                    .get(0)
+                    .map(|c| (c.to_string(), line.get(0).unwrap_or(0)))
+            }
+            Some((first, first_line)) => {
+                // Codes that are not currencies at all are reported by `finish`, as they are
+                // in a file read whole.
+                let differs = |c: &str| c != first && schema::is_currency_code(c.trim());
+                if let Some(i) = currency.iter().position(|c| c.is_some_and(differs)) {
+                    return Err(IngestError::MixedCurrency {
+                        file: file.to_path_buf(),
+                        line: line.get(i).unwrap_or(0),
+                        column: staged
+                            .origin
+                            .get(stage::CURRENCY)
+                            .cloned()
+                            .unwrap_or_default(),
+                        first_line: *first_line,
+                        found: currency.get(i).unwrap_or_default().to_string(),
+                        first: first.clone(),
+                    });
+                }
+            }
+        }
+        each(finish(staged, file, format, opts)?)?;
+    }
+    if first_currency.is_none() {
+        // Only empty parts (a header without rows).
+        each(Parsed::empty(file, format))?;
+    }
+    Ok(())
+}
+
+/// Rows of the same partition and key that came from different parts of a file (or
+/// different files of one run), summed into one row as a single read would have made them.
+fn merge_rows(lf: LazyFrame) -> LazyFrame {
+    const MEASURES: [&str; 3] = ["billed_cost", "effective_cost", "consumed_quantity"];
+    let keys: Vec<Expr> = schema::COST_COLUMNS
+        .iter()
+        .filter(|c| !MEASURES.contains(&c.name))
+        .map(|c| col(c.name))
+        .collect();
+    lf.group_by(keys)
+        .agg([
+            col("billed_cost").sum(),
+            col("effective_cost").sum(),
+            when(col("consumed_quantity").count().gt(lit(0)))
+                .then(col("consumed_quantity").sum())
+                .otherwise(lit(NULL).cast(DataType::Float64))
+                .alias("consumed_quantity"),
+        ])
+        .select(
+            schema::COST_COLUMNS
+                .iter()
+                .map(|c| col(c.name))
+                .collect::<Vec<_>>(),
+        )
+        .sort(
+            ["charge_period_start", "provider_name", "service_name"],
+            SortMultipleOptions::default(),
+        )
+}
+
+impl Parsed {
+    /// Add another part's counts, skipped cost, and covered partitions (not its rows).
+    fn absorb(&mut self, other: Parsed) {
+        self.rows_read += other.rows_read;
+        self.rows_kept += other.rows_kept;
+        for (currency, cost) in other.skipped_cost {
+            match self.skipped_cost.iter_mut().find(|(c, _)| *c == currency) {
+                Some((_, total)) => *total += cost,
+                None => self.skipped_cost.push((currency, cost)),
+            }
+        }
+        self.skipped_services.extend(other.skipped_services);
+        self.covered.extend(other.covered);
+        self.covered.sort();
+        self.covered.dedup();
+    }
 }
 
 /// Rows shaped like the GCP billing export (what the BigQuery collector fetches), parsed
@@ -1200,12 +1396,13 @@ impl<'a> ExportTable<'a> {
     pub fn read(
         file: &'a Path,
         container: Container,
+        part: &Part,
         format: &'static str,
         hint: &'static str,
     ) -> Result<ExportTable<'a>, IngestError> {
         let df = match container {
-            Container::Parquet => read_parquet_strings(file)?,
-            _ => read_csv_strings(file)?,
+            Container::Parquet => read_parquet_strings(file, part)?,
+            _ => read_csv_strings(file, part)?,
         };
         Ok(ExportTable::new(file, df, format, hint))
     }
@@ -1293,6 +1490,10 @@ pub struct IngestReport {
 /// Ingest `files` into the store. Files that fail to parse are reported and write nothing;
 /// the rest are written in one atomic store commit. Files of the same source in one run are
 /// combined (an export split into parts); across runs a (source, day) partition is replaced.
+///
+/// Memory stays bounded on large files: a file larger than one part is parsed part by part,
+/// each part's daily rows spilled to a Parquet file under the data directory, and the store
+/// partitions written from the spill a few days at a time.
 pub fn ingest_files(
     store: &Store,
     lock: &StoreLock,
@@ -1301,37 +1502,199 @@ pub fn ingest_files(
 ) -> Result<IngestReport, IngestError> {
     let mut parsed = Vec::new();
     let mut failed = Vec::new();
+    let mut spill = Spill::new(store.spill_dir());
     for f in files {
-        match parse_file(f, opts) {
-            Ok(p) => parsed.push(p),
-            Err(e) => failed.push(e),
+        let mut whole: Option<Parsed> = None;
+        let mut file_spills: Vec<PathBuf> = Vec::new();
+        let result = parse_parts(f, opts, &mut |mut p| {
+            match whole.as_mut() {
+                None => whole = Some(p),
+                Some(w) => {
+                    // A second part: from here on this file's rows go to the spill.
+                    if w.frame.height() > 0 {
+                        file_spills.push(spill.write(&mut w.frame, f)?);
+                        w.frame = schema::empty_cost();
+                    }
+                    if p.frame.height() > 0 {
+                        file_spills.push(spill.write(&mut p.frame, f)?);
+                    }
+                    w.absorb(p);
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                spill.keep(&file_spills);
+                parsed.extend(whole);
+            }
+            Err(e) => {
+                spill.discard(&file_spills);
+                failed.push(e);
+            }
         }
     }
-    let frames: Vec<LazyFrame> = parsed.iter().map(|p| p.frame.clone().lazy()).collect();
     let mut covered: Vec<(String, NaiveDate)> =
         parsed.iter().flat_map(|p| p.covered.clone()).collect();
     covered.sort();
     covered.dedup();
-    let combined = if frames.is_empty() {
-        schema::empty_cost()
-    } else {
-        concat(frames, UnionArgs::default())
-            .and_then(|lf| lf.collect())
-            .map_err(|source| IngestError::Polars {
-                file: PathBuf::from("(combined)"),
-                cause: source,
-            })?
+    let combined_err = |source| IngestError::Polars {
+        file: PathBuf::from("(combined)"),
+        cause: source,
     };
     let written = if parsed.is_empty() {
         WriteSummary::default()
-    } else {
+    } else if spill.files.is_empty() {
+        let frames: Vec<LazyFrame> = parsed.iter().map(|p| p.frame.clone().lazy()).collect();
+        let combined = concat(frames, UnionArgs::default())
+            .and_then(|lf| lf.collect())
+            .map_err(combined_err)?;
         store.replace(lock, Table::Cost, &combined, &covered)?
+    } else {
+        // The small files' rows join the spill, so every day is written from one place.
+        for p in parsed.iter_mut().filter(|p| p.frame.height() > 0) {
+            let file = spill.write(&mut p.frame, &p.file)?;
+            spill.keep(&[file]);
+            p.frame = schema::empty_cost();
+        }
+        let all = LazyFrame::scan_parquet_files(
+            spill
+                .files
+                .iter()
+                .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
+                .collect(),
+            ScanArgsParquet::default(),
+        )
+        .map_err(combined_err)?;
+        let mut batches = spill.day_batches().into_iter().map(|(first, last)| {
+            merge_rows(all.clone().filter(crate::analyse::between(first, last))).collect()
+        });
+        store.replace_batches(
+            lock,
+            Table::Cost,
+            &mut batches,
+            &covered,
+            &Default::default(),
+        )?
     };
     Ok(IngestReport {
         parsed,
         failed,
         written,
     })
+}
+
+/// Days per batch when partitions are written from the spill are chosen so a batch holds
+/// about this many rows.
+const SPILL_BATCH_ROWS: usize = 2_000_000;
+
+/// Daily rows of large files' parts, waiting on disk to be merged into partitions.
+struct Spill {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    /// Spilled rows per day of the kept files, to cut the write into batches.
+    rows_per_day: std::collections::BTreeMap<NaiveDate, usize>,
+    pending: Vec<(NaiveDate, usize)>,
+    next: usize,
+}
+
+impl Spill {
+    fn new(dir: PathBuf) -> Spill {
+        Spill {
+            dir,
+            files: Vec::new(),
+            rows_per_day: Default::default(),
+            pending: Vec::new(),
+            next: 0,
+        }
+    }
+
+    fn write(&mut self, frame: &mut DataFrame, file: &Path) -> Result<PathBuf, IngestError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| IngestError::Io {
+                file: path,
+                cause: source,
+            }
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let days = frame
+            .clone()
+            .lazy()
+            .group_by([col("charge_period_start").cast(DataType::Date).alias("day")])
+            .agg([len().alias("rows")])
+            .collect()
+            .map_err(polars_err(file))?;
+        let d = days
+            .column("day")
+            .map_err(polars_err(file))?
+            .date()
+            .map_err(polars_err(file))?
+            .physical()
+            .clone();
+        let n = days
+            .column("rows")
+            .map_err(polars_err(file))?
+            .cast(&DataType::UInt64)
+            .map_err(polars_err(file))?;
+        let n = n.u64().map_err(polars_err(file))?;
+        for (d, n) in d.iter().zip(n.iter()) {
+            if let (Some(d), Some(n)) = (d, n) {
+                self.pending
+                    .push((schema::date_of_day_number(d), n as usize));
+            }
+        }
+        let path = self.dir.join(format!("{}.parquet", self.next));
+        self.next += 1;
+        let out = std::fs::File::create(&path).map_err(io(&path))?;
+        ParquetWriter::new(out)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .with_row_group_size(Some(64 * 1024))
+            .finish(frame)
+            .map_err(polars_err(file))?;
+        Ok(path)
+    }
+
+    /// The file's spills count towards the write.
+    fn keep(&mut self, files: &[PathBuf]) {
+        self.files.extend_from_slice(files);
+        for (d, n) in self.pending.drain(..) {
+            *self.rows_per_day.entry(d).or_default() += n;
+        }
+    }
+
+    /// The file failed: its spills are dropped.
+    fn discard(&mut self, files: &[PathBuf]) {
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+        self.pending.clear();
+    }
+
+    /// Runs of consecutive stored days of about [`SPILL_BATCH_ROWS`] rows.
+    fn day_batches(&self) -> Vec<(NaiveDate, NaiveDate)> {
+        let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+        let mut rows = 0;
+        for (&day, &n) in &self.rows_per_day {
+            match out.last_mut() {
+                Some((_, last)) if rows + n <= SPILL_BATCH_ROWS => {
+                    *last = day;
+                    rows += n;
+                }
+                _ => {
+                    out.push((day, day));
+                    rows = n;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //! at worst unlisted files, which the next write removes. Replacing a partition (same table,
 //! source and day) is how re-ingesting a file or re-collecting a day avoids double counting.
 
+pub mod rollup;
+
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 const MANIFEST: &str = "manifest.json";
 const LOCK: &str = "spendlens.lock";
+const SPILL_PREFIX: &str = ".ingest-spill-";
 const MANIFEST_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -297,9 +300,30 @@ impl Store {
     /// [`Store::replace`], marking the (source, day) partitions in `final_days` as final.
     pub fn replace_marking(
         &self,
-        _lock: &StoreLock,
+        lock: &StoreLock,
         table: Table,
         frame: &DataFrame,
+        also_clear: &[(String, NaiveDate)],
+        final_days: &std::collections::BTreeSet<(String, NaiveDate)>,
+    ) -> Result<WriteSummary, StoreError> {
+        self.replace_batches(
+            lock,
+            table,
+            &mut std::iter::once(Ok(frame.clone())),
+            also_clear,
+            final_days,
+        )
+    }
+
+    /// [`Store::replace_marking`] with the rows arriving in batches, so a write larger than
+    /// memory stays bounded: each batch is split into partitions and written before the next
+    /// is produced, and one manifest commit makes them all live. A (source, day) partition
+    /// must lie wholly in one batch.
+    pub fn replace_batches(
+        &self,
+        _lock: &StoreLock,
+        table: Table,
+        batches: &mut dyn Iterator<Item = PolarsResult<DataFrame>>,
         also_clear: &[(String, NaiveDate)],
         final_days: &std::collections::BTreeSet<(String, NaiveDate)>,
     ) -> Result<WriteSummary, StoreError> {
@@ -309,45 +333,33 @@ impl Store {
         };
         let mut manifest = self.manifest()?;
         let generation = manifest.generation + 1;
-        let parts = split_partitions(frame).map_err(polars_err)?;
         let mut written = Vec::new();
         let mut summary = WriteSummary::default();
+        let mut seen = std::collections::HashSet::new();
         let result = (|| {
-            for (source, day, mut part) in parts {
-                let rel = format!(
-                    "{}/{}/{}.{generation}.parquet",
-                    table.name(),
-                    sanitize_source(&source),
-                    day
-                );
-                let path = self.dir.join(&rel);
-                write_parquet_durably(&path, &mut part)?;
-                written.push(path);
-                let key = PartitionKey {
-                    table,
-                    source: source.clone(),
-                    day,
-                };
-                if manifest.partitions.contains_key(&key.id()) {
-                    summary.replaced += 1;
-                } else {
-                    summary.added += 1;
+            for batch in batches {
+                let parts = split_partitions(&batch.map_err(polars_err)?).map_err(polars_err)?;
+                for (source, day, part) in parts {
+                    if !seen.insert((source.clone(), day)) {
+                        return Err(StoreError::Manifest {
+                            path: self.dir.join(MANIFEST),
+                            message: format!(
+                                "internal: partition {source}/{day} arrived in two batches"
+                            ),
+                        });
+                    }
+                    self.write_partition(
+                        &mut manifest,
+                        &mut summary,
+                        &mut written,
+                        (table, generation, final_days),
+                        (source, day, part),
+                    )?;
                 }
-                summary.rows += part.height();
-                manifest.partitions.insert(
-                    key.id(),
-                    PartitionEntry {
-                        is_final: final_days.contains(&(source.clone(), day)),
-                        table,
-                        source,
-                        day,
-                        file: rel,
-                        rows: part.height(),
-                    },
-                );
             }
             Ok::<(), StoreError>(())
         })();
+
         if let Err(e) = result {
             for p in &written {
                 let _ = fs::remove_file(p);
@@ -378,6 +390,53 @@ impl Store {
         }
         self.collect_garbage(&manifest);
         Ok(summary)
+    }
+
+    /// Write one partition file of a replace under `generation` and enter it in `manifest`.
+    fn write_partition(
+        &self,
+        manifest: &mut Manifest,
+        summary: &mut WriteSummary,
+        written: &mut Vec<PathBuf>,
+        (table, generation, final_days): (
+            Table,
+            u64,
+            &std::collections::BTreeSet<(String, NaiveDate)>,
+        ),
+        (source, day, mut part): (String, NaiveDate, DataFrame),
+    ) -> Result<(), StoreError> {
+        let rel = format!(
+            "{}/{}/{}.{generation}.parquet",
+            table.name(),
+            sanitize_source(&source),
+            day
+        );
+        let path = self.dir.join(&rel);
+        write_parquet_durably(&path, &mut part)?;
+        written.push(path);
+        let key = PartitionKey {
+            table,
+            source: source.clone(),
+            day,
+        };
+        if manifest.partitions.contains_key(&key.id()) {
+            summary.replaced += 1;
+        } else {
+            summary.added += 1;
+        }
+        summary.rows += part.height();
+        manifest.partitions.insert(
+            key.id(),
+            PartitionEntry {
+                is_final: final_days.contains(&(source.clone(), day)),
+                table,
+                source,
+                day,
+                file: rel,
+                rows: part.height(),
+            },
+        );
+        Ok(())
     }
 
     /// Every source in the store: its days, its last run, and whether it is stale as of
@@ -492,6 +551,20 @@ impl Store {
                 let _ = fs::remove_dir(source.path()); // only succeeds when empty
             }
         }
+        // Spill files of an ingest that died (the lock holder's own are read by now).
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(SPILL_PREFIX) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+
+    /// A fresh directory for this process' ingest spill files (see `ingest::ingest_files`).
+    pub fn spill_dir(&self) -> PathBuf {
+        self.dir
+            .join(format!("{SPILL_PREFIX}{}", std::process::id()))
     }
 }
 

@@ -13,6 +13,7 @@ fn opts(format: Option<Format>) -> IngestOptions {
         format,
         services: ServiceFilter::parse("all"),
         source: None,
+        part_bytes: spendlens::ingest::PART_BYTES,
     }
 }
 
