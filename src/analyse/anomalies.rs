@@ -282,29 +282,76 @@ fn flag_days(x: &[f64], from: usize, to: usize, cfg: &AnomalyConfig) -> Vec<Flag
 
 pub use crate::schema::{date_of_day_number as date_of_day, day_number as day_of_date};
 
-/// Attributed cost rows with a `__day` (Int32 day number) column, cached for the many small
-/// queries explanations make.
+/// Attributed cost rows with a `__day` (Int32 day number) column, sorted by day and cached
+/// for the many small queries explanations make.
 pub struct Frame {
     pub lf: LazyFrame,
     pub first_day: i32,
     pub last_day: i32,
+    df: DataFrame,
+    /// Row range of each day in `df` (sorted by day): (offset, length), by day index.
+    day_rows: Vec<(usize, usize)>,
 }
 
 impl Frame {
     pub fn new(attributed: DataFrame) -> PolarsResult<Option<Frame>> {
-        let df = attributed
+        let mut df = attributed
             .lazy()
             .with_column(crate::schema::day_number_expr().alias("__day"))
             .collect()?;
+        // Rows read from the daily rollups already come in day order: sort (a full copy)
+        // only when they do not.
+        if !df.column("__day")?.i32()?.iter().is_sorted() {
+            df = df.sort(
+                ["__day"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )?;
+        }
         let days = df.column("__day")?.i32()?.clone();
         let (Some(first_day), Some(last_day)) = (days.min(), days.max()) else {
             return Ok(None);
         };
+        let mut day_rows = vec![(0, 0); (last_day - first_day + 1) as usize];
+        for (i, d) in days.iter().enumerate() {
+            if let Some(d) = d {
+                let r = &mut day_rows[(d - first_day) as usize];
+                if r.1 == 0 {
+                    r.0 = i;
+                }
+                r.1 += 1;
+            }
+        }
         Ok(Some(Frame {
-            lf: df.lazy(),
+            lf: df.clone().lazy(),
             first_day,
             last_day,
+            df,
+            day_rows,
         }))
+    }
+
+    /// The rows of the given day numbers only (zero-copy slices of the sorted frame), so an
+    /// explanation reads a few days, not the whole history.
+    pub fn on_days(&self, days: &[i32]) -> PolarsResult<LazyFrame> {
+        let mut parts: Vec<DataFrame> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for &d in days {
+            if d < self.first_day || d > self.last_day || !seen.insert(d) {
+                continue;
+            }
+            let (offset, len) = self.day_rows[(d - self.first_day) as usize];
+            if len > 0 {
+                parts.push(self.df.slice(offset as i64, len));
+            }
+        }
+        let mut out = match parts.pop() {
+            Some(df) => df,
+            None => self.df.clear(),
+        };
+        for p in &parts {
+            out.vstack_mut(p)?;
+        }
+        Ok(out.lazy())
     }
 
     pub fn days(&self) -> usize {
@@ -363,13 +410,8 @@ impl Frame {
             .map(|&i| self.first_day + i as i32)
             .collect();
         let n_ref = ref_days.len().max(1) as f64;
-        let in_days = super::on_days(std::iter::once(day_t).chain(ref_days.iter().copied()));
-        let rows = self
-            .lf
-            .clone()
-            .filter(filter.and(in_days))
-            .collect()?
-            .lazy();
+        let days: Vec<i32> = std::iter::once(day_t).chain(ref_days).collect();
+        let rows = self.on_days(&days)?.filter(filter).collect()?.lazy();
         let mut causes = Vec::new();
         for child in children {
             let df = rows
@@ -420,22 +462,21 @@ impl Frame {
         };
         let day_t = self.first_day + t as i32;
         let n_ref = baseline.reference.len().max(1) as f64;
-        let in_days = super::on_days(
-            std::iter::once(day_t).chain(
+        let days: Vec<i32> = std::iter::once(day_t)
+            .chain(
                 baseline
                     .reference
                     .iter()
                     .map(|&i| self.first_day + i as i32),
-            ),
-        );
+            )
+            .collect();
         let token = col("usage_type")
             .str()
             .ends_with(lit("_tokens"))
             .and(col("consumed_quantity").fill_null(lit(0.0)).gt(lit(0.0)));
         let df = self
-            .lf
-            .clone()
-            .filter(filter.and(in_days))
+            .on_days(&days)?
+            .filter(filter)
             .group_by([
                 col("__day").eq(lit(day_t)).alias("__now"),
                 token.alias("__token"),

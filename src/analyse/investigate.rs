@@ -97,15 +97,9 @@ fn unit_costs(frame: &Frame, filter: Expr, days: &[i32]) -> PolarsResult<Option<
     if days.is_empty() {
         return Ok(None);
     }
-    let in_days = super::on_days(days.iter().copied());
     let df = frame
-        .lf
-        .clone()
-        .filter(
-            filter
-                .and(in_days)
-                .and(col("usage_type").str().ends_with(lit("_tokens"))),
-        )
+        .on_days(days)?
+        .filter(filter.and(col("usage_type").str().ends_with(lit("_tokens"))))
         .group_by([col("usage_type")])
         .agg([
             col("effective_cost").sum(),

@@ -5,6 +5,7 @@ pub mod anomalies;
 pub mod investigate;
 
 use crate::attribute::Attributor;
+use crate::store::rollup::CostDay;
 use crate::store::{Store, Table};
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
@@ -27,12 +28,6 @@ pub enum AnalyseError {
     Attribute(#[from] crate::attribute::AttributeError),
     #[error("analysis query failed: {0}")]
     Polars(#[from] PolarsError),
-}
-
-fn date_of_micros(us: i64) -> NaiveDate {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map(|d| d.date_naive())
-        .unwrap_or_default()
 }
 
 /// Rows whose charge period starts on days `start..=end` (compared as UTC microseconds).
@@ -77,38 +72,100 @@ pub fn load_usage(
 /// Days of history loaded before a period so its first days have a baseline.
 pub const HISTORY_DAYS: i64 = 35;
 
-/// First and last day of `costs`, `None` when it has no rows.
-fn bounds_of(costs: &LazyFrame) -> Result<Option<(NaiveDate, NaiveDate)>, AnalyseError> {
-    let bounds = costs
-        .clone()
-        .select([
-            col("charge_period_start")
-                .min()
-                .cast(DataType::Int64)
-                .alias("min"),
-            col("charge_period_start")
-                .max()
-                .cast(DataType::Int64)
-                .alias("max"),
-        ])
-        .collect()?;
-    Ok(
-        match (
-            bounds.column("min")?.i64()?.get(0),
-            bounds.column("max")?.i64()?.get(0),
-        ) {
-            (Some(min), Some(max)) => Some((date_of_micros(min), date_of_micros(max))),
-            _ => None,
-        },
-    )
-}
-
 /// First and last day of the store's costs, `None` when it holds none.
 pub fn bounds(store: &Store) -> Result<Option<(NaiveDate, NaiveDate)>, AnalyseError> {
-    match store.scan(Table::Cost)? {
-        Some(costs) => bounds_of(&costs),
-        None => Ok(None),
+    let days = store.cost_days(NaiveDate::MIN, NaiveDate::MAX, 0)?;
+    Ok(days.first().zip(days.last()).map(|(a, b)| (a.day, b.day)))
+}
+
+/// Days labelled in one pass when rollups are (re)built: bounds memory on a long history.
+const ROLLUP_BATCH_DAYS: usize = 31;
+
+/// The labelled (attributed, splits not yet divided) costs of `days`, read from the store's
+/// daily rollups; days whose rollup is missing or outdated are labelled from the raw
+/// partitions first and their rollups written. Where a rollup cannot be written (a read-only
+/// store) the labelled rows are used from memory.
+fn labelled_days(
+    store: &Store,
+    attributor: &Attributor,
+    days: &[CostDay],
+) -> Result<Option<LazyFrame>, AnalyseError> {
+    let missing: Vec<&CostDay> = days.iter().filter(|d| !d.rollup.exists()).collect();
+    let mut unwritten: Vec<LazyFrame> = Vec::new();
+    for batch in missing.chunks(ROLLUP_BATCH_DAYS) {
+        for (day, mut frame) in label_raw(attributor, batch)? {
+            if store.write_rollup(day, &mut frame).is_err() {
+                unwritten.push(frame.lazy());
+            }
+        }
     }
+    let files: Vec<PlRefPath> = days
+        .iter()
+        .filter(|d| d.rollup.exists())
+        .map(|d| PlRefPath::new(d.rollup.to_string_lossy().as_ref()))
+        .collect();
+    let mut parts = unwritten;
+    if !files.is_empty() {
+        let scan =
+            LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?;
+        // A damaged rollup is only a cache miss: check the files open, else label from raw.
+        match scan.clone().limit(0).collect() {
+            Ok(_) => parts.push(scan),
+            Err(_) => {
+                let all: Vec<&CostDay> = days.iter().collect();
+                return Ok(Some(concat(
+                    label_raw(attributor, &all)?
+                        .into_iter()
+                        .map(|(_, f)| f.lazy())
+                        .collect::<Vec<_>>(),
+                    UnionArgs::default(),
+                )?));
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(concat(parts, UnionArgs::default())?))
+}
+
+/// Label the raw partitions of `days`: one frame per day (without the raw `tags` JSON unless
+/// a split's driver needs it).
+fn label_raw<'a>(
+    attributor: &Attributor,
+    days: &[&'a CostDay],
+) -> Result<Vec<(&'a CostDay, DataFrame)>, AnalyseError> {
+    let files: Vec<PlRefPath> = days
+        .iter()
+        .flat_map(|d| &d.files)
+        .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
+        .collect();
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let raw =
+        LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?;
+    let mut labelled = attributor.label_costs(raw)?.lazy().with_column(
+        col("charge_period_start")
+            .cast(DataType::Date)
+            .alias("__rollup_day"),
+    );
+    if !attributor.keeps_tags() {
+        labelled = labelled.drop(cols(["tags"]));
+    }
+    let labelled = labelled.collect()?;
+    let mut out = Vec::with_capacity(days.len());
+    for d in days {
+        let day = crate::schema::day_number(d.day);
+        let frame = labelled
+            .clone()
+            .lazy()
+            .filter(col("__rollup_day").cast(DataType::Int32).eq(lit(day)))
+            .drop(cols(["__rollup_day"]))
+            .collect()?;
+        out.push((*d, frame));
+    }
+    Ok(out)
 }
 
 /// Load `from..=to` (defaults: the whole store) plus `extra_before` days of history,
@@ -122,8 +179,12 @@ pub fn load_window(
     extra_before: i64,
 ) -> Result<Window, AnalyseError> {
     let empty = || AnalyseError::Empty(store.dir().display().to_string());
-    let costs = store.scan(Table::Cost)?.ok_or_else(empty)?;
-    let (min, max) = bounds_of(&costs)?.ok_or_else(empty)?;
+    let all_days = store.cost_days(NaiveDate::MIN, NaiveDate::MAX, attributor.fingerprint())?;
+    let (min, max) = all_days
+        .first()
+        .zip(all_days.last())
+        .map(|(a, b)| (a.day, b.day))
+        .ok_or_else(empty)?;
     let start = from.unwrap_or(min);
     let end = to.unwrap_or(max);
     if start > end {
@@ -132,20 +193,31 @@ pub fn load_window(
             to: end,
         });
     }
-    let found_df = costs
-        .clone()
-        .filter(between(start, end))
-        .select([col("billing_currency")
-            .unique()
-            .sort(SortOptions::default())])
-        .collect()?;
-    let found: Vec<String> = found_df
-        .column("billing_currency")?
-        .str()?
-        .iter()
-        .flatten()
-        .map(str::to_string)
+    let load_start = start - Duration::days(extra_before);
+    let days: Vec<CostDay> = all_days
+        .into_iter()
+        .filter(|d| d.day >= load_start && d.day <= end)
         .collect();
+    let labelled = labelled_days(store, attributor, &days)?;
+    let found: Vec<String> = match &labelled {
+        Some(lf) => {
+            let found_df = lf
+                .clone()
+                .filter(between(start, end))
+                .select([col("billing_currency")
+                    .unique()
+                    .sort(SortOptions::default())])
+                .collect()?;
+            found_df
+                .column("billing_currency")?
+                .str()?
+                .iter()
+                .flatten()
+                .map(str::to_string)
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let currency = match (currency, found.len()) {
         (Some(c), _) if found.iter().any(|f| f == c) => c.to_string(),
         (Some(c), n) if n > 0 => {
@@ -159,13 +231,22 @@ pub fn load_window(
         (None, 1) => found[0].clone(),
         (None, _) => return Err(AnalyseError::MixedCurrencies(found.join(", "))),
     };
-    let rows = costs.filter(
-        col("billing_currency")
-            .eq(lit(currency.clone()))
-            .and(between(start - Duration::days(extra_before), end)),
-    );
+    let frame = match labelled {
+        Some(lf) => attributor.split(
+            lf.filter(
+                col("billing_currency")
+                    .eq(lit(currency.clone()))
+                    .and(between(load_start, end)),
+            )
+            .collect()?,
+        )?,
+        None => attributor
+            .split(attributor.label_costs(
+                DataFrame::empty_with_schema(&crate::schema::cost_schema()).lazy(),
+            )?)?,
+    };
     Ok(Window {
-        frame: attributor.apply(rows)?,
+        frame,
         currency,
         start,
         end,

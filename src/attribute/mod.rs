@@ -255,11 +255,45 @@ impl Attributor {
     /// Attribute `costs` (CostRecord rows). Returns the rows with the dimension columns and
     /// `allocation` added; split rows are replaced by their parts.
     pub fn apply(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
-        let attributed = self.label(costs, true)?;
+        self.split(self.label_costs(costs)?)
+    }
+
+    /// The first half of [`Attributor::apply`], which depends on each row alone: dimension
+    /// columns and `allocation`, with shared rows still marked `split:<name>`. What the
+    /// store's daily rollups hold.
+    pub fn label_costs(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
+        self.label(costs, true)
+    }
+
+    /// The second half of [`Attributor::apply`]: divide the shared rows of labelled costs by
+    /// their drivers, which are measured over the whole frame (so it is done per read).
+    pub fn split(&self, labelled: DataFrame) -> Result<DataFrame, AttributeError> {
         if self.config.splits.is_empty() {
-            return Ok(attributed);
+            return Ok(labelled);
         }
-        self.apply_splits(attributed)
+        self.apply_splits(labelled)
+    }
+
+    /// Whether labelling needs the raw `tags` column after it is done: a split's driver may
+    /// be matched on it.
+    pub fn keeps_tags(&self) -> bool {
+        self.config
+            .splits
+            .iter()
+            .any(|s| s.driver_match.contains_key("tags"))
+    }
+
+    /// A fingerprint of everything [`Attributor::label_costs`] depends on besides the rows:
+    /// the rules, tag keys, aliases, splits and the stored profile tags.
+    pub fn fingerprint(&self) -> u64 {
+        let config = format!("{:?}", self.config);
+        let tags: BTreeMap<&String, String> = self
+            .resource_tags
+            .iter()
+            .map(|(k, v)| (k, serde_json::Value::Object(v.clone()).to_string()))
+            .collect();
+        let tags = format!("{tags:?}");
+        crate::store::rollup::fnv1a(&[config.as_bytes(), tags.as_bytes()])
     }
 
     /// Attribute UsageRecords (no money to split): by the tags of the profile a row names,
@@ -412,11 +446,17 @@ impl Attributor {
             .select([period_keys.clone(), dims.clone(), vec![col("__share")]].concat());
 
         let dim_names: Vec<String> = self.dims.clone();
+        let present = shared.clone().collect_schema()?;
+        let cost_columns: Vec<Expr> = crate::schema::COST_COLUMNS
+            .iter()
+            .filter(|c| present.contains(c.name))
+            .map(|c| col(c.name))
+            .collect();
         let shared = shared
             .select(
-                crate::schema::COST_COLUMNS
+                cost_columns
                     .iter()
-                    .map(|c| col(c.name))
+                    .cloned()
                     .chain([col("allocation")])
                     .collect::<Vec<_>>(),
             )
@@ -468,10 +508,7 @@ impl Attributor {
                     .chain([lit(UNALLOCATED).alias("allocation")])
                     .collect::<Vec<_>>(),
             );
-        let mut part_cols: Vec<Expr> = crate::schema::COST_COLUMNS
-            .iter()
-            .map(|c| col(c.name))
-            .collect();
+        let mut part_cols: Vec<Expr> = cost_columns.clone();
         part_cols.extend(dims.iter().cloned());
         part_cols.extend([col("allocation"), col("__sid"), col("__share")]);
         let split_parts = concat(
@@ -505,10 +542,7 @@ impl Attributor {
             exact("effective_cost")?,
             exact("consumed_quantity")?,
         ]);
-        let mut columns: Vec<Expr> = crate::schema::COST_COLUMNS
-            .iter()
-            .map(|c| col(c.name))
-            .collect();
+        let mut columns: Vec<Expr> = cost_columns;
         columns.extend(dims);
         columns.push(col("allocation"));
         concat(

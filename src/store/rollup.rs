@@ -1,0 +1,119 @@
+//! Attributed daily rollups kept beside the raw cost partitions.
+//!
+//! Layout: `<data_dir>/rollup/cost/<day>.<key>.parquet`, one file per day holding that day's
+//! CostRecords already attributed (team, feature, allocation, …; shared rows still marked
+//! `split:<name>`, divided when read) without the raw `tags` JSON. `<key>` fingerprints what
+//! the file was computed from: the day's raw partition files (their names carry the write
+//! generation) and the attribution rules and profile tags. A rollup whose key no longer
+//! matches is simply not used and is replaced when its day is next read, so a nightly run
+//! with a year of history and one new day attributes one day.
+//!
+//! Rollups are a cache: they are written without the write lock (two processes computing the
+//! same day write the same bytes, and the rename is atomic), and a rollup that cannot be read
+//! is recomputed from the raw partitions, which stay the truth.
+
+use super::{io_err, Store, StoreError, Table};
+use chrono::NaiveDate;
+use polars::prelude::*;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::PathBuf;
+
+/// Bump when the rollup's content changes meaning (its columns or how they are computed).
+const ROLLUP_FORMAT: u32 = 1;
+
+/// A stable 64-bit FNV-1a hash (std's hasher may change between Rust releases).
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.iter().chain(&[0xff]) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// One day of the cost table as a rollup sees it.
+#[derive(Debug, Clone)]
+pub struct CostDay {
+    pub day: NaiveDate,
+    /// Raw partition files of the day (absolute paths).
+    pub files: Vec<PathBuf>,
+    /// The rollup file for this day under the attribution fingerprint it was asked with.
+    pub rollup: PathBuf,
+}
+
+impl Store {
+    /// The stored days of the cost table within `start..=end`, each with its raw files and the
+    /// rollup file that matches `attribution` (a fingerprint of the rules that label rows).
+    pub fn cost_days(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+        attribution: u64,
+    ) -> Result<Vec<CostDay>, StoreError> {
+        let manifest = self.manifest()?;
+        let mut days: BTreeMap<NaiveDate, Vec<&str>> = BTreeMap::new();
+        for p in manifest.partitions.values() {
+            if p.table == Table::Cost && p.day >= start && p.day <= end {
+                days.entry(p.day).or_default().push(&p.file);
+            }
+        }
+        let format = ROLLUP_FORMAT.to_le_bytes();
+        let fingerprint = attribution.to_le_bytes();
+        Ok(days
+            .into_iter()
+            .map(|(day, mut files)| {
+                files.sort_unstable();
+                let mut parts: Vec<&[u8]> = vec![&format, &fingerprint];
+                parts.extend(files.iter().map(|f| f.as_bytes()));
+                let key = fnv1a(&parts);
+                CostDay {
+                    day,
+                    files: files.iter().map(|f| self.dir.join(f)).collect(),
+                    rollup: self.rollup_dir().join(format!("{day}.{key:016x}.parquet")),
+                }
+            })
+            .collect())
+    }
+
+    fn rollup_dir(&self) -> PathBuf {
+        self.dir.join("rollup").join(Table::Cost.name())
+    }
+
+    /// Write one day's rollup (temp file + rename) and remove that day's outdated rollups.
+    pub fn write_rollup(&self, day: &CostDay, frame: &mut DataFrame) -> Result<(), StoreError> {
+        let dir = self.rollup_dir();
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let tmp = day
+            .rollup
+            .with_extension(format!("parquet.{}.tmp", std::process::id()));
+        let written = (|| {
+            let file = File::create(&tmp).map_err(io_err(&tmp))?;
+            ParquetWriter::new(&file)
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(frame)
+                .map_err(|cause| StoreError::Polars {
+                    path: tmp.clone(),
+                    cause,
+                })?;
+            fs::rename(&tmp, &day.rollup).map_err(io_err(&day.rollup))
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+            return written;
+        }
+        let prefix = format!("{}.", day.day);
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let path = e.path();
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with(&prefix) && name.ends_with(".parquet") && path != day.rollup {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        Ok(())
+    }
+}
