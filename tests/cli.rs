@@ -8,6 +8,7 @@ mod gcp;
 mod nightly;
 mod parsers;
 mod parts;
+mod rollups;
 mod stand_in;
 
 use polars::prelude::*;

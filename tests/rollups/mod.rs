@@ -1,0 +1,179 @@
+//! The attributed daily rollups beside the raw store: a cache that must never change an
+//! answer, must follow the rules and the raw data, and must make a new day cost one day.
+
+use super::*;
+use spendlens::store::{Store, Table};
+use std::collections::BTreeSet;
+
+struct Demo {
+    env: Env,
+}
+
+impl Demo {
+    fn new() -> Demo {
+        let env = Env::new();
+        demo(&env);
+        Demo { env }
+    }
+    fn data(&self) -> PathBuf {
+        self.env.path("demo/data")
+    }
+    fn report(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+            .arg("--config")
+            .arg(self.env.path("demo/spendlens.toml"))
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(["report", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    /// Rollup file names.
+    fn rollups(&self) -> BTreeSet<String> {
+        std::fs::read_dir(self.data().join("rollup/cost"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn total(report: &str) -> f64 {
+    let v: Value = serde_json::from_str(report).unwrap();
+    v["totals"]["effective_cost"].as_f64().unwrap()
+}
+
+#[test]
+fn reports_from_rollups_equal_reports_from_the_raw_store() {
+    let demo = Demo::new();
+    let store = Store::new(demo.data());
+    let days: BTreeSet<String> = store
+        .manifest()
+        .unwrap()
+        .partitions
+        .values()
+        .filter(|p| p.table == Table::Cost)
+        .map(|p| p.day.to_string())
+        .collect();
+    // The demo's own report left one rollup per stored day.
+    let rollup_days: BTreeSet<String> = demo
+        .rollups()
+        .iter()
+        .map(|n| n.split('.').next().unwrap().to_string())
+        .collect();
+    assert_eq!(rollup_days, days);
+
+    let from_rollups = demo.report();
+    std::fs::remove_dir_all(demo.data().join("rollup")).unwrap();
+    let from_raw = demo.report();
+    assert_eq!(
+        from_rollups, from_raw,
+        "the splits, rules and totals must not change"
+    );
+
+    // A damaged rollup is a cache miss, not a wrong or failed report.
+    let victim = demo
+        .data()
+        .join("rollup/cost")
+        .join(demo.rollups().first().unwrap());
+    std::fs::write(&victim, b"not parquet").unwrap();
+    assert_eq!(demo.report(), from_raw);
+}
+
+#[test]
+fn a_changed_day_relabels_that_day_and_a_changed_rule_relabels_all() {
+    let demo = Demo::new();
+    let before = demo.report();
+    let rollups_before = demo.rollups();
+
+    // Re-collect one day (its partition replaced with doubled costs): only that day's rollup
+    // is rebuilt, and the report moves by exactly the added amount.
+    let store = Store::new(demo.data());
+    let entry = store
+        .manifest()
+        .unwrap()
+        .partitions
+        .values()
+        .find(|p| p.table == Table::Cost)
+        .cloned()
+        .unwrap();
+    let part = LazyFrame::scan_parquet(
+        PlRefPath::new(demo.data().join(&entry.file).to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
+    let added = sum_where(&part, "effective_cost", None);
+    let doubled = part
+        .lazy()
+        .with_columns([
+            (col("effective_cost") * lit(2.0)).alias("effective_cost"),
+            (col("billed_cost") * lit(2.0)).alias("billed_cost"),
+        ])
+        .collect()
+        .unwrap();
+    {
+        let lock = store.lock().unwrap();
+        store.replace(&lock, Table::Cost, &doubled, &[]).unwrap();
+    }
+    let after = demo.report();
+    let rollups_after = demo.rollups();
+    let changed: Vec<&String> = rollups_after.difference(&rollups_before).collect();
+    let day = entry.day.to_string();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].starts_with(&day), "{changed:?} is not {day}");
+    assert_eq!(
+        demo.rollups().len(),
+        rollups_before.len(),
+        "the old one is removed"
+    );
+    assert!(
+        close(total(&after) - total(&before), added, 0.011),
+        "{} -> {} (+{added})",
+        total(&before),
+        total(&after)
+    );
+
+    // A changed rule applies to every day at once: every rollup is rebuilt.
+    let rollups_mid = demo.rollups();
+    let config = demo.env.path("demo/spendlens.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let rule = "set = { team = \"legal\", feature = \"contract-review\" }";
+    assert!(
+        text.contains(rule),
+        "the demo config changed: update this test"
+    );
+    std::fs::write(
+        &config,
+        text.replace(rule, &rule.replace("\"legal\"", "\"legal-ops\"")),
+    )
+    .unwrap();
+    let renamed = demo.report();
+    let v: Value = serde_json::from_str(&renamed).unwrap();
+    let teams: Vec<&str> = v["by_team"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["team"].as_str().unwrap())
+        .collect();
+    assert!(
+        teams.contains(&"legal-ops") && !teams.contains(&"legal"),
+        "{teams:?}"
+    );
+    assert!(close(total(&renamed), total(&after), 0.005));
+    let rebuilt = demo.rollups();
+    assert_eq!(rebuilt.len(), rollups_mid.len());
+    assert!(
+        rebuilt.is_disjoint(&rollups_mid),
+        "some day kept its old labels"
+    );
+}
