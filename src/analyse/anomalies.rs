@@ -591,7 +591,8 @@ pub fn detect(
     let hi = hi as usize;
     let mut out = Vec::new();
     for &dim in dims {
-        for (value, x) in frame.series(dim, None)? {
+        let series = frame.series(dim, None)?;
+        for (value, x) in series {
             for flag in events(&x, lo, hi, cfg) {
                 out.push(explain(frame, dim, &value, &x, flag, cfg)?);
             }

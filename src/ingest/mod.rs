@@ -1505,18 +1505,17 @@ pub fn ingest_files(
     let mut spill = Spill::new(store.spill_dir());
     for f in files {
         let mut whole: Option<Parsed> = None;
-        let mut file_spills: Vec<PathBuf> = Vec::new();
-        let result = parse_parts(f, opts, &mut |mut p| {
+        let result = parse_parts(f, opts, &mut |p| {
             match whole.as_mut() {
                 None => whole = Some(p),
                 Some(w) => {
                     // A second part: from here on this file's rows go to the spill.
                     if w.frame.height() > 0 {
-                        file_spills.push(spill.write(&mut w.frame, f)?);
-                        w.frame = schema::empty_cost();
+                        spill.write(std::mem::replace(&mut w.frame, schema::empty_cost()), f)?;
                     }
+                    let mut p = p;
                     if p.frame.height() > 0 {
-                        file_spills.push(spill.write(&mut p.frame, f)?);
+                        spill.write(std::mem::replace(&mut p.frame, schema::empty_cost()), f)?;
                     }
                     w.absorb(p);
                 }
@@ -1525,11 +1524,11 @@ pub fn ingest_files(
         });
         match result {
             Ok(()) => {
-                spill.keep(&file_spills);
+                spill.keep();
                 parsed.extend(whole);
             }
             Err(e) => {
-                spill.discard(&file_spills);
+                spill.discard();
                 failed.push(e);
             }
         }
@@ -1544,7 +1543,7 @@ pub fn ingest_files(
     };
     let written = if parsed.is_empty() {
         WriteSummary::default()
-    } else if spill.files.is_empty() {
+    } else if !spill.used {
         let frames: Vec<LazyFrame> = parsed.iter().map(|p| p.frame.clone().lazy()).collect();
         let combined = concat(frames, UnionArgs::default())
             .and_then(|lf| lf.collect())
@@ -1553,22 +1552,17 @@ pub fn ingest_files(
     } else {
         // The small files' rows join the spill, so every day is written from one place.
         for p in parsed.iter_mut().filter(|p| p.frame.height() > 0) {
-            let file = spill.write(&mut p.frame, &p.file)?;
-            spill.keep(&[file]);
-            p.frame = schema::empty_cost();
+            spill.write(
+                std::mem::replace(&mut p.frame, schema::empty_cost()),
+                &p.file,
+            )?;
+            spill.keep();
         }
-        let all = LazyFrame::scan_parquet_files(
-            spill
-                .files
-                .iter()
-                .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
-                .collect(),
-            ScanArgsParquet::default(),
-        )
-        .map_err(combined_err)?;
-        let mut batches = spill.day_batches().into_iter().map(|(first, last)| {
-            merge_rows(all.clone().filter(crate::analyse::between(first, last))).collect()
-        });
+        let all = spill.rows().map_err(combined_err)?;
+        let mut batches = spill
+            .day_batches()
+            .into_iter()
+            .map(|batch| spill.batch(&all, &batch));
         store.replace_batches(
             lock,
             Table::Cost,
@@ -1588,106 +1582,199 @@ pub fn ingest_files(
 /// about this many rows.
 const SPILL_BATCH_ROWS: usize = 2_000_000;
 
-/// Daily rows of large files' parts, waiting on disk to be merged into partitions.
+/// Parts' daily rows are held in memory up to this many rows; beyond it they go to disk.
+const SPILL_HOLD_ROWS: usize = 2_000_000;
+
+/// Daily rows of large files' parts, waiting to be merged into partitions: held in memory
+/// while they are few, on disk (Parquet under the data directory) when they are many.
 struct Spill {
     dir: PathBuf,
-    files: Vec<PathBuf>,
-    /// Spilled rows per day of the kept files, to cut the write into batches.
-    rows_per_day: std::collections::BTreeMap<NaiveDate, usize>,
-    pending: Vec<(NaiveDate, usize)>,
+    held: Vec<(usize, DataFrame)>,
+    held_rows: usize,
+    files: Vec<(usize, PathBuf)>,
+    /// Per day of the kept pieces: (rows, pieces holding that day). A day in one piece is
+    /// written as it is; a day in several is merged first.
+    days: std::collections::BTreeMap<NaiveDate, (usize, usize)>,
+    /// Pieces of the file being read (kept or discarded when it ends).
+    pending: Vec<(usize, Vec<(NaiveDate, usize)>)>,
     next: usize,
+    /// Whether any piece was written at all (a file read in more than one part).
+    used: bool,
 }
 
 impl Spill {
     fn new(dir: PathBuf) -> Spill {
         Spill {
             dir,
+            held: Vec::new(),
+            held_rows: 0,
             files: Vec::new(),
-            rows_per_day: Default::default(),
+            days: Default::default(),
             pending: Vec::new(),
             next: 0,
+            used: false,
         }
     }
 
-    fn write(&mut self, frame: &mut DataFrame, file: &Path) -> Result<PathBuf, IngestError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| IngestError::Io {
-                file: path,
-                cause: source,
-            }
-        };
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IngestError {
+        let path = path.to_path_buf();
+        move |source| IngestError::Io {
+            file: path,
+            cause: source,
+        }
+    }
+
+    /// Add a piece of daily rows (of `file`, for messages).
+    fn write(&mut self, frame: DataFrame, file: &Path) -> Result<(), IngestError> {
+        let perr = polars_err(file);
         let days = frame
             .clone()
             .lazy()
             .group_by([col("charge_period_start").cast(DataType::Date).alias("day")])
-            .agg([len().alias("rows")])
+            .agg([len().cast(DataType::UInt64).alias("rows")])
             .collect()
-            .map_err(polars_err(file))?;
+            .map_err(&perr)?;
         let d = days
             .column("day")
-            .map_err(polars_err(file))?
+            .map_err(&perr)?
             .date()
-            .map_err(polars_err(file))?
+            .map_err(&perr)?
             .physical()
             .clone();
         let n = days
             .column("rows")
-            .map_err(polars_err(file))?
-            .cast(&DataType::UInt64)
-            .map_err(polars_err(file))?;
-        let n = n.u64().map_err(polars_err(file))?;
-        for (d, n) in d.iter().zip(n.iter()) {
-            if let (Some(d), Some(n)) = (d, n) {
-                self.pending
-                    .push((schema::date_of_day_number(d), n as usize));
+            .map_err(&perr)?
+            .u64()
+            .map_err(&perr)?
+            .clone();
+        let counts = d
+            .iter()
+            .zip(n.iter())
+            .filter_map(|(d, n)| Some((schema::date_of_day_number(d?), n? as usize)))
+            .collect();
+        let id = self.next;
+        self.next += 1;
+        self.used = true;
+        self.pending.push((id, counts));
+        self.held_rows += frame.height();
+        self.held.push((id, frame));
+        if self.held_rows > SPILL_HOLD_ROWS {
+            std::fs::create_dir_all(&self.dir).map_err(Self::io(&self.dir))?;
+            for (id, mut frame) in std::mem::take(&mut self.held) {
+                let path = self.dir.join(format!("{id}.parquet"));
+                let out = std::fs::File::create(&path).map_err(Self::io(&path))?;
+                ParquetWriter::new(out)
+                    .with_compression(ParquetCompression::Lz4Raw)
+                    .with_row_group_size(Some(64 * 1024))
+                    .finish(&mut frame)
+                    .map_err(&perr)?;
+                self.files.push((id, path));
+            }
+            self.held_rows = 0;
+        }
+        Ok(())
+    }
+
+    /// The file ended well: its pieces count towards the write.
+    fn keep(&mut self) {
+        for (_, counts) in self.pending.drain(..) {
+            for (d, n) in counts {
+                let e = self.days.entry(d).or_default();
+                e.0 += n;
+                e.1 += 1;
             }
         }
-        let path = self.dir.join(format!("{}.parquet", self.next));
-        self.next += 1;
-        let out = std::fs::File::create(&path).map_err(io(&path))?;
-        ParquetWriter::new(out)
-            .with_compression(ParquetCompression::Lz4Raw)
-            .with_row_group_size(Some(64 * 1024))
-            .finish(frame)
-            .map_err(polars_err(file))?;
-        Ok(path)
     }
 
-    /// The file's spills count towards the write.
-    fn keep(&mut self, files: &[PathBuf]) {
-        self.files.extend_from_slice(files);
-        for (d, n) in self.pending.drain(..) {
-            *self.rows_per_day.entry(d).or_default() += n;
+    /// The file failed: its pieces are dropped.
+    fn discard(&mut self) {
+        let ids: BTreeSet<usize> = self.pending.drain(..).map(|(id, _)| id).collect();
+        self.held.retain(|(id, f)| {
+            let keep = !ids.contains(id);
+            if !keep {
+                self.held_rows -= f.height();
+            }
+            keep
+        });
+        self.files.retain(|(id, path)| {
+            let keep = !ids.contains(id);
+            if !keep {
+                let _ = std::fs::remove_file(path);
+            }
+            keep
+        });
+    }
+
+    /// Every kept row, lazily.
+    fn rows(&self) -> PolarsResult<LazyFrame> {
+        let mut parts: Vec<LazyFrame> = self.held.iter().map(|(_, f)| f.clone().lazy()).collect();
+        if !self.files.is_empty() {
+            parts.push(LazyFrame::scan_parquet_files(
+                self.files
+                    .iter()
+                    .map(|(_, p)| PlRefPath::new(p.to_string_lossy().as_ref()))
+                    .collect(),
+                ScanArgsParquet::default(),
+            )?);
+        }
+        match parts.len() {
+            0 => Ok(schema::empty_cost().lazy()),
+            _ => concat(parts, UnionArgs::default()),
         }
     }
 
-    /// The file failed: its spills are dropped.
-    fn discard(&mut self, files: &[PathBuf]) {
-        for f in files {
-            let _ = std::fs::remove_file(f);
-        }
-        self.pending.clear();
-    }
-
-    /// Runs of consecutive stored days of about [`SPILL_BATCH_ROWS`] rows.
-    fn day_batches(&self) -> Vec<(NaiveDate, NaiveDate)> {
-        let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    /// Runs of consecutive stored days of about [`SPILL_BATCH_ROWS`] rows, each with the
+    /// days in it that more than one piece holds.
+    fn day_batches(&self) -> Vec<(NaiveDate, NaiveDate, Vec<NaiveDate>)> {
+        let mut out: Vec<(NaiveDate, NaiveDate, Vec<NaiveDate>)> = Vec::new();
         let mut rows = 0;
-        for (&day, &n) in &self.rows_per_day {
+        for (&day, &(n, pieces)) in &self.days {
             match out.last_mut() {
-                Some((_, last)) if rows + n <= SPILL_BATCH_ROWS => {
+                Some((_, last, _)) if rows + n <= SPILL_BATCH_ROWS => {
                     *last = day;
                     rows += n;
                 }
                 _ => {
-                    out.push((day, day));
+                    out.push((day, day, Vec::new()));
                     rows = n;
                 }
             }
+            if pieces > 1 {
+                out.last_mut().expect("just pushed").2.push(day);
+            }
         }
         out
+    }
+
+    /// The partitions' rows of one batch: days held by several pieces merged, the others
+    /// as they are.
+    fn batch(
+        &self,
+        all: &LazyFrame,
+        (first, last, split): &(NaiveDate, NaiveDate, Vec<NaiveDate>),
+    ) -> PolarsResult<DataFrame> {
+        let rows = all.clone().filter(crate::analyse::between(*first, *last));
+        let days_in_batch = (*last - *first).num_days() as usize + 1;
+        if split.is_empty() {
+            return rows.collect();
+        }
+        if split.len() == days_in_batch {
+            return merge_rows(rows).collect();
+        }
+        let day = col("charge_period_start")
+            .cast(DataType::Date)
+            .cast(DataType::Int32);
+        let in_split = split.iter().fold(lit(false), |acc, d| {
+            acc.or(day.clone().eq(lit(schema::day_number(*d))))
+        });
+        concat(
+            [
+                merge_rows(rows.clone().filter(in_split.clone())),
+                rows.filter(in_split.not()),
+            ],
+            UnionArgs::default(),
+        )?
+        .collect()
     }
 }
 
