@@ -170,6 +170,15 @@ fn to_parquet(csv: &Path, parquet: &Path) {
     writer.expect("rows").finish().expect("writing Parquet");
 }
 
+/// The steps, in the order they run (each needs the store the ingest of Parquet leaves).
+const STEPS: [&str; 5] = [
+    "ingest-csv",
+    "ingest-parquet",
+    "report",
+    "anomalies",
+    "investigate",
+];
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("--to-parquet") && argv.len() == 4 {
@@ -179,6 +188,7 @@ fn main() {
     let mut rows: u64 = 1_000_000;
     let mut dir = PathBuf::from("bench-data");
     let mut skip_duckdb = false;
+    let mut steps: Vec<String> = STEPS.iter().map(|s| s.to_string()).collect();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -190,8 +200,16 @@ fn main() {
             }
             "--dir" => dir = PathBuf::from(args.next().expect("--dir DIR")),
             "--no-duckdb" => skip_duckdb = true,
+            "--steps" => {
+                steps = args
+                    .next()
+                    .expect("--steps a,b,…")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             other => {
-                eprintln!("usage: spendlens-bench [--rows N] [--dir DIR] [--no-duckdb]\nunknown argument `{other}`");
+                eprintln!("usage: spendlens-bench [--rows N] [--dir DIR] [--no-duckdb] [--steps {}]\nunknown argument `{other}`", STEPS.join(","));
                 std::process::exit(2);
             }
         }
@@ -234,58 +252,54 @@ fn main() {
         let _ = std::fs::remove_dir_all(&p);
         p
     };
-    let mut results: Vec<(&str, Measured)> = Vec::new();
-    let store_csv = fresh("store-csv");
+    if let Some(bad) = steps.iter().find(|s| !STEPS.contains(&s.as_str())) {
+        eprintln!("unknown step `{bad}` (steps: {})", STEPS.join(","));
+        std::process::exit(2);
+    }
+    let wanted = |step: &str| steps.iter().any(|s| s == step);
+    let store = dir.join("store-parquet");
     let (c, p) = (csv.to_str().unwrap(), parquet.to_str().unwrap());
-    results.push((
-        "ingest CSV",
-        run(
-            &store_csv,
-            &["ingest", "--services", "all", c],
-            "ingest CSV",
-        ),
-    ));
-    let store = fresh("store-parquet");
-    results.push((
-        "ingest Parquet",
-        run(
-            &store,
-            &["ingest", "--services", "all", p],
-            "ingest Parquet",
-        ),
-    ));
-    results.push((
-        "report",
-        run(&store, &["report", "--format", "json"], "report"),
-    ));
-    results.push((
-        "anomalies",
-        run(&store, &["anomalies", "--format", "json"], "anomalies"),
-    ));
-    results.push((
-        "investigate",
-        run(
-            &store,
-            &["investigate", "--team", "team-07", "--format", "json"],
-            "investigate",
-        ),
-    ));
-
-    let mut duck: Vec<Option<Measured>> = Vec::new();
-    if !skip_duckdb {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/duckdb_steps.py");
-        let out = fresh("duckdb");
-        for step in [
-            "ingest-csv",
-            "ingest-parquet",
-            "report",
-            "anomalies",
-            "investigate",
-        ] {
+    let mut results: Vec<(&str, Measured, Option<Measured>)> = Vec::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/duckdb_steps.py");
+    let duck_out = dir.join("duckdb");
+    let duck = |step: &str| {
+        (!skip_duckdb).then(|| {
             let mut cmd = Command::new("python3");
-            cmd.arg(&script).arg(step).arg(&csv).arg(&parquet).arg(&out);
-            duck.push(Some(measure(&mut cmd, step)));
+            cmd.arg(&script)
+                .arg(step)
+                .arg(&csv)
+                .arg(&parquet)
+                .arg(&duck_out);
+            measure(&mut cmd, step)
+        })
+    };
+    for step in STEPS {
+        if !wanted(step) {
+            continue;
         }
+        if step.starts_with("ingest") {
+            let _ = std::fs::remove_dir_all(&duck_out);
+        }
+        let m = match step {
+            "ingest-csv" => run(
+                &fresh("store-csv"),
+                &["ingest", "--services", "all", c],
+                step,
+            ),
+            "ingest-parquet" => run(
+                &fresh("store-parquet"),
+                &["ingest", "--services", "all", p],
+                step,
+            ),
+            "report" => run(&store, &["report", "--format", "json"], step),
+            "anomalies" => run(&store, &["anomalies", "--format", "json"], step),
+            _ => run(
+                &store,
+                &["investigate", "--team", "team-07", "--format", "json"],
+                step,
+            ),
+        };
+        results.push((step, m, duck(step)));
     }
     println!(
         "rows: {rows}; CSV {:.0} MB, Parquet {:.0} MB; store {:.0} MB",
@@ -297,8 +311,8 @@ fn main() {
         "| step | spendlens s | spendlens peak MB | DuckDB s | DuckDB peak MB | ratio (time) |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    for (i, (step, m)) in results.iter().enumerate() {
-        match duck.get(i).and_then(|d| d.as_ref()) {
+    for (step, m, d) in &results {
+        match d {
             Some(d) => println!(
                 "| {step} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2}x |",
                 m.seconds,
