@@ -137,6 +137,11 @@ pub enum Command {
         /// How many top movers to list.
         #[arg(long, default_value_t = 10)]
         top: usize,
+        /// Daily rows (the dashboard's data) keep the N largest provider/team/feature/model
+        /// series of the period; each team's other spend is one `(other)` series per
+        /// provider, so totals stay exact. 0 keeps every series.
+        #[arg(long, default_value_t = report::DAILY_SERIES)]
+        daily_series: usize,
     },
     /// Anomalies in daily spend (total, provider, team, team/feature, model, account,
     /// resource), each with its root causes and volume / mix / rate decomposition.
@@ -465,6 +470,7 @@ pub fn run() -> Result<ExitCode> {
             span: Span { from, to, currency },
             format,
             top,
+            daily_series,
         } => {
             let config = load_config(&cli)?;
             let store = Store::new(&cli.data_dir);
@@ -478,6 +484,7 @@ pub fn run() -> Result<ExitCode> {
                     currency: currency.clone(),
                     top: *top,
                     stale_after_days: config.nightly.stale_after_days,
+                    daily_series: *daily_series,
                 },
             )?;
             emit(&render(&report, *format))?;
@@ -544,12 +551,29 @@ pub fn run() -> Result<ExitCode> {
                     selection.push((dim, v.clone()));
                 }
             }
-            let (config, store, attributor, window) =
-                open_window(&cli, *from, *to, currency.as_deref(), analyse::HISTORY_DAYS)?;
+            // Everything investigate looks at lies within the selection: load only that.
+            let config = load_config(&cli)?;
+            let store = Store::new(&cli.data_dir);
+            let attributor = attributor(&config, &store)?;
+            let window = analyse::load_window_where(
+                &store,
+                &attributor,
+                *from,
+                *to,
+                currency.as_deref(),
+                analyse::HISTORY_DAYS,
+                Some(investigate::selection_filter(&selection)),
+            )?;
             let currency = window.currency.clone();
             let (start, end) = (window.start, window.end);
-            let frame = anomalies::Frame::new(window.frame)?
-                .ok_or_else(|| analyse::AnalyseError::NoMatch("the period".into()))?;
+            let frame =
+                anomalies::Frame::spanning(window.frame, window.loaded)?.ok_or_else(|| {
+                    analyse::AnalyseError::NoMatch(if selection.is_empty() {
+                        "the period".into()
+                    } else {
+                        investigate::describe(&selection)
+                    })
+                })?;
             let usage = analyse::load_usage(
                 &store,
                 &attributor,
@@ -808,6 +832,7 @@ pub fn run() -> Result<ExitCode> {
                     currency: currency.clone(),
                     top: 10,
                     stale_after_days: config.nightly.stale_after_days,
+                    daily_series: report::DAILY_SERIES,
                 },
             )?;
             let lines = publish(&config, &store, &report, feeds)?;

@@ -876,6 +876,7 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo> {
             currency: None,
             top: 10,
             stale_after_days: config.nightly.stale_after_days,
+            daily_series: crate::output::report::DAILY_SERIES,
         },
     )?;
     Ok(Demo {

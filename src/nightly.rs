@@ -206,6 +206,7 @@ pub fn run(
             currency: opts.currency.clone(),
             top: opts.top,
             stale_after_days: cfg.stale_after_days,
+            daily_series: crate::output::report::DAILY_SERIES,
         },
     )?;
     Ok(Nightly { sources, report })

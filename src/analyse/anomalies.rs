@@ -295,6 +295,15 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(attributed: DataFrame) -> PolarsResult<Option<Frame>> {
+        Frame::spanning(attributed, None)
+    }
+
+    /// [`Frame::new`] whose series run over at least the days `span` (first, last), even
+    /// where the rows (say, of one selection) start later or end sooner.
+    pub fn spanning(
+        attributed: DataFrame,
+        span: Option<(NaiveDate, NaiveDate)>,
+    ) -> PolarsResult<Option<Frame>> {
         let mut df = attributed
             .lazy()
             .with_column(crate::schema::day_number_expr().alias("__day"))
@@ -308,8 +317,12 @@ impl Frame {
             )?;
         }
         let days = df.column("__day")?.i32()?.clone();
-        let (Some(first_day), Some(last_day)) = (days.min(), days.max()) else {
-            return Ok(None);
+        let span = span.map(|(a, b)| (day_of_date(a), day_of_date(b)));
+        let (first_day, last_day) = match (days.min(), days.max(), span) {
+            (Some(a), Some(b), Some((c, d))) => (a.min(c), b.max(d)),
+            (Some(a), Some(b), None) => (a, b),
+            (None, None, Some((c, d))) if c <= d => (c, d),
+            _ => return Ok(None),
         };
         let mut day_rows = vec![(0, 0); (last_day - first_day + 1) as usize];
         for (i, d) in days.iter().enumerate() {

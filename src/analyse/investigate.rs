@@ -36,6 +36,22 @@ impl Selector {
     }
 }
 
+/// A selection as the user wrote it: `team=search, model=gpt-4o`.
+pub fn describe(selection: &[(Dimension, String)]) -> String {
+    selection
+        .iter()
+        .map(|(d, v)| format!("{}={v}", d.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The rows a selection (every selector at once) picks out of attributed costs.
+pub fn selection_filter(selection: &[(Dimension, String)]) -> Expr {
+    selection
+        .iter()
+        .fold(lit(true), |acc, (d, p)| acc.and(selector_expr(*d, p)))
+}
+
 fn selector_expr(dim: Dimension, pattern: &str) -> Expr {
     if pattern.contains('*') {
         let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
@@ -147,16 +163,8 @@ pub fn investigate(
     cfg: &AnomalyConfig,
     usage: Option<&DataFrame>,
 ) -> Result<Investigation, AnalyseError> {
-    let filter = selection
-        .iter()
-        .fold(lit(true), |acc, (d, p)| acc.and(selector_expr(*d, p)));
-    let described = || {
-        selection
-            .iter()
-            .map(|(d, v)| format!("{}={v}", d.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let filter = selection_filter(selection);
+    let described = || describe(selection);
     let series = frame.series(Dimension::Total, Some(filter.clone()))?;
     let Some((_, x)) = series.into_iter().next() else {
         return Err(AnalyseError::NoMatch(if selection.is_empty() {

@@ -53,6 +53,8 @@ pub struct Window {
     /// The period asked for (defaults: the store's first and last day).
     pub start: NaiveDate,
     pub end: NaiveDate,
+    /// First and last stored day loaded (history included), `None` when none was.
+    pub loaded: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// Attributed UsageRecords from `start` to `end`, or `None` when the store has none.
@@ -129,8 +131,19 @@ fn labelled_days(
     Ok(Some(concat(parts, UnionArgs::default())?))
 }
 
-/// Label the raw partitions of `days`: one frame per day (without the raw `tags` JSON unless
-/// a split's driver needs it).
+/// CostRecord columns no analysis reads once rows are labelled: left out of the rollups
+/// (smaller files, less memory per loaded row) unless a split's driver matches on one.
+const NOT_ANALYSED: [&str; 6] = [
+    "tags",
+    "service_name",
+    "pricing_category",
+    "consumed_unit",
+    "charge_period_end",
+    "source",
+];
+
+/// Label the raw partitions of `days`: one frame per day, without the columns no analysis
+/// reads ([`NOT_ANALYSED`]).
 fn label_raw<'a>(
     attributor: &Attributor,
     days: &[&'a CostDay],
@@ -150,9 +163,12 @@ fn label_raw<'a>(
             .cast(DataType::Date)
             .alias("__rollup_day"),
     );
-    if !attributor.keeps_tags() {
-        labelled = labelled.drop(cols(["tags"]));
-    }
+    let needed = attributor.split_driver_columns();
+    let dropped: Vec<&str> = NOT_ANALYSED
+        .into_iter()
+        .filter(|c| !needed.contains(*c))
+        .collect();
+    labelled = labelled.drop(cols(dropped));
     let labelled = labelled.collect()?;
     let mut out = Vec::with_capacity(days.len());
     for d in days {
@@ -178,6 +194,21 @@ pub fn load_window(
     currency: Option<&str>,
     extra_before: i64,
 ) -> Result<Window, AnalyseError> {
+    load_window_where(store, attributor, from, to, currency, extra_before, None)
+}
+
+/// [`load_window`], keeping only the attributed rows `selection` picks (read from the
+/// rollups with the filter pushed into the scan, so memory follows the selection; with
+/// shared-cost splits, whose drivers span every row, after the split).
+pub fn load_window_where(
+    store: &Store,
+    attributor: &Attributor,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    currency: Option<&str>,
+    extra_before: i64,
+    selection: Option<Expr>,
+) -> Result<Window, AnalyseError> {
     let empty = || AnalyseError::Empty(store.dir().display().to_string());
     let all_days = store.cost_days(NaiveDate::MIN, NaiveDate::MAX, attributor.fingerprint())?;
     let (min, max) = all_days
@@ -198,6 +229,7 @@ pub fn load_window(
         .into_iter()
         .filter(|d| d.day >= load_start && d.day <= end)
         .collect();
+    let loaded = days.first().zip(days.last()).map(|(a, b)| (a.day, b.day));
     let labelled = labelled_days(store, attributor, &days)?;
     let found: Vec<String> = match &labelled {
         Some(lf) => {
@@ -231,25 +263,31 @@ pub fn load_window(
         (None, 1) => found[0].clone(),
         (None, _) => return Err(AnalyseError::MixedCurrencies(found.join(", "))),
     };
-    let frame = match labelled {
-        Some(lf) => attributor.split(
-            lf.filter(
-                col("billing_currency")
-                    .eq(lit(currency.clone()))
-                    .and(between(load_start, end)),
-            )
-            .collect()?,
-        )?,
+    let labelled = match labelled {
+        Some(lf) => lf.filter(
+            col("billing_currency")
+                .eq(lit(currency.clone()))
+                .and(between(load_start, end)),
+        ),
         None => attributor
-            .split(attributor.label_costs(
-                DataFrame::empty_with_schema(&crate::schema::cost_schema()).lazy(),
-            )?)?,
+            .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()).lazy())?
+            .lazy(),
+    };
+    let frame = match selection {
+        None => attributor.split(labelled.collect()?)?,
+        Some(f) if attributor.has_splits() => attributor
+            .split(labelled.collect()?)?
+            .lazy()
+            .filter(f)
+            .collect()?,
+        Some(f) => labelled.filter(f).collect()?,
     };
     Ok(Window {
         frame,
         currency,
         start,
         end,
+        loaded,
     })
 }
 

@@ -274,13 +274,26 @@ impl Attributor {
         self.apply_splits(labelled)
     }
 
-    /// Whether labelling needs the raw `tags` column after it is done: a split's driver may
-    /// be matched on it.
-    pub fn keeps_tags(&self) -> bool {
+    /// Whether any shared-cost split is configured.
+    pub fn has_splits(&self) -> bool {
+        !self.config.splits.is_empty()
+    }
+
+    /// Columns the shared-cost splits match their drivers on: what must survive labelling
+    /// for [`Attributor::split`] to work.
+    pub fn split_driver_columns(&self) -> std::collections::BTreeSet<String> {
         self.config
             .splits
             .iter()
-            .any(|s| s.driver_match.contains_key("tags"))
+            .flat_map(|s| s.driver_match.keys())
+            .map(|c| {
+                if c == "resource_group" {
+                    "resource_id".to_string()
+                } else {
+                    c.clone()
+                }
+            })
+            .collect()
     }
 
     /// A fingerprint of everything [`Attributor::label_costs`] depends on besides the rows:

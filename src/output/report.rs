@@ -184,7 +184,18 @@ pub struct ReportOptions {
     /// A source whose data ends more than this many days before the report's last day is
     /// stale.
     pub stale_after_days: u32,
+    /// Series kept whole in the daily rows (0: all); see [`DAILY_SERIES`].
+    pub daily_series: usize,
 }
+
+/// Default number of (provider, team, feature, model) series the daily rows keep whole. A
+/// year of 2,500 team/feature pairs on 30 models is millions of rows no dashboard can chart;
+/// beyond the largest series of the period, each team's other spend is folded into one
+/// `(other)` feature and model per provider, so every total, team and provider stays exact.
+pub const DAILY_SERIES: usize = 250;
+
+/// What folded daily rows carry as feature and model.
+pub const OTHER: &str = "(other)";
 
 /// Money rounded to 1e-6 so JSON carries no float noise; sums are taken before rounding.
 fn money(v: f64) -> f64 {
@@ -362,7 +373,7 @@ pub fn build(
 
     let top_movers = movers(&current, &prior, opts.top.max(1))?;
     let (period_start, period_end) = (period.start, period.end);
-    let all_daily = daily_rows(&attributed_all)?;
+    let all_daily = daily_rows(&attributed_all, &period, opts.daily_series)?;
     let totals_by_day = day_totals(&all_daily);
     let latest_day = latest_day(&totals_by_day, period_end);
     let month = month_to_date(&totals_by_day, period_end, load_start);
@@ -428,18 +439,69 @@ fn previous_by(
         .collect())
 }
 
-/// Daily effective cost by provider, team, feature and model, in date order.
-fn daily_rows(attributed: &LazyFrame) -> PolarsResult<Vec<DailyRow>> {
+/// Daily effective cost by provider, team, feature and model, in date order: the
+/// `max_series` largest series of `period` whole (0: all), each team's other spend folded
+/// per provider into feature and model [`OTHER`].
+fn daily_rows(
+    attributed: &LazyFrame,
+    period: &Period,
+    max_series: usize,
+) -> PolarsResult<Vec<DailyRow>> {
     let keys = ["provider_name", "team", "feature", "model"];
-    let df = attributed
+    let by = |day: bool| -> Vec<Expr> {
+        day.then(|| col("__day"))
+            .into_iter()
+            .chain(keys.iter().map(|k| col(*k)))
+            .collect()
+    };
+    let mut grouped = attributed
         .clone()
         .with_column(crate::schema::day_number_expr().alias("__day"))
-        .group_by(
-            std::iter::once(col("__day"))
-                .chain(keys.iter().map(|k| col(*k)))
-                .collect::<Vec<_>>(),
-        )
-        .agg([col("effective_cost").sum()])
+        .group_by(by(true))
+        .agg([col("effective_cost").sum()]);
+    if max_series > 0 {
+        let grouped_df = grouped.collect()?;
+        let top = grouped_df
+            .clone()
+            .lazy()
+            .filter(
+                col("__day")
+                    .gt_eq(lit(crate::schema::day_number(period.start)))
+                    .and(col("__day").lt_eq(lit(crate::schema::day_number(period.end)))),
+            )
+            .group_by(by(false))
+            .agg([col("effective_cost").sum().alias("__total")])
+            .sort(
+                ["__total"],
+                SortMultipleOptions::default().with_order_descending(true),
+            )
+            .limit(max_series as IdxSize)
+            .select(
+                by(false)
+                    .into_iter()
+                    .chain([lit(true).alias("__top")])
+                    .collect::<Vec<_>>(),
+            );
+        let kept = col("__top").fill_null(lit(false));
+        let fold = |name: &str| {
+            when(kept.clone())
+                .then(col(name))
+                .otherwise(lit(OTHER))
+                .alias(name)
+        };
+        grouped = grouped_df
+            .lazy()
+            .join(
+                top,
+                by(false),
+                by(false),
+                crate::ingest::left_join_nulls_equal(),
+            )
+            .with_columns([fold("feature"), fold("model")])
+            .group_by(by(true))
+            .agg([col("effective_cost").sum()]);
+    }
+    let df = grouped
         .sort(
             ["__day", "provider_name", "team", "feature", "model"],
             SortMultipleOptions::default().with_nulls_last(true),
@@ -451,21 +513,21 @@ fn daily_rows(attributed: &LazyFrame) -> PolarsResult<Vec<DailyRow>> {
         .iter()
         .map(|d| d.unwrap_or(0))
         .collect();
-    let (p, t, f, m) = (
-        strings(&df, "provider_name")?,
-        strings(&df, "team")?,
-        strings(&df, "feature")?,
-        strings(&df, "model")?,
-    );
-    let cost = floats(&df, "effective_cost")?;
-    Ok((0..df.height())
-        .map(|i| DailyRow {
-            date: crate::schema::date_of_day_number(days[i]),
-            provider_name: p[i].clone().unwrap_or_default(),
-            team: t[i].clone().unwrap_or_default(),
-            feature: f[i].clone().unwrap_or_default(),
-            model: m[i].clone(),
-            effective_cost: money(cost[i]),
+    let rows = days
+        .into_iter()
+        .zip(strings(&df, "provider_name")?)
+        .zip(strings(&df, "team")?)
+        .zip(strings(&df, "feature")?)
+        .zip(strings(&df, "model")?)
+        .zip(floats(&df, "effective_cost")?);
+    Ok(rows
+        .map(|(((((day, p), t), f), m), cost)| DailyRow {
+            date: crate::schema::date_of_day_number(day),
+            provider_name: p.unwrap_or_default(),
+            team: t.unwrap_or_default(),
+            feature: f.unwrap_or_default(),
+            model: m,
+            effective_cost: money(cost),
         })
         .collect())
 }

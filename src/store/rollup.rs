@@ -2,7 +2,8 @@
 //!
 //! Layout: `<data_dir>/rollup/cost/<day>.<key>.parquet`, one file per day holding that day's
 //! CostRecords already attributed (team, feature, allocation, …; shared rows still marked
-//! `split:<name>`, divided when read) without the raw `tags` JSON. `<key>` fingerprints what
+//! `split:<name>`, divided when read) without the columns no analysis reads (the raw `tags`
+//! JSON, service name, source, …). `<key>` fingerprints what
 //! the file was computed from: the day's raw partition files (their names carry the write
 //! generation) and the attribution rules and profile tags. A rollup whose key no longer
 //! matches is simply not used and is replaced when its day is next read, so a nightly run
@@ -20,7 +21,7 @@ use std::fs::{self, File};
 use std::path::PathBuf;
 
 /// Bump when the rollup's content changes meaning (its columns or how they are computed).
-const ROLLUP_FORMAT: u32 = 1;
+const ROLLUP_FORMAT: u32 = 2;
 
 /// A stable 64-bit FNV-1a hash (std's hasher may change between Rust releases).
 pub fn fnv1a(parts: &[&[u8]]) -> u64 {

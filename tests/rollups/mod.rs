@@ -177,3 +177,64 @@ fn a_changed_day_relabels_that_day_and_a_changed_rule_relabels_all() {
         "some day kept its old labels"
     );
 }
+
+#[test]
+fn daily_rows_fold_small_series_and_keep_every_total() {
+    let demo = Demo::new();
+    let report = |series: &str| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+            .arg("--config")
+            .arg(demo.env.path("demo/spendlens.toml"))
+            .arg("--data-dir")
+            .arg(demo.data())
+            .args(["report", "--format", "json", "--daily-series", series])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let all = report("0");
+    let folded = report("3");
+    let rows = |r: &Value| r["daily"].as_array().unwrap().clone();
+    let series = |r: &Value, other: bool| -> BTreeSet<String> {
+        rows(r)
+            .iter()
+            .filter(|d| (d["feature"] == "(other)") == other)
+            .map(|d| {
+                format!(
+                    "{}|{}|{}|{}",
+                    d["provider_name"], d["team"], d["feature"], d["model"]
+                )
+            })
+            .collect()
+    };
+    assert!(
+        series(&all, false).len() > 3,
+        "the demo has more than 3 series"
+    );
+    assert!(series(&all, true).is_empty());
+    assert_eq!(series(&folded, false).len(), 3);
+    assert!(!series(&folded, true).is_empty());
+    // Per day, team and provider nothing is lost or moved.
+    let sums = |r: &Value| {
+        let mut m: std::collections::BTreeMap<String, f64> = Default::default();
+        for d in rows(r) {
+            *m.entry(format!(
+                "{}|{}|{}",
+                d["date"], d["team"], d["provider_name"]
+            ))
+            .or_default() += d["effective_cost"].as_f64().unwrap();
+        }
+        m
+    };
+    let (a, b) = (sums(&all), sums(&folded));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(close(*v, b[k], 1e-4), "{k}: {v} vs {}", b[k]);
+    }
+    assert_eq!(all["totals"], folded["totals"]);
+}
