@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+/// mimalloc returns freed memory to the system where glibc's per-thread arenas hold on to it
+/// (see Cargo.toml): peak memory follows what a command needs at once.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match spendlens::cli::run() {
         Ok(code) => code,
