@@ -602,13 +602,43 @@ pub fn detect(
         return Ok(Vec::new());
     }
     let hi = hi as usize;
-    let mut out = Vec::new();
+    let mut flagged: Vec<(Dimension, String, Vec<f64>, Vec<Flag>)> = Vec::new();
     for &dim in dims {
-        let series = frame.series(dim, None)?;
-        for (value, x) in series {
-            for flag in events(&x, lo, hi, cfg) {
-                out.push(explain(frame, dim, &value, &x, flag, cfg)?);
+        for (value, x) in frame.series(dim, None)? {
+            let flags = events(&x, lo, hi, cfg);
+            if !flags.is_empty() {
+                flagged.push((dim, value, x, flags));
             }
+        }
+    }
+    // Explanations are independent small queries (a few days each): run them on every core.
+    let jobs: Vec<(usize, &Flag)> = flagged
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, _, _, flags))| flags.iter().map(move |f| (i, f)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Vec<std::sync::Mutex<Option<PolarsResult<Anomaly>>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(jobs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(i, flag)) = jobs.get(j) else { break };
+                let (dim, value, x, _) = &flagged[i];
+                let explained = explain(frame, *dim, value, x, flag.clone(), cfg);
+                *done[j].lock().expect("no panics while held") = Some(explained);
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(jobs.len());
+    for slot in done {
+        if let Some(a) = slot.into_inner().expect("no panics while held") {
+            out.push(a?);
         }
     }
     link_lost_tags(&mut out);
