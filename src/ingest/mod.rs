@@ -1141,7 +1141,7 @@ fn records(rows: &DataFrame, kept_only: bool) -> PolarsResult<usize> {
 
 /// Large files are read in parts of about this many bytes of CSV (Parquet: this many / 256
 /// rows), so ingest memory is bounded by the part, not the file.
-pub const PART_BYTES: usize = 128 << 20;
+pub const PART_BYTES: usize = 64 << 20;
 
 /// Parse one file: detect container and format, stage, finish. A file larger than one part
 /// is parsed part by part and the parts merged in memory (see [`ingest_files`] for the
@@ -1580,10 +1580,10 @@ pub fn ingest_files(
 
 /// Days per batch when partitions are written from the spill are chosen so a batch holds
 /// about this many rows.
-const SPILL_BATCH_ROWS: usize = 2_000_000;
+const SPILL_BATCH_ROWS: usize = 1_000_000;
 
 /// Parts' daily rows are held in memory up to this many rows; beyond it they go to disk.
-const SPILL_HOLD_ROWS: usize = 2_000_000;
+const SPILL_HOLD_ROWS: usize = 1_000_000;
 
 /// Daily rows of large files' parts, waiting to be merged into partitions: held in memory
 /// while they are few, on disk (Parquet under the data directory) when they are many.

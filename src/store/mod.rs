@@ -589,6 +589,23 @@ impl Store {
                 let _ = fs::remove_dir(source.path()); // only succeeds when empty
             }
         }
+        // Rollups of days the cost table no longer holds (stale ones of held days are
+        // replaced when their day is next read).
+        let cost_days: std::collections::HashSet<String> = manifest
+            .partitions
+            .values()
+            .filter(|p| p.table == Table::Cost)
+            .map(|p| p.day.to_string())
+            .collect();
+        if let Ok(entries) = fs::read_dir(self.dir.join("rollup").join(Table::Cost.name())) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let day = name.split('.').next().unwrap_or_default();
+                if !cost_days.contains(day) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
         // Spill files of an ingest that died (the lock holder's own are read by now).
         if let Ok(entries) = fs::read_dir(&self.dir) {
             for e in entries.flatten() {
