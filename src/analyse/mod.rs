@@ -80,8 +80,9 @@ pub fn bounds(store: &Store) -> Result<Option<(NaiveDate, NaiveDate)>, AnalyseEr
     Ok(days.first().zip(days.last()).map(|(a, b)| (a.day, b.day)))
 }
 
-/// Days labelled in one pass when rollups are (re)built: bounds memory on a long history.
-const ROLLUP_BATCH_DAYS: usize = 31;
+/// Raw rows labelled in one pass when rollups are (re)built (whole days, at least one):
+/// bounds memory however long the history and however large a day.
+const ROLLUP_BATCH_ROWS: usize = 1_000_000;
 
 /// The labelled (attributed, splits not yet divided) costs of `days`, read from the store's
 /// daily rollups; days whose rollup is missing or outdated are labelled from the raw
@@ -94,7 +95,21 @@ fn labelled_days(
 ) -> Result<Option<LazyFrame>, AnalyseError> {
     let missing: Vec<&CostDay> = days.iter().filter(|d| !d.rollup.exists()).collect();
     let mut unwritten: Vec<LazyFrame> = Vec::new();
-    for batch in missing.chunks(ROLLUP_BATCH_DAYS) {
+    let mut batches: Vec<Vec<&CostDay>> = Vec::new();
+    let mut rows = 0;
+    for day in missing {
+        match batches.last_mut() {
+            Some(batch) if rows + day.rows <= ROLLUP_BATCH_ROWS => {
+                batch.push(day);
+                rows += day.rows;
+            }
+            _ => {
+                batches.push(vec![day]);
+                rows = day.rows;
+            }
+        }
+    }
+    for batch in &batches {
         for (day, mut frame) in label_raw(attributor, batch)? {
             if store.write_rollup(day, &mut frame).is_err() {
                 unwritten.push(frame.lazy());

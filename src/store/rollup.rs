@@ -41,6 +41,8 @@ pub struct CostDay {
     pub day: NaiveDate,
     /// Raw partition files of the day (absolute paths).
     pub files: Vec<PathBuf>,
+    /// Rows in those files.
+    pub rows: usize,
     /// The rollup file for this day under the attribution fingerprint it was asked with.
     pub rollup: PathBuf,
 }
@@ -55,17 +57,19 @@ impl Store {
         attribution: u64,
     ) -> Result<Vec<CostDay>, StoreError> {
         let manifest = self.manifest()?;
-        let mut days: BTreeMap<NaiveDate, Vec<&str>> = BTreeMap::new();
+        let mut days: BTreeMap<NaiveDate, (Vec<&str>, usize)> = BTreeMap::new();
         for p in manifest.partitions.values() {
             if p.table == Table::Cost && p.day >= start && p.day <= end {
-                days.entry(p.day).or_default().push(&p.file);
+                let day = days.entry(p.day).or_default();
+                day.0.push(&p.file);
+                day.1 += p.rows;
             }
         }
         let format = ROLLUP_FORMAT.to_le_bytes();
         let fingerprint = attribution.to_le_bytes();
         Ok(days
             .into_iter()
-            .map(|(day, mut files)| {
+            .map(|(day, (mut files, rows))| {
                 files.sort_unstable();
                 let mut parts: Vec<&[u8]> = vec![&format, &fingerprint];
                 parts.extend(files.iter().map(|f| f.as_bytes()));
@@ -73,6 +77,7 @@ impl Store {
                 CostDay {
                     day,
                     files: files.iter().map(|f| self.dir.join(f)).collect(),
+                    rows,
                     rollup: self.rollup_dir().join(format!("{day}.{key:016x}.parquet")),
                 }
             })
