@@ -27,7 +27,7 @@ struct Measured {
 /// Run `cmd` to completion; its wall time and peak resident memory.
 // The child is reaped by `wait4` (which also gives its resource usage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
-fn measure(cmd: &mut Command, what: &str) -> Measured {
+fn measure(cmd: &mut Command, what: &str) -> Result<Measured, String> {
     let started = Instant::now();
     let child = cmd
         .stdout(std::process::Stdio::null())
@@ -40,15 +40,20 @@ fn measure(cmd: &mut Command, what: &str) -> Measured {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let seconds = started.elapsed().as_secs_f64();
     assert!(r == pid, "{what}: wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{what} failed (status {status})"
-    );
-    Measured {
+    if libc::WIFSIGNALED(status) {
+        return Err(format!(
+            "killed by signal {} after {seconds:.0} s",
+            libc::WTERMSIG(status)
+        ));
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("failed (status {status})"));
+    }
+    Ok(Measured {
         seconds,
         // Linux reports ru_maxrss in kilobytes.
         peak_mb: usage.ru_maxrss as f64 / 1024.0,
-    }
+    })
 }
 
 /// A small deterministic generator (splitmix64).
@@ -259,7 +264,15 @@ fn main() {
     let wanted = |step: &str| steps.iter().any(|s| s == step);
     let store = dir.join("store-parquet");
     let (c, p) = (csv.to_str().unwrap(), parquet.to_str().unwrap());
-    let mut results: Vec<(&str, Measured, Option<Measured>)> = Vec::new();
+    println!(
+        "rows: {rows}; CSV {:.0} MB, Parquet {:.0} MB",
+        std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+        std::fs::metadata(&parquet).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+    );
+    println!(
+        "| step | spendlens s | spendlens peak MB | DuckDB s | DuckDB peak MB | ratio (time) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/duckdb_steps.py");
     let duck_out = dir.join("duckdb");
     let duck = |step: &str| {
@@ -299,34 +312,23 @@ fn main() {
                 step,
             ),
         };
-        results.push((step, m, duck(step)));
+        // Each row as soon as it is measured: a step that fails does not lose the others.
+        let cell = |m: &Result<Measured, String>| match m {
+            Ok(m) => format!("{:.2} | {:.0}", m.seconds, m.peak_mb),
+            Err(e) => format!("{e} | —"),
+        };
+        let d = duck(step);
+        let ratio = match (&m, &d) {
+            (Ok(m), Some(Ok(d))) => format!("{:.2}x", m.seconds / d.seconds),
+            _ => "—".to_string(),
+        };
+        println!(
+            "| {step} | {} | {} | {ratio} |",
+            cell(&m),
+            d.as_ref().map(cell).unwrap_or_else(|| "— | —".into())
+        );
     }
-    println!(
-        "rows: {rows}; CSV {:.0} MB, Parquet {:.0} MB; store {:.0} MB",
-        std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
-        std::fs::metadata(&parquet).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
-        dir_size(&store) as f64 / 1e6
-    );
-    println!(
-        "| step | spendlens s | spendlens peak MB | DuckDB s | DuckDB peak MB | ratio (time) |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (step, m, d) in &results {
-        match d {
-            Some(d) => println!(
-                "| {step} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2}x |",
-                m.seconds,
-                m.peak_mb,
-                d.seconds,
-                d.peak_mb,
-                m.seconds / d.seconds
-            ),
-            None => println!(
-                "| {step} | {:.2} | {:.0} | — | — | — |",
-                m.seconds, m.peak_mb
-            ),
-        }
-    }
+    println!("store: {:.0} MB", dir_size(&store) as f64 / 1e6);
 }
 
 fn dir_size(p: &Path) -> u64 {
