@@ -125,18 +125,24 @@ fn labelled_days(
     if !files.is_empty() {
         let scan =
             LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?;
-        // A damaged rollup is only a cache miss: check the files open, else label from raw.
+        // A damaged rollup is only a cache miss: remove the ones that do not open and build
+        // them again (once; a store that cannot be written keeps its rows in memory).
         match scan.clone().limit(0).collect() {
             Ok(_) => parts.push(scan),
-            Err(_) => {
-                let all: Vec<&CostDay> = days.iter().collect();
-                return Ok(Some(concat(
-                    label_raw(attributor, &all)?
-                        .into_iter()
-                        .map(|(_, f)| f.lazy())
-                        .collect::<Vec<_>>(),
-                    UnionArgs::default(),
-                )?));
+            Err(e) => {
+                let mut removed = false;
+                for d in days.iter().filter(|d| d.rollup.exists()) {
+                    let path = PlRefPath::new(d.rollup.to_string_lossy().as_ref());
+                    let opens = LazyFrame::scan_parquet(path, ScanArgsParquet::default())
+                        .and_then(|lf| lf.limit(0).collect());
+                    if opens.is_err() {
+                        removed |= std::fs::remove_file(&d.rollup).is_ok();
+                    }
+                }
+                if !removed {
+                    return Err(e.into());
+                }
+                return labelled_days(store, attributor, days);
             }
         }
     }
@@ -184,19 +190,34 @@ fn label_raw<'a>(
         .filter(|c| !needed.contains(*c))
         .collect();
     labelled = labelled.drop(cols(dropped));
-    let labelled = labelled.collect()?;
-    let mut out = Vec::with_capacity(days.len());
-    for d in days {
-        let day = crate::schema::day_number(d.day);
-        let frame = labelled
-            .clone()
-            .lazy()
-            .filter(col("__rollup_day").cast(DataType::Int32).eq(lit(day)))
-            .drop(cols(["__rollup_day"]))
-            .collect()?;
-        out.push((*d, frame));
+    // One pass splits the batch by day (sorted, then zero-copy slices), rather than one
+    // filter over the whole batch per day.
+    let labelled = labelled
+        .with_column(col("__rollup_day").cast(DataType::Int32))
+        .sort(
+            ["__rollup_day"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?;
+    let day_of_row = labelled.column("__rollup_day")?.i32()?.clone();
+    let labelled = labelled.drop("__rollup_day")?;
+    let mut ranges: std::collections::HashMap<i32, (usize, usize)> = Default::default();
+    for (i, d) in day_of_row.iter().enumerate() {
+        if let Some(d) = d {
+            let r = ranges.entry(d).or_insert((i, 0));
+            r.1 += 1;
+        }
     }
-    Ok(out)
+    Ok(days
+        .iter()
+        .map(|d| {
+            let frame = match ranges.get(&crate::schema::day_number(d.day)) {
+                Some(&(offset, len)) => labelled.slice(offset as i64, len),
+                None => labelled.clear(),
+            };
+            (*d, frame)
+        })
+        .collect())
 }
 
 /// Load `from..=to` (defaults: the whole store) plus `extra_before` days of history,
