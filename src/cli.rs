@@ -312,11 +312,20 @@ fn open_window(
     to: Option<NaiveDate>,
     currency: Option<&str>,
     history_days: i64,
+    selection: Option<polars::prelude::Expr>,
 ) -> Result<(Config, Store, Attributor, analyse::Window)> {
     let config = load_config(cli)?;
     let store = Store::new(&cli.data_dir);
     let attributor = attributor(&config, &store)?;
-    let window = analyse::load_window(&store, &attributor, from, to, currency, history_days)?;
+    let window = analyse::load_window_where(
+        &store,
+        &attributor,
+        from,
+        to,
+        currency,
+        history_days,
+        selection,
+    )?;
     Ok((config, store, attributor, window))
 }
 
@@ -496,8 +505,14 @@ pub fn run() -> Result<ExitCode> {
             min_severity,
             fail_on,
         } => {
-            let (config, _, _, window) =
-                open_window(&cli, *from, *to, currency.as_deref(), analyse::HISTORY_DAYS)?;
+            let (config, _, _, window) = open_window(
+                &cli,
+                *from,
+                *to,
+                currency.as_deref(),
+                analyse::HISTORY_DAYS,
+                None,
+            )?;
             let found = match anomalies::Frame::new(window.frame)? {
                 Some(frame) => anomalies::detect(
                     &frame,
@@ -552,12 +567,8 @@ pub fn run() -> Result<ExitCode> {
                 }
             }
             // Everything investigate looks at lies within the selection: load only that.
-            let config = load_config(&cli)?;
-            let store = Store::new(&cli.data_dir);
-            let attributor = attributor(&config, &store)?;
-            let window = analyse::load_window_where(
-                &store,
-                &attributor,
+            let (config, store, attributor, window) = open_window(
+                &cli,
                 *from,
                 *to,
                 currency.as_deref(),
@@ -695,7 +706,7 @@ pub fn run() -> Result<ExitCode> {
             format,
         } => {
             let (config, store, attributor, window) =
-                open_window(&cli, *from, *to, currency.as_deref(), 0)?;
+                open_window(&cli, *from, *to, currency.as_deref(), 0, None)?;
             // Usage past the last billed day is what the estimates are made of.
             let usage_end = to.unwrap_or(window.end + chrono::Duration::days(60));
             let usage = analyse::load_usage(&store, &attributor, window.start, usage_end)?;

@@ -1066,15 +1066,7 @@ pub fn finish(
         .lazy()
         .filter(col("__keep"))
         .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
-        .agg([
-            col("billed_cost").sum(),
-            col("effective_cost").sum(),
-            // All-null quantities stay null rather than becoming 0.
-            when(col("consumed_quantity").count().gt(lit(0)))
-                .then(col("consumed_quantity").sum())
-                .otherwise(lit(NULL).cast(DataType::Float64))
-                .alias("consumed_quantity"),
-        ])
+        .agg(daily_sums())
         .select([
             to_ts(col("__day")).alias("charge_period_start"),
             to_ts((col("__day").cast(DataType::Int32) + lit(1)).cast(DataType::Date))
@@ -1294,6 +1286,19 @@ fn parse_parts(
     Ok(())
 }
 
+/// The money and quantity of rows summed into one daily row; all-null quantities stay null
+/// rather than becoming 0.
+fn daily_sums() -> [Expr; 3] {
+    [
+        col("billed_cost").sum(),
+        col("effective_cost").sum(),
+        when(col("consumed_quantity").count().gt(lit(0)))
+            .then(col("consumed_quantity").sum())
+            .otherwise(lit(NULL).cast(DataType::Float64))
+            .alias("consumed_quantity"),
+    ]
+}
+
 /// Rows of the same partition and key that came from different parts of a file (or
 /// different files of one run), summed into one row as a single read would have made them.
 fn merge_rows(lf: LazyFrame) -> LazyFrame {
@@ -1304,14 +1309,7 @@ fn merge_rows(lf: LazyFrame) -> LazyFrame {
         .map(|c| col(c.name))
         .collect();
     lf.group_by(keys)
-        .agg([
-            col("billed_cost").sum(),
-            col("effective_cost").sum(),
-            when(col("consumed_quantity").count().gt(lit(0)))
-                .then(col("consumed_quantity").sum())
-                .otherwise(lit(NULL).cast(DataType::Float64))
-                .alias("consumed_quantity"),
-        ])
+        .agg(daily_sums())
         .select(
             schema::COST_COLUMNS
                 .iter()

@@ -638,13 +638,14 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Write a partition file (temp file + rename). Not yet durable: [`make_durable`] flushes
-/// every file of a write at once before the manifest names them.
+/// Write a Parquet file whole or not at all (a temp file of this process, then a rename; the
+/// temp file is removed on failure). Not yet durable: [`make_durable`] flushes every file of a
+/// write at once before the manifest names them.
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
-    let parent = path.parent().expect("partition files live in a directory");
+    let parent = path.parent().expect("store files live in a directory");
     fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let tmp = path.with_extension("parquet.tmp");
-    {
+    let tmp = path.with_extension(format!("parquet.{}.tmp", std::process::id()));
+    let written = (|| {
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         ParquetWriter::new(&file)
             .with_compression(ParquetCompression::Zstd(None))
@@ -653,9 +654,12 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
                 path: tmp.clone(),
                 cause: source,
             })?;
+        fs::rename(&tmp, path).map_err(io_err(path))
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, path).map_err(io_err(path))?;
-    Ok(())
+    written
 }
 
 /// Make `files` (and their directory entries) durable before a manifest names them. On

@@ -13,11 +13,11 @@
 //! same day write the same bytes, and the rename is atomic), and a rollup that cannot be read
 //! is recomputed from the raw partitions, which stay the truth.
 
-use super::{io_err, Store, StoreError, Table};
+use super::{Store, StoreError, Table};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::PathBuf;
 
 /// Bump when the rollup's content changes meaning (its columns or how they are computed).
@@ -90,26 +90,8 @@ impl Store {
 
     /// Write one day's rollup (temp file + rename) and remove that day's outdated rollups.
     pub fn write_rollup(&self, day: &CostDay, frame: &mut DataFrame) -> Result<(), StoreError> {
+        super::write_parquet(&day.rollup, frame)?;
         let dir = self.rollup_dir();
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let tmp = day
-            .rollup
-            .with_extension(format!("parquet.{}.tmp", std::process::id()));
-        let written = (|| {
-            let file = File::create(&tmp).map_err(io_err(&tmp))?;
-            ParquetWriter::new(&file)
-                .with_compression(ParquetCompression::Zstd(None))
-                .finish(frame)
-                .map_err(|cause| StoreError::Polars {
-                    path: tmp.clone(),
-                    cause,
-                })?;
-            fs::rename(&tmp, &day.rollup).map_err(io_err(&day.rollup))
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-            return written;
-        }
         let prefix = format!("{}.", day.day);
         if let Ok(entries) = fs::read_dir(&dir) {
             for e in entries.flatten() {
