@@ -18,13 +18,15 @@ impl Demo {
     fn data(&self) -> PathBuf {
         self.env.path("demo/data")
     }
-    fn report(&self) -> String {
+    /// `report --format json` with `extra` arguments, as text.
+    fn report_with(&self, extra: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
             .arg("--config")
             .arg(self.env.path("demo/spendlens.toml"))
             .arg("--data-dir")
             .arg(self.data())
             .args(["report", "--format", "json"])
+            .args(extra)
             .output()
             .unwrap();
         assert!(
@@ -33,6 +35,9 @@ impl Demo {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+    fn report(&self) -> String {
+        self.report_with(&[])
     }
     /// Rollup file names.
     fn rollups(&self) -> BTreeSet<String> {
@@ -182,20 +187,7 @@ fn a_changed_day_relabels_that_day_and_a_changed_rule_relabels_all() {
 fn daily_rows_fold_small_series_and_keep_every_total() {
     let demo = Demo::new();
     let report = |series: &str| -> Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
-            .arg("--config")
-            .arg(demo.env.path("demo/spendlens.toml"))
-            .arg("--data-dir")
-            .arg(demo.data())
-            .args(["report", "--format", "json", "--daily-series", series])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_str(&demo.report_with(&["--daily-series", series])).unwrap()
     };
     let all = report("0");
     let folded = report("3");
