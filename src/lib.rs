@@ -5,7 +5,7 @@
 //! keeps them as Parquet; `attribute` adds team / feature / allocation from `config`;
 //! `analyse` finds and explains anomalies; `output` writes reports, dashboards and feeds;
 //! `nightly` runs the whole chain. A module only imports from
-//! stages to its left (and from `schema`, `config`, `normalise`).
+//! stages to its left (and from `schema`, `config`, `normalise`, `timing`).
 
 pub mod analyse;
 pub mod attribute;
@@ -19,3 +19,4 @@ pub mod normalise;
 pub mod output;
 pub mod schema;
 pub mod store;
+pub mod timing;

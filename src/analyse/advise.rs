@@ -8,6 +8,7 @@
 
 pub use crate::config::Price;
 use crate::config::{AdviseConfig, CommitmentConfig};
+use crate::schema::without_categoricals;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -166,86 +167,54 @@ fn per_1k(cost: f64, tokens: f64) -> Option<f64> {
 }
 
 /// Token rows of `costs` (attributed) in `start..=end`, summed by (team, feature, model,
-/// usage type) and by whether they are in the last 7 days.
-fn token_rollup(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsResult<DataFrame> {
+/// usage type) with the last 7 days and the 7 before them apart; and the usage charges'
+/// billed cost and tokens by (model, usage type, pricing detail) for the price check.
+struct TokenRollup {
+    by_key: DataFrame,
+    billed: DataFrame,
+}
+
+fn token_rollup(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsResult<TokenRollup> {
     let recent_from = (end - chrono::Duration::days(6)).max(start);
-    costs
+    let tokens = costs.clone().lazy().filter(
+        super::between(start, end)
+            .and(crate::schema::is_token_usage())
+            .and(col("model").is_not_null()),
+    );
+    let qty = || col("consumed_quantity").fill_null(lit(0.0));
+    let recent = super::between(recent_from, end);
+    let before = super::between(
+        recent_from - chrono::Duration::days(7),
+        recent_from - chrono::Duration::days(1),
+    );
+    // Two small group-bys on dictionary codes, instead of one by eight keys whose rows
+    // were then folded one by one.
+    let by_key = tokens
         .clone()
-        .lazy()
-        .filter(
-            super::between(start, end)
-                .and(col("usage_type").str().ends_with(lit("_tokens")))
-                .and(col("model").is_not_null()),
-        )
-        .with_column(super::between(recent_from, end).alias("__recent"))
-        .with_column(
-            super::between(
-                recent_from - chrono::Duration::days(7),
-                recent_from - chrono::Duration::days(1),
-            )
-            .alias("__before"),
-        )
-        .with_column(col("charge_category").eq(lit("Usage")).alias("__usage"))
-        .with_column(col("pricing_detail").fill_null(lit("")).alias("__detail"))
-        .group_by([
-            col("team"),
-            col("feature"),
-            col("model"),
-            col("usage_type"),
-            col("__recent"),
-            col("__before"),
-            col("__usage"),
-            col("__detail"),
-        ])
+        .group_by([col("team"), col("feature"), col("model"), col("usage_type")])
         .agg([
-            col("effective_cost").sum(),
-            col("billed_cost").sum(),
-            col("consumed_quantity").fill_null(lit(0.0)).sum(),
+            col("effective_cost").sum().alias("cost"),
+            qty().sum().alias("tokens"),
+            col("effective_cost")
+                .filter(recent.clone())
+                .sum()
+                .alias("recent_cost"),
+            qty().filter(recent).sum().alias("recent_tokens"),
+            col("effective_cost")
+                .filter(before.clone())
+                .sum()
+                .alias("before_cost"),
+            qty().filter(before).sum().alias("before_tokens"),
         ])
         .collect()
-}
-
-struct Row<'a> {
-    team: &'a str,
-    feature: &'a str,
-    model: &'a str,
-    usage: &'a str,
-    recent: bool,
-    before: bool,
-    /// A usage charge (not a credit, tax or adjustment).
-    usage_charge: bool,
-    /// `batch`, `regional` or empty: which list price applies.
-    detail: &'a str,
-    effective: f64,
-    billed: f64,
-    tokens: f64,
-}
-
-fn rows(df: &DataFrame) -> PolarsResult<Vec<Row<'_>>> {
-    let s = |n: &str| df.column(n).and_then(|c| c.str());
-    let (team, feature, model, usage) = (s("team")?, s("feature")?, s("model")?, s("usage_type")?);
-    let recent = df.column("__recent")?.bool()?;
-    let before = df.column("__before")?.bool()?;
-    let usage_charge = df.column("__usage")?.bool()?;
-    let detail = df.column("__detail")?.str()?;
-    let eff = df.column("effective_cost")?.f64()?;
-    let billed = df.column("billed_cost")?.f64()?;
-    let qty = df.column("consumed_quantity")?.f64()?;
-    Ok((0..df.height())
-        .map(|i| Row {
-            team: team.get(i).unwrap_or_default(),
-            feature: feature.get(i).unwrap_or_default(),
-            model: model.get(i).unwrap_or_default(),
-            usage: usage.get(i).unwrap_or_default(),
-            recent: recent.get(i).unwrap_or(false),
-            before: before.get(i).unwrap_or(false),
-            usage_charge: usage_charge.get(i).unwrap_or(false),
-            detail: detail.get(i).unwrap_or_default(),
-            effective: eff.get(i).unwrap_or(0.0),
-            billed: billed.get(i).unwrap_or(0.0),
-            tokens: qty.get(i).unwrap_or(0.0),
-        })
-        .collect())
+        .and_then(without_categoricals)?;
+    let billed = tokens
+        .filter(col("charge_category").eq(lit("Usage")))
+        .group_by([col("model"), col("usage_type"), col("pricing_detail")])
+        .agg([col("billed_cost").sum(), qty().sum().alias("tokens")])
+        .collect()
+        .and_then(without_categoricals)?;
+    Ok(TokenRollup { by_key, billed })
 }
 
 /// Requests (and throttles) by (team, feature, model) from attributed usage records.
@@ -320,7 +289,7 @@ fn daily_tokens(
             .filter(
                 super::between(start, end)
                     .and(col("model").eq(lit(model.to_string())))
-                    .and(col("usage_type").str().ends_with(lit("_tokens"))),
+                    .and(crate::schema::is_token_usage()),
             )
             .group_by([crate::schema::day_number_expr().alias("__day")])
             .agg([col("consumed_quantity")
@@ -442,37 +411,56 @@ type Key = (String, String, String);
 /// (model, usage type, pricing detail) -> (billed cost, tokens) of usage charges.
 type Billed = BTreeMap<(String, String, String), (f64, f64)>;
 
-/// Sum rows into per-(team, feature, model) accumulators, and billed usage charges per
-/// (model, usage type) for the catalog check (credits excluded: they are not a price).
-fn accumulate(rows: &[Row]) -> (BTreeMap<Key, Acc>, Billed) {
+/// Per-(team, feature, model) accumulators, and billed usage charges per (model, usage
+/// type, pricing detail) for the catalog check (credits excluded: they are not a price).
+fn accumulate(rolled: &TokenRollup) -> PolarsResult<(BTreeMap<Key, Acc>, Billed)> {
+    let df = &rolled.by_key;
+    let s = |n: &str| df.column(n).and_then(|c| c.str());
+    let f = |n: &str| df.column(n).and_then(|c| c.f64());
+    let (team, feature, model, usage) = (s("team")?, s("feature")?, s("model")?, s("usage_type")?);
+    let (cost, tokens) = (f("cost")?, f("tokens")?);
+    let (recent_cost, recent_tokens) = (f("recent_cost")?, f("recent_tokens")?);
+    let (before_cost, before_tokens) = (f("before_cost")?, f("before_tokens")?);
     let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
-    let mut billed: Billed = BTreeMap::new();
-    for r in rows {
-        let a = acc
-            .entry((r.team.into(), r.feature.into(), r.model.into()))
+    for i in 0..df.height() {
+        let key = (
+            team.get(i).unwrap_or_default().to_string(),
+            feature.get(i).unwrap_or_default().to_string(),
+            model.get(i).unwrap_or_default().to_string(),
+        );
+        let a = acc.entry(key).or_default();
+        let (c, t) = (cost.get(i).unwrap_or(0.0), tokens.get(i).unwrap_or(0.0));
+        a.cost += c;
+        a.tokens += t;
+        let by_type = a
+            .by_type
+            .entry(usage.get(i).unwrap_or_default().to_string())
             .or_default();
-        a.cost += r.effective;
-        a.tokens += r.tokens;
-        let t = a.by_type.entry(r.usage.into()).or_default();
-        t.0 += r.effective;
-        t.1 += r.tokens;
-        if r.recent {
-            a.recent.0 += r.effective;
-            a.recent.1 += r.tokens;
-        }
-        if r.before {
-            a.before.0 += r.effective;
-            a.before.1 += r.tokens;
-        }
-        if r.usage_charge {
-            let b = billed
-                .entry((r.model.into(), r.usage.into(), r.detail.into()))
-                .or_default();
-            b.0 += r.billed;
-            b.1 += r.tokens;
-        }
+        by_type.0 += c;
+        by_type.1 += t;
+        a.recent.0 += recent_cost.get(i).unwrap_or(0.0);
+        a.recent.1 += recent_tokens.get(i).unwrap_or(0.0);
+        a.before.0 += before_cost.get(i).unwrap_or(0.0);
+        a.before.1 += before_tokens.get(i).unwrap_or(0.0);
     }
-    (acc, billed)
+    let df = &rolled.billed;
+    let s = |n: &str| df.column(n).and_then(|c| c.str());
+    let f = |n: &str| df.column(n).and_then(|c| c.f64());
+    let (model, usage, detail) = (s("model")?, s("usage_type")?, s("pricing_detail")?);
+    let (billed_cost, tokens) = (f("billed_cost")?, f("tokens")?);
+    let mut billed: Billed = BTreeMap::new();
+    for i in 0..df.height() {
+        let b = billed
+            .entry((
+                model.get(i).unwrap_or_default().to_string(),
+                usage.get(i).unwrap_or_default().to_string(),
+                detail.get(i).unwrap_or_default().to_string(),
+            ))
+            .or_default();
+        b.0 += billed_cost.get(i).unwrap_or(0.0);
+        b.1 += tokens.get(i).unwrap_or(0.0);
+    }
+    Ok((acc, billed))
 }
 
 fn unit_cost(key: &Key, a: &Acc, requests: Option<f64>) -> UnitCost {
@@ -508,8 +496,7 @@ pub fn unit_costs(
     start: NaiveDate,
     end: NaiveDate,
 ) -> PolarsResult<Vec<UnitCost>> {
-    let rolled = token_rollup(costs, start, end)?;
-    let (acc, _) = accumulate(&rows(&rolled)?);
+    let (acc, _) = accumulate(&token_rollup(costs, start, end)?)?;
     let reqs = requests(usage, start, end)?;
     let mut out: Vec<UnitCost> = acc
         .iter()
@@ -535,10 +522,9 @@ pub fn advise(
 ) -> PolarsResult<Advice> {
     let days = ((end - start).num_days() + 1) as f64;
     let rolled = token_rollup(costs, start, end)?;
-    let rows = rows(&rolled)?;
     let reqs = requests(usage, start, end)?;
 
-    let (acc, billed) = accumulate(&rows);
+    let (acc, billed) = accumulate(&rolled)?;
     let mut unit_costs = Vec::new();
     let mut tiering = Vec::new();
     for (key, a) in &acc {
@@ -648,10 +634,12 @@ pub fn advise(
         let tokens = daily_tokens(costs, usage, &c.model, start, end)?;
         // Blended list price with the model's own input/output mix in the period.
         let (mut list_cost, mut list_tokens) = (0.0, 0.0);
-        for r in rows.iter().filter(|r| r.model == c.model) {
-            if let Some(p) = catalog.per_token(&c.model, r.usage) {
-                list_cost += p * r.tokens;
-                list_tokens += r.tokens;
+        for (_, a) in acc.iter().filter(|(k, _)| k.2 == c.model) {
+            for (usage, (_, tokens)) in &a.by_type {
+                if let Some(p) = catalog.per_token(&c.model, usage) {
+                    list_cost += p * tokens;
+                    list_tokens += tokens;
+                }
             }
         }
         let blended = if list_tokens > 0.0 {
@@ -728,7 +716,8 @@ fn estimates(
             .cast(DataType::Date)
             .cast(DataType::Int32)
             .alias("__last")])
-        .collect()?;
+        .collect()
+        .and_then(without_categoricals)?;
     let df = usage
         .clone()
         .lazy()

@@ -19,6 +19,7 @@
 
 use super::Dimension;
 use crate::config::AnomalyConfig;
+use crate::schema::text_values;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::Serialize;
@@ -381,12 +382,19 @@ impl Frame {
         if let Some(f) = filter {
             lf = lf.filter(f);
         }
+        // Sum by the dimension's own columns (codes), then derive its value on the sums.
+        let keys: Vec<Expr> = dim.columns().iter().map(|c| col(*c)).collect();
         let df = lf
-            .group_by([dim.expr().alias("__value"), col("__day")])
+            .group_by(keys.into_iter().chain([col("__day")]).collect::<Vec<_>>())
             .agg([col("effective_cost").sum()])
+            .select([
+                crate::schema::text(dim.expr()).alias("__value"),
+                col("__day"),
+                col("effective_cost"),
+            ])
             .sort(["__value", "__day"], SortMultipleOptions::default())
             .collect()?;
-        let values = df.column("__value")?.str()?.clone();
+        let values = text_values(df.column("__value")?)?;
         let days = df.column("__day")?.i32()?.clone();
         let costs = df.column("effective_cost")?.f64()?.clone();
         let mut out: Vec<(String, Vec<f64>)> = Vec::new();
@@ -441,7 +449,7 @@ impl Frame {
                         .alias("reference"),
                 ])
                 .collect()?;
-            let values = df.column("__value")?.str()?.clone();
+            let values = text_values(df.column("__value")?)?;
             let actual = df.column("actual")?.f64()?.clone();
             let reference = df.column("reference")?.f64()?.clone();
             for ((v, a), r) in values.iter().zip(actual.iter()).zip(reference.iter()) {
@@ -483,9 +491,7 @@ impl Frame {
                     .map(|&i| self.first_day + i as i32),
             )
             .collect();
-        let token = col("usage_type")
-            .str()
-            .ends_with(lit("_tokens"))
+        let token = crate::schema::is_token_usage()
             .and(col("consumed_quantity").fill_null(lit(0.0)).gt(lit(0.0)));
         let df = self
             .on_days(&days)?
@@ -506,8 +512,8 @@ impl Frame {
             .collect()?;
         let now = df.column("__now")?.bool()?.clone();
         let is_token = df.column("__token")?.bool()?.clone();
-        let model = df.column("__model")?.str()?.clone();
-        let usage = df.column("usage_type")?.str()?.clone();
+        let model = text_values(df.column("__model")?)?;
+        let usage = text_values(df.column("usage_type")?)?;
         let cost = df.column("cost")?.f64()?.clone();
         let qty = df.column("qty")?.f64()?.clone();
         // segment -> (cost0, qty0, cost1, qty1)
@@ -602,6 +608,7 @@ pub fn detect(
         return Ok(Vec::new());
     }
     let hi = hi as usize;
+    let t = crate::timing::phase("anomalies: series and flags");
     let mut flagged: Vec<(Dimension, String, Vec<f64>, Vec<Flag>)> = Vec::new();
     for &dim in dims {
         for (value, x) in frame.series(dim, None)? {
@@ -617,30 +624,14 @@ pub fn detect(
         .enumerate()
         .flat_map(|(i, (_, _, _, flags))| flags.iter().map(move |f| (i, f)))
         .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done: Vec<std::sync::Mutex<Option<PolarsResult<Anomaly>>>> =
-        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(jobs.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(i, flag)) = jobs.get(j) else { break };
-                let (dim, value, x, _) = &flagged[i];
-                let explained = explain(frame, *dim, value, x, flag.clone(), cfg);
-                *done[j].lock().expect("no panics while held") = Some(explained);
-            });
-        }
-    });
-    let mut out = Vec::with_capacity(jobs.len());
-    for slot in done {
-        if let Some(a) = slot.into_inner().expect("no panics while held") {
-            out.push(a?);
-        }
-    }
+    drop(t);
+    let _t = crate::timing::phase("anomalies: explanations");
+    let mut out = crate::timing::on_all_cores(&jobs, |&(i, flag)| {
+        let (dim, value, x, _) = &flagged[i];
+        explain(frame, *dim, value, x, flag.clone(), cfg)
+    })
+    .into_iter()
+    .collect::<PolarsResult<Vec<Anomaly>>>()?;
     link_lost_tags(&mut out);
     out.sort_by(|a, b| {
         b.date
@@ -662,7 +653,7 @@ pub fn explain(
     flag: Flag,
     cfg: &AnomalyConfig,
 ) -> PolarsResult<Anomaly> {
-    let filter = dim.expr().eq(lit(value.to_string()));
+    let filter = dim.matches(value);
     explain_selection(
         frame,
         filter,

@@ -5,6 +5,7 @@
 use super::anomalies::{self, Anomaly, Baseline, Decomposition, Frame, RootCause};
 use super::{AnalyseError, Dimension};
 use crate::config::AnomalyConfig;
+use crate::schema::{text, text_values};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::Serialize;
@@ -55,9 +56,9 @@ pub fn selection_filter(selection: &[(Dimension, String)]) -> Expr {
 fn selector_expr(dim: Dimension, pattern: &str) -> Expr {
     if pattern.contains('*') {
         let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
-        dim.expr().str().contains(lit(re), true)
+        text(dim.expr()).str().contains(lit(re), true)
     } else {
-        dim.expr().eq(lit(pattern.to_string()))
+        dim.matches(pattern)
     }
 }
 
@@ -115,14 +116,14 @@ fn unit_costs(frame: &Frame, filter: Expr, days: &[i32]) -> PolarsResult<Option<
     }
     let df = frame
         .on_days(days)?
-        .filter(filter.and(col("usage_type").str().ends_with(lit("_tokens"))))
+        .filter(filter.and(crate::schema::is_token_usage()))
         .group_by([col("usage_type")])
         .agg([
             col("effective_cost").sum(),
             col("consumed_quantity").fill_null(lit(0.0)).sum(),
         ])
         .collect()?;
-    let usage = df.column("usage_type")?.str()?.clone();
+    let usage = text_values(df.column("usage_type")?)?;
     let cost = df.column("effective_cost")?.f64()?.clone();
     let qty = df.column("consumed_quantity")?.f64()?.clone();
     let get = |kind: Option<&str>| -> (f64, f64) {

@@ -110,8 +110,15 @@ fn labelled_days(
         }
     }
     for batch in &batches {
-        for (day, mut frame) in label_raw(attributor, batch)? {
-            if store.write_rollup(day, &mut frame).is_err() {
+        let t = crate::timing::phase("rollups: label a batch");
+        let labelled = label_raw(attributor, batch)?;
+        drop(t);
+        let _t = crate::timing::phase("rollups: write a batch");
+        let written = crate::timing::on_all_cores(&labelled, |(day, frame)| {
+            store.write_rollup(day, &mut frame.clone()).is_ok()
+        });
+        for ((_, frame), ok) in labelled.into_iter().zip(written) {
+            if !ok {
                 unwritten.push(frame.lazy());
             }
         }
@@ -190,6 +197,9 @@ fn label_raw<'a>(
         .filter(|c| !needed.contains(*c))
         .collect();
     labelled = labelled.drop(cols(dropped));
+    // Rollups keep dimensions as dictionary codes: paid once here, not on every read.
+    let schema = labelled.collect_schema()?;
+    labelled = crate::schema::with_categoricals(labelled, &schema);
     // One pass splits the batch by day (sorted, then zero-copy slices), rather than one
     // filter over the whole batch per day.
     let labelled = labelled
@@ -266,7 +276,10 @@ pub fn load_window_where(
         .filter(|d| d.day >= load_start && d.day <= end)
         .collect();
     let loaded = days.first().zip(days.last()).map(|(a, b)| (a.day, b.day));
+    let t = crate::timing::phase("window: rollups");
     let labelled = labelled_days(store, attributor, &days)?;
+    drop(t);
+    let _t = crate::timing::phase("window: read");
     let found: Vec<String> = match &labelled {
         Some(lf) => {
             let found_df = lf
@@ -276,9 +289,7 @@ pub fn load_window_where(
                     .unique()
                     .sort(SortOptions::default())])
                 .collect()?;
-            found_df
-                .column("billing_currency")?
-                .str()?
+            crate::schema::text_values(found_df.column("billing_currency")?)?
                 .iter()
                 .flatten()
                 .map(str::to_string)
@@ -309,15 +320,20 @@ pub fn load_window_where(
             .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()).lazy())?
             .lazy(),
     };
+    // Splits write team / feature / allocation as text: they get plain strings.
+    let split = |lf: LazyFrame| -> Result<DataFrame, AnalyseError> {
+        let df = crate::schema::without_categoricals(lf.collect()?)?;
+        Ok(attributor.split(df)?)
+    };
     let frame = match selection {
-        None => attributor.split(labelled.collect()?)?,
-        Some(f) if attributor.has_splits() => attributor
-            .split(labelled.collect()?)?
-            .lazy()
-            .filter(f)
-            .collect()?,
+        None if attributor.has_splits() => split(labelled)?,
+        None => labelled.collect()?,
+        Some(f) if attributor.has_splits() => split(labelled)?.lazy().filter(f).collect()?,
         Some(f) => labelled.filter(f).collect()?,
     };
+    // Rows from rollups are Categorical already; split or freshly labelled ones are cast.
+    let schema = frame.schema().clone();
+    let frame = crate::schema::with_categoricals(frame.lazy(), &schema).collect()?;
     Ok(Window {
         frame,
         currency,
@@ -405,6 +421,56 @@ impl Dimension {
         }
     }
 
+    /// The columns [`Dimension::expr`] reads: grouping by them and deriving the value
+    /// afterwards keeps a group-by over millions of rows on dictionary codes.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Dimension::Total => &[],
+            Dimension::Provider => &["provider_name"],
+            Dimension::Team => &["team"],
+            Dimension::TeamFeature => &["team", "feature"],
+            Dimension::Feature => &["feature"],
+            Dimension::Model => &["model"],
+            Dimension::Account => &["sub_account_id"],
+            Dimension::Region => &["region_id"],
+            Dimension::UsageType => &["usage_type"],
+            Dimension::Resource => &["resource_id"],
+        }
+    }
+
+    /// Rows whose [`Dimension::expr`] equals `value`, as comparisons of the columns
+    /// themselves (no per-row strings are built).
+    pub fn matches(self, value: &str) -> Expr {
+        let is = |c: &str, v: &str, fill: &str| {
+            let e = col(c).eq(lit(v.to_string()));
+            if v == fill {
+                e.or(col(c).is_null())
+            } else {
+                e
+            }
+        };
+        match self {
+            Dimension::Total => lit(value == "total"),
+            // `team/feature`: every way of cutting the value at a `/` (tags may hold one).
+            Dimension::TeamFeature => value
+                .match_indices('/')
+                .map(|(i, _)| {
+                    col("team")
+                        .eq(lit(value[..i].to_string()))
+                        .and(col("feature").eq(lit(value[i + 1..].to_string())))
+                })
+                .reduce(Expr::or)
+                .unwrap_or(lit(false)),
+            Dimension::Model => is("model", value, "(no model)"),
+            Dimension::Account => is("sub_account_id", value, "(none)"),
+            Dimension::Region => is("region_id", value, "(none)"),
+            Dimension::Resource => is("resource_id", value, "(none)"),
+            Dimension::Provider | Dimension::Team | Dimension::Feature | Dimension::UsageType => {
+                col(self.columns()[0]).eq(lit(value.to_string()))
+            }
+        }
+    }
+
     /// Child dimensions an anomaly of this dimension is explained by.
     pub fn children(self) -> &'static [Dimension] {
         use self::Dimension::*;
@@ -419,6 +485,76 @@ impl Dimension {
             Region => &[Provider, Team, Model, UsageType, Resource],
             UsageType => &[Provider, Team, Model, Resource],
             Resource => &[Team, TeamFeature, Model, UsageType],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dimension;
+    use polars::prelude::*;
+
+    /// Rows with nulls, a `/` inside a team name and the placeholder values, as String and as
+    /// Categorical (what a window holds).
+    fn rows() -> DataFrame {
+        df!(
+            "provider_name" => ["aws", "aws", "azure", "gcp"],
+            "team" => ["a/b", "a", "a", "ml"],
+            "feature" => ["c", "b/c", "c", "chat"],
+            "model" => [Some("m1"), None, Some("(no model)"), Some("m2")],
+            "sub_account_id" => [Some("x"), None, Some("(none)"), Some("y")],
+            "region_id" => [None, Some("r"), Some("r"), None],
+            "resource_id" => [Some("res"), None, None, Some("res")],
+            "usage_type" => ["input_tokens", "output_tokens", "other", "input_tokens"],
+        )
+        .expect("frame")
+    }
+
+    fn picked(df: &DataFrame, e: Expr) -> Vec<bool> {
+        df.clone()
+            .lazy()
+            .with_column(e.alias("p"))
+            .collect()
+            .expect("query")
+            .column("p")
+            .expect("p")
+            .bool()
+            .expect("bool")
+            .iter()
+            .map(|v| v.unwrap_or(false))
+            .collect()
+    }
+
+    #[test]
+    fn matches_picks_exactly_the_rows_whose_value_is_equal() {
+        let plain = rows();
+        let schema = plain.schema().clone();
+        let coded = crate::schema::with_categoricals(plain.clone().lazy(), &schema)
+            .collect()
+            .expect("cast");
+        for df in [&plain, &coded] {
+            for &dim in Dimension::ALL {
+                let values = df
+                    .clone()
+                    .lazy()
+                    .with_column(crate::schema::text(dim.expr()).alias("v"))
+                    .collect()
+                    .expect("values");
+                let values =
+                    crate::schema::text_values(values.column("v").expect("v")).expect("text");
+                let mut wanted: Vec<String> = values.iter().flatten().map(String::from).collect();
+                wanted.push("not-there".into());
+                for v in wanted {
+                    let expected: Vec<bool> =
+                        values.iter().map(|x| x == Some(v.as_str())).collect();
+                    assert_eq!(
+                        picked(df, dim.matches(&v)),
+                        expected,
+                        "{} = {v}",
+                        dim.name()
+                    );
+                }
+            }
         }
     }
 }

@@ -83,7 +83,7 @@ impl Feed {
                 col("allocation"),
                 col("effective_cost"),
                 col("billed_cost"),
-                when(col("usage_type").str().ends_with(lit("_tokens")))
+                when(crate::schema::is_token_usage())
                     .then(col("consumed_quantity").fill_null(lit(0.0)))
                     .otherwise(lit(0.0))
                     .alias("tokens"),
@@ -100,6 +100,10 @@ impl Feed {
                 col("billed_cost").sum(),
                 col("tokens").sum(),
             ])
+            // Feeds are read by other tools (and sort by text): plain strings.
+            .collect()
+            .and_then(crate::schema::without_categoricals)?
+            .lazy()
             .sort(
                 ["day", "currency"]
                     .iter()

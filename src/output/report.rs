@@ -207,9 +207,7 @@ fn in_period(p: &Period) -> Expr {
 }
 
 pub(crate) fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(df
-        .column(name)?
-        .str()?
+    Ok(crate::schema::text_values(df.column(name)?)?
         .iter()
         .map(|v| v.map(str::to_string))
         .collect())
@@ -254,6 +252,7 @@ pub fn build(
         .clamp(0, 3660)
         + 1
         + analyse::HISTORY_DAYS;
+    let t = crate::timing::phase("report: load window");
     let window = analyse::load_window(
         store,
         attributor,
@@ -269,10 +268,16 @@ pub fn build(
     };
     let previous = period.previous();
     let currency = window.currency.clone();
+    drop(t);
+    let t = crate::timing::phase("report: anomaly frame");
     let anomaly_frame = anomalies::Frame::new(window.frame.clone())?;
+    drop(t);
+    let t = crate::timing::phase("report: unit costs");
     let usage = analyse::load_usage(store, attributor, period.start, period.end)?;
     let unit_costs =
         analyse::advise::unit_costs(&window.frame, usage.as_ref(), period.start, period.end)?;
+    drop(t);
+    let t = crate::timing::phase("report: totals and breakdowns");
     let attributed = window.frame.lazy();
     let attributed_all = attributed.clone();
     let current = attributed.clone().filter(in_period(&period));
@@ -371,7 +376,11 @@ pub fn build(
         })
         .collect();
 
+    drop(t);
+    let t = crate::timing::phase("report: movers");
     let top_movers = movers(&current, &prior, opts.top.max(1))?;
+    drop(t);
+    let t = crate::timing::phase("report: daily rows");
     let (period_start, period_end) = (period.start, period.end);
     let all_daily = daily_rows(&attributed_all, &period, opts.daily_series)?;
     let totals_by_day = day_totals(&all_daily);
@@ -381,7 +390,9 @@ pub fn build(
         .into_iter()
         .filter(|r| r.date >= period_start && r.date <= period_end)
         .collect();
+    drop(t);
     let sources = store.source_status(period_end, opts.stale_after_days)?;
+    let _t = crate::timing::phase("report: anomalies");
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         period,
@@ -454,16 +465,14 @@ fn daily_rows(
             .chain(keys.iter().map(|k| col(*k)))
             .collect()
     };
-    let mut grouped = attributed
+    let with_day = attributed
         .clone()
-        .with_column(crate::schema::day_number_expr().alias("__day"))
-        .group_by(by(true))
-        .agg([col("effective_cost").sum()]);
-    if max_series > 0 {
-        let grouped_df = grouped.collect()?;
-        let top = grouped_df
+        .with_column(crate::schema::day_number_expr().alias("__day"));
+    let grouped = if max_series > 0 {
+        // The period's largest series first (one row per series), then every row is
+        // folded against them and summed per day: no day x series table of the whole window.
+        let top = with_day
             .clone()
-            .lazy()
             .filter(
                 col("__day")
                     .gt_eq(lit(crate::schema::day_number(period.start)))
@@ -486,11 +495,10 @@ fn daily_rows(
         let fold = |name: &str| {
             when(kept.clone())
                 .then(col(name))
-                .otherwise(lit(OTHER))
+                .otherwise(lit(OTHER).cast(crate::schema::categorical()))
                 .alias(name)
         };
-        grouped = grouped_df
-            .lazy()
+        with_day
             .join(
                 top,
                 by(false),
@@ -499,8 +507,12 @@ fn daily_rows(
             )
             .with_columns([fold("feature"), fold("model")])
             .group_by(by(true))
-            .agg([col("effective_cost").sum()]);
-    }
+            .agg([col("effective_cost").sum()])
+    } else {
+        with_day
+            .group_by(by(true))
+            .agg([col("effective_cost").sum()])
+    };
     let df = grouped
         .sort(
             ["__day", "provider_name", "team", "feature", "model"],
@@ -639,21 +651,22 @@ fn month_to_date(
 /// Largest absolute changes in effective cost against the previous period, across the
 /// provider, team, team/feature and model dimensions.
 fn movers(current: &LazyFrame, prior: &LazyFrame, top: usize) -> PolarsResult<Vec<Mover>> {
-    let dims: [(&str, Expr); 4] = [
-        ("provider", col("provider_name")),
-        ("team", col("team")),
-        (
-            "team/feature",
-            concat_str([col("team"), col("feature")], "/", false),
-        ),
-        ("model", col("model").fill_null(lit("(no model)"))),
+    let dims = [
+        ("provider", Dimension::Provider),
+        ("team", Dimension::Team),
+        ("team/feature", Dimension::TeamFeature),
+        ("model", Dimension::Model),
     ];
     let mut out = Vec::new();
-    for (name, key) in dims {
+    for (name, dim) in dims {
+        // Sum by the dimension's columns (codes), then name the sums.
         let agg = |lf: &LazyFrame, alias: &str| {
             lf.clone()
-                .group_by([key.clone().alias("value")])
+                .group_by(dim.columns().iter().map(|c| col(*c)).collect::<Vec<_>>())
                 .agg([col("effective_cost").sum().alias(alias)])
+                .select([crate::schema::text(dim.expr()).alias("value"), col(alias)])
+                .group_by([col("value")])
+                .agg([col(alias).sum()])
         };
         let joined = agg(current, "now")
             .join(

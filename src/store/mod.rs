@@ -416,35 +416,15 @@ impl Store {
                 day
             )
         };
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let slots: Vec<std::sync::Mutex<Option<Result<(), StoreError>>>> =
-            parts.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(parts.len().max(1));
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((source, day, part)) = parts.get(i) else {
-                        break;
-                    };
-                    let path = self.dir.join(rel(source, *day));
-                    let result = write_parquet(&path, &mut part.clone());
-                    *slots[i].lock().expect("no panics while held") = Some(result);
-                });
-            }
+        let results = crate::timing::on_all_cores(&parts, |(source, day, part)| {
+            let path = self.dir.join(rel(source, *day));
+            write_parquet(&path, &mut part.clone(), ParquetCompression::Zstd(None))
         });
         let mut first_error = None;
-        for ((source, day, part), slot) in parts.into_iter().zip(slots) {
-            match slot.into_inner().expect("no panics while held") {
-                Some(Ok(())) => {}
-                Some(Err(e)) => {
-                    first_error.get_or_insert(e);
-                    continue;
-                }
-                None => continue,
+        for ((source, day, part), result) in parts.into_iter().zip(results) {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+                continue;
             }
             let rel = rel(&source, day);
             written.push(self.dir.join(&rel));
@@ -641,14 +621,18 @@ fn sync_dir(dir: &Path) {
 /// Write a Parquet file whole or not at all (a temp file of this process, then a rename; the
 /// temp file is removed on failure). Not yet durable: [`make_durable`] flushes every file of a
 /// write at once before the manifest names them.
-fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
+fn write_parquet(
+    path: &Path,
+    df: &mut DataFrame,
+    compression: ParquetCompression,
+) -> Result<(), StoreError> {
     let parent = path.parent().expect("store files live in a directory");
     fs::create_dir_all(parent).map_err(io_err(parent))?;
     let tmp = path.with_extension(format!("parquet.{}.tmp", std::process::id()));
     let written = (|| {
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         ParquetWriter::new(&file)
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(compression)
             .finish(df)
             .map_err(|source| StoreError::Polars {
                 path: tmp.clone(),

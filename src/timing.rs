@@ -1,0 +1,66 @@
+//! Phase timings on stderr when `SPENDLENS_TIMINGS` is set: where a slow report or anomaly
+//! run spends its time (README: Performance). Off by default and never on stdout. Also the
+//! one way independent jobs are spread over the cores ([`on_all_cores`]).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("SPENDLENS_TIMINGS").is_some_and(|v| !v.is_empty()))
+}
+
+/// Prints `timing: <name> <seconds>` when dropped, if timings are on.
+pub struct Phase {
+    name: &'static str,
+    started: Instant,
+}
+
+/// Start timing a phase; the guard reports when it goes out of scope.
+pub fn phase(name: &'static str) -> Option<Phase> {
+    enabled().then(|| Phase {
+        name,
+        started: Instant::now(),
+    })
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        eprintln!(
+            "timing: {} {:.3}s",
+            self.name,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// `f` applied to every item on every core (each worker takes the next item), results in
+/// the items' order. For independent jobs polars does not parallelise itself: encoding many
+/// small Parquet files, explaining many anomalies.
+pub fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                *slots[i].lock().expect("no panics while held") = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .expect("no panics while held")
+                .expect("every item was taken by a worker")
+        })
+        .collect()
+}
