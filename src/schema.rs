@@ -35,9 +35,16 @@ pub fn is_token_usage() -> Expr {
     USAGE_TYPES
         .iter()
         .filter(|t| t.ends_with("_tokens"))
-        .map(|t| col("usage_type").eq(lit(*t)))
+        .map(|t| equals(col("usage_type"), t))
         .reduce(Expr::or)
         .expect("token usage types")
+}
+
+/// `e == value` for a String or Categorical expression. Against a Categorical the value is
+/// made a category first, so the comparison is of codes: compared with a string literal,
+/// polars turns every row's code back into text.
+pub fn equals(e: Expr, value: &str) -> Expr {
+    e.eq(lit(value.to_string()).cast(categorical()))
 }
 
 /// FOCUS ChargeCategory values.

@@ -189,22 +189,24 @@ fn token_rollup(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsRe
     );
     // Two small group-bys on dictionary codes, instead of one by eight keys whose rows
     // were then folded one by one.
+    // Conditional sums as columns first: a filter inside an aggregation runs per group.
+    let only = |when_: Expr, e: Expr| when(when_).then(e).otherwise(lit(0.0));
     let by_key = tokens
         .clone()
+        .with_columns([
+            only(recent.clone(), col("effective_cost")).alias("recent_cost"),
+            only(recent, qty()).alias("recent_tokens"),
+            only(before.clone(), col("effective_cost")).alias("before_cost"),
+            only(before, qty()).alias("before_tokens"),
+        ])
         .group_by([col("team"), col("feature"), col("model"), col("usage_type")])
         .agg([
             col("effective_cost").sum().alias("cost"),
             qty().sum().alias("tokens"),
-            col("effective_cost")
-                .filter(recent.clone())
-                .sum()
-                .alias("recent_cost"),
-            qty().filter(recent).sum().alias("recent_tokens"),
-            col("effective_cost")
-                .filter(before.clone())
-                .sum()
-                .alias("before_cost"),
-            qty().filter(before).sum().alias("before_tokens"),
+            col("recent_cost").sum(),
+            col("recent_tokens").sum(),
+            col("before_cost").sum(),
+            col("before_tokens").sum(),
         ])
         .collect()
         .and_then(without_categoricals)?;

@@ -409,53 +409,88 @@ impl Frame {
         Ok(out)
     }
 
+    /// The rows of `filter` on day `t` and on the baseline's reference days: what the root
+    /// causes and the decomposition of one flag compare (read once for both).
+    pub fn compared(&self, filter: Expr, t: usize, baseline: &Baseline) -> PolarsResult<DataFrame> {
+        let day_t = self.first_day + t as i32;
+        let days: Vec<i32> = std::iter::once(day_t)
+            .chain(
+                baseline
+                    .reference
+                    .iter()
+                    .map(|&i| self.first_day + i as i32),
+            )
+            .collect();
+        self.on_days(&days)?.filter(filter).collect()
+    }
+
     /// Cost per child value on day `t` and averaged over the reference days, scaled so the
-    /// children's expected values add up to `expected`.
+    /// children's expected values add up to `expected`, from the [`Frame::compared`] rows.
     pub fn root_causes(
         &self,
-        filter: Expr,
+        compared: &DataFrame,
         children: &[Dimension],
         t: usize,
         baseline: &Baseline,
         reference_total: f64,
     ) -> PolarsResult<Vec<RootCause>> {
-        let k = if reference_total > 0.0 {
-            baseline.expected / reference_total
-        } else {
-            0.0
-        };
+        let one = HashMap::from([(String::new(), Scale::of(baseline, reference_total))]);
+        let compared = compared
+            .clone()
+            .lazy()
+            .with_column(lit("").alias("__value"))
+            .collect()?;
+        let mut by_value = self.root_causes_by_value(&compared, children, t, &one)?;
+        Ok(by_value.remove("").unwrap_or_default())
+    }
+
+    /// [`Frame::root_causes`] of several flags on the same day against the same reference
+    /// days at once: `compared` holds each flag's rows with its value in `__value`, and
+    /// `scales` each value's scale. One group-by per child dimension for all of them.
+    fn root_causes_by_value(
+        &self,
+        compared: &DataFrame,
+        children: &[Dimension],
+        t: usize,
+        scales: &HashMap<String, Scale>,
+    ) -> PolarsResult<HashMap<String, Vec<RootCause>>> {
         let day_t = self.first_day + t as i32;
-        let ref_days: Vec<i32> = baseline
-            .reference
-            .iter()
-            .map(|&i| self.first_day + i as i32)
-            .collect();
-        let n_ref = ref_days.len().max(1) as f64;
-        let days: Vec<i32> = std::iter::once(day_t).chain(ref_days).collect();
-        let rows = self.on_days(&days)?.filter(filter).collect()?.lazy();
-        let mut causes = Vec::new();
+        let today = col("__day").eq(lit(day_t));
+        let rows = compared.clone().lazy().with_columns([
+            when(today.clone())
+                .then(col("effective_cost"))
+                .otherwise(lit(0.0))
+                .alias("__actual"),
+            when(today)
+                .then(lit(0.0))
+                .otherwise(col("effective_cost"))
+                .alias("__reference"),
+        ]);
+        let mut causes: HashMap<String, Vec<RootCause>> = HashMap::new();
         for child in children {
             let df = rows
                 .clone()
-                .group_by([child.expr().alias("__value")])
+                .group_by([col("__value"), child.expr().alias("__child")])
                 .agg([
-                    col("effective_cost")
-                        .filter(col("__day").eq(lit(day_t)))
-                        .sum()
-                        .alias("actual"),
-                    col("effective_cost")
-                        .filter(col("__day").neq(lit(day_t)))
-                        .sum()
-                        .alias("reference"),
+                    col("__actual").sum().alias("actual"),
+                    col("__reference").sum().alias("reference"),
                 ])
                 .collect()?;
-            let values = text_values(df.column("__value")?)?;
+            let flagged = text_values(df.column("__value")?)?;
+            let values = text_values(df.column("__child")?)?;
             let actual = df.column("actual")?.f64()?.clone();
             let reference = df.column("reference")?.f64()?.clone();
-            for ((v, a), r) in values.iter().zip(actual.iter()).zip(reference.iter()) {
+            for (((f, v), a), r) in flagged
+                .iter()
+                .zip(values.iter())
+                .zip(actual.iter())
+                .zip(reference.iter())
+            {
+                let f = f.unwrap_or_default();
+                let Some(scale) = scales.get(f) else { continue };
                 let a = a.unwrap_or(0.0);
-                let e = r.unwrap_or(0.0) / n_ref * k;
-                causes.push(RootCause {
+                let e = r.unwrap_or(0.0) / scale.n_ref * scale.k;
+                causes.entry(f.to_string()).or_default().push(RootCause {
                     dimension: child.name().to_string(),
                     value: v.unwrap_or_default().to_string(),
                     actual: round(a),
@@ -468,35 +503,40 @@ impl Frame {
     }
 
     /// Volume / mix / rate decomposition of the change from the (scaled) reference days to
-    /// day `t`, over token-billed segments (model × usage type).
+    /// day `t`, over token-billed segments (model × usage type), from the
+    /// [`Frame::compared`] rows.
     pub fn decompose(
         &self,
-        filter: Expr,
+        compared: &DataFrame,
         t: usize,
         baseline: &Baseline,
         reference_total: f64,
     ) -> PolarsResult<Option<Decomposition>> {
-        let k = if reference_total > 0.0 {
-            baseline.expected / reference_total
-        } else {
-            0.0
-        };
+        let one = HashMap::from([(String::new(), Scale::of(baseline, reference_total))]);
+        let compared = compared
+            .clone()
+            .lazy()
+            .with_column(lit("").alias("__value"))
+            .collect()?;
+        let mut by_value = self.decompose_by_value(&compared, t, &one)?;
+        Ok(by_value.remove("").flatten())
+    }
+
+    /// [`Frame::decompose`] of several flags at once (see [`Frame::root_causes_by_value`]).
+    fn decompose_by_value(
+        &self,
+        compared: &DataFrame,
+        t: usize,
+        scales: &HashMap<String, Scale>,
+    ) -> PolarsResult<HashMap<String, Option<Decomposition>>> {
         let day_t = self.first_day + t as i32;
-        let n_ref = baseline.reference.len().max(1) as f64;
-        let days: Vec<i32> = std::iter::once(day_t)
-            .chain(
-                baseline
-                    .reference
-                    .iter()
-                    .map(|&i| self.first_day + i as i32),
-            )
-            .collect();
         let token = crate::schema::is_token_usage()
             .and(col("consumed_quantity").fill_null(lit(0.0)).gt(lit(0.0)));
-        let df = self
-            .on_days(&days)?
-            .filter(filter)
+        let df = compared
+            .clone()
+            .lazy()
             .group_by([
+                col("__value"),
                 col("__day").eq(lit(day_t)).alias("__now"),
                 token.alias("__token"),
                 Dimension::Model.expr().alias("__model"),
@@ -510,23 +550,25 @@ impl Frame {
                     .alias("qty"),
             ])
             .collect()?;
+        let flagged = text_values(df.column("__value")?)?;
         let now = df.column("__now")?.bool()?.clone();
         let is_token = df.column("__token")?.bool()?.clone();
         let model = text_values(df.column("__model")?)?;
         let usage = text_values(df.column("usage_type")?)?;
         let cost = df.column("cost")?.f64()?.clone();
         let qty = df.column("qty")?.f64()?.clone();
-        // segment -> (cost0, qty0, cost1, qty1)
-        let mut segments: HashMap<(String, String), [f64; 4]> = HashMap::new();
-        let (mut other0, mut other1) = (0.0, 0.0);
+        let mut mixes: HashMap<String, Mix> = HashMap::new();
         for i in 0..df.height() {
+            let f = flagged.get(i).unwrap_or_default();
+            let Some(scale) = scales.get(f) else { continue };
+            let m = mixes.entry(f.to_string()).or_default();
             let is_now = now.get(i).unwrap_or(false);
             let c = cost.get(i).unwrap_or(0.0);
             if !is_token.get(i).unwrap_or(false) {
                 if is_now {
-                    other1 += c;
+                    m.other1 += c;
                 } else {
-                    other0 += c / n_ref * k;
+                    m.other0 += c / scale.n_ref * scale.k;
                 }
                 continue;
             }
@@ -535,19 +577,60 @@ impl Frame {
                 usage.get(i).unwrap_or_default().to_string(),
             );
             let q = qty.get(i).unwrap_or(0.0);
-            let e = segments.entry(key).or_insert([0.0; 4]);
+            let e = m.segments.entry(key).or_insert([0.0; 4]);
             if is_now {
                 e[2] += c;
                 e[3] += q;
             } else {
-                e[0] += c / n_ref * k;
-                e[1] += q / n_ref * k;
+                e[0] += c / scale.n_ref * scale.k;
+                e[1] += q / scale.n_ref * scale.k;
             }
         }
+        Ok(mixes
+            .into_iter()
+            .map(|(f, m)| (f, m.decomposition()))
+            .collect())
+    }
+}
+
+/// How a flag's reference days scale to its expected value: each reference day's cost
+/// divided by the number of reference days and multiplied by `k` (expected / mean of the
+/// reference days).
+#[derive(Debug, Clone, Copy)]
+pub struct Scale {
+    k: f64,
+    n_ref: f64,
+}
+
+impl Scale {
+    pub fn of(baseline: &Baseline, reference_total: f64) -> Scale {
+        Scale {
+            k: if reference_total > 0.0 {
+                baseline.expected / reference_total
+            } else {
+                0.0
+            },
+            n_ref: baseline.reference.len().max(1) as f64,
+        }
+    }
+}
+
+/// Token segments (model, usage type) -> (cost before, tokens before, cost now, tokens now),
+/// the before side scaled; and the cost of everything else before and now.
+#[derive(Default)]
+struct Mix {
+    segments: HashMap<(String, String), [f64; 4]>,
+    other0: f64,
+    other1: f64,
+}
+
+impl Mix {
+    fn decomposition(&self) -> Option<Decomposition> {
+        let (segments, other0, other1) = (&self.segments, self.other0, self.other1);
         let q0: f64 = segments.values().map(|s| s[1]).sum();
         let q1: f64 = segments.values().map(|s| s[3]).sum();
         if q0 <= 0.0 && q1 <= 0.0 {
-            return Ok(None);
+            return None;
         }
         let c0: f64 = segments.values().map(|s| s[0]).sum();
         let c1: f64 = segments.values().map(|s| s[2]).sum();
@@ -568,14 +651,14 @@ impl Frame {
             }
             ((q1 - q0) * p0, mix, rate)
         };
-        Ok(Some(Decomposition {
+        Some(Decomposition {
             volume: round(volume),
             mix: round(mix),
             rate: round(rate),
             other: round(other1 - other0),
             tokens_expected: q0.round(),
             tokens_actual: q1.round(),
-        }))
+        })
     }
 }
 
@@ -592,6 +675,14 @@ pub fn events(x: &[f64], lo: usize, hi: usize, cfg: &AnomalyConfig) -> Vec<Flag>
         .into_iter()
         .filter(|f| f.index + f.days > lo)
         .collect()
+}
+
+/// Position of the dimension of flagged series `i` in [`Dimension::ALL`] (a sortable key).
+fn i_dim(flagged: &[(Dimension, String, Vec<f64>, Vec<Flag>)], i: usize) -> usize {
+    Dimension::ALL
+        .iter()
+        .position(|d| *d == flagged[i].0)
+        .unwrap_or(usize::MAX)
 }
 
 /// Find and explain anomalies on days `from..=to` (inclusive) across `dims`.
@@ -626,12 +717,34 @@ pub fn detect(
         .collect();
     drop(t);
     let _t = crate::timing::phase("anomalies: explanations");
-    let mut out = crate::timing::on_all_cores(&jobs, |&(i, flag)| {
-        let (dim, value, x, _) = &flagged[i];
-        explain(frame, *dim, value, x, flag.clone(), cfg)
-    })
-    .into_iter()
-    .collect::<PolarsResult<Vec<Anomaly>>>()?;
+    // Flags of one dimension on the same day against the same reference days are explained
+    // together.
+    let mut together: std::collections::BTreeMap<(usize, usize, Vec<usize>), Vec<usize>> =
+        Default::default();
+    for (j, &(i, flag)) in jobs.iter().enumerate() {
+        let key = (
+            i_dim(&flagged, i),
+            flag.index,
+            flag.baseline.reference.clone(),
+        );
+        together.entry(key).or_default().push(j);
+    }
+    let groups: Vec<Vec<usize>> = together.into_values().collect();
+    let mut out = Vec::with_capacity(jobs.len());
+    for explained in crate::timing::on_all_cores(&groups, |group| {
+        let dim = flagged[jobs[group[0]].0].0;
+        let flags: Vec<(&str, &[f64], &Flag)> = group
+            .iter()
+            .map(|&j| {
+                let (i, flag) = jobs[j];
+                let (_, value, x, _) = &flagged[i];
+                (value.as_str(), x.as_slice(), flag)
+            })
+            .collect();
+        explain_together(frame, dim, &flags, cfg)
+    }) {
+        out.extend(explained?);
+    }
     link_lost_tags(&mut out);
     out.sort_by(|a, b| {
         b.date
@@ -679,13 +792,98 @@ pub fn explain_selection(
     cfg: &AnomalyConfig,
 ) -> PolarsResult<Anomaly> {
     let b = &flag.baseline;
-    let reference_total = if b.reference.is_empty() {
+    let reference_total = reference_mean(x, b);
+    let compared = frame.compared(filter, flag.index, b)?;
+    let causes = frame.root_causes(&compared, children, flag.index, b, reference_total)?;
+    let decomposition = frame.decompose(&compared, flag.index, b, reference_total)?;
+    Ok(anomaly(
+        frame,
+        (dimension, value),
+        flag,
+        causes,
+        decomposition,
+        cfg,
+    ))
+}
+
+/// Flags of several values of `dim` on the same day against the same reference days,
+/// explained together: one read of those days and one group-by per child dimension for all
+/// of them, where one flag at a time made a query per child per flag (thousands of flags on
+/// a noisy year). The same answers as [`explain`] on each.
+fn explain_together(
+    frame: &Frame,
+    dim: Dimension,
+    flags: &[(&str, &[f64], &Flag)],
+    cfg: &AnomalyConfig,
+) -> PolarsResult<Vec<Anomaly>> {
+    if let [(value, x, flag)] = flags {
+        return Ok(vec![explain(frame, dim, value, x, (*flag).clone(), cfg)?]);
+    }
+    let (_, _, first) = flags[0];
+    let (t, b) = (first.index, &first.baseline);
+    let days: Vec<i32> = std::iter::once(t)
+        .chain(b.reference.iter().copied())
+        .map(|i| frame.first_day + i as i32)
+        .collect();
+    let values: Vec<&str> = flags.iter().map(|(v, _, _)| *v).collect();
+    let values = DataFrame::new_infer_height(vec![Column::new("__value".into(), values)])?;
+    let compared = frame
+        .on_days(&days)?
+        .with_column(crate::schema::text(dim.expr()).alias("__value"))
+        .join(
+            values.lazy(),
+            [col("__value")],
+            [col("__value")],
+            JoinArgs::new(JoinType::Semi),
+        )
+        .collect()?;
+    let scales: HashMap<String, Scale> = flags
+        .iter()
+        .map(|(v, x, f)| {
+            (
+                v.to_string(),
+                Scale::of(&f.baseline, reference_mean(x, &f.baseline)),
+            )
+        })
+        .collect();
+    let mut causes = frame.root_causes_by_value(&compared, dim.children(), t, &scales)?;
+    let mut decompositions = frame.decompose_by_value(&compared, t, &scales)?;
+    Ok(flags
+        .iter()
+        .map(|(v, _, f)| {
+            anomaly(
+                frame,
+                (dim.name(), v),
+                (*f).clone(),
+                causes.remove(*v).unwrap_or_default(),
+                decompositions.remove(*v).flatten(),
+                cfg,
+            )
+        })
+        .collect())
+}
+
+/// Mean cost of the reference days of series `x`.
+fn reference_mean(x: &[f64], b: &Baseline) -> f64 {
+    if b.reference.is_empty() {
         0.0
     } else {
         b.reference.iter().map(|&i| x[i]).sum::<f64>() / b.reference.len() as f64
-    };
+    }
+}
+
+/// The anomaly of `flag` on (dimension, value): the largest root causes in the direction of
+/// the change first (at most five), with its decomposition.
+fn anomaly(
+    frame: &Frame,
+    (dimension, value): (&str, &str),
+    flag: Flag,
+    mut causes: Vec<RootCause>,
+    decomposition: Option<Decomposition>,
+    cfg: &AnomalyConfig,
+) -> Anomaly {
+    let b = &flag.baseline;
     let impact = flag.actual - b.expected;
-    let mut causes = frame.root_causes(filter.clone(), children, flag.index, b, reference_total)?;
     // Largest contributions in the direction of the anomaly first.
     let sign = if impact >= 0.0 { 1.0 } else { -1.0 };
     causes.retain(|c| c.impact * sign > 0.005);
@@ -696,8 +894,7 @@ pub fn explain_selection(
             .then(a.value.cmp(&b.value))
     });
     causes.truncate(5);
-    let decomposition = frame.decompose(filter, flag.index, b, reference_total)?;
-    Ok(Anomaly {
+    Anomaly {
         date: date_of_day(frame.first_day + flag.index as i32),
         dimension: dimension.to_string(),
         value: value.to_string(),
@@ -712,7 +909,7 @@ pub fn explain_selection(
         root_causes: causes,
         decomposition,
         note: None,
-    })
+    }
 }
 
 /// A team (or team/feature) whose spend drops while `unallocated` rises on the same day by

@@ -333,7 +333,10 @@ pub fn load_window_where(
     };
     // Rows from rollups are Categorical already; split or freshly labelled ones are cast.
     let schema = frame.schema().clone();
-    let frame = crate::schema::with_categoricals(frame.lazy(), &schema).collect()?;
+    let mut frame = crate::schema::with_categoricals(frame.lazy(), &schema).collect()?;
+    // One chunk per column, not one per rollup file: every later group-by would otherwise
+    // gather from hundreds of chunks.
+    frame.rechunk_mut_par();
     Ok(Window {
         frame,
         currency,
@@ -442,7 +445,7 @@ impl Dimension {
     /// themselves (no per-row strings are built).
     pub fn matches(self, value: &str) -> Expr {
         let is = |c: &str, v: &str, fill: &str| {
-            let e = col(c).eq(lit(v.to_string()));
+            let e = crate::schema::equals(col(c), v);
             if v == fill {
                 e.or(col(c).is_null())
             } else {
@@ -455,9 +458,8 @@ impl Dimension {
             Dimension::TeamFeature => value
                 .match_indices('/')
                 .map(|(i, _)| {
-                    col("team")
-                        .eq(lit(value[..i].to_string()))
-                        .and(col("feature").eq(lit(value[i + 1..].to_string())))
+                    crate::schema::equals(col("team"), &value[..i])
+                        .and(crate::schema::equals(col("feature"), &value[i + 1..]))
                 })
                 .reduce(Expr::or)
                 .unwrap_or(lit(false)),
@@ -466,7 +468,7 @@ impl Dimension {
             Dimension::Region => is("region_id", value, "(none)"),
             Dimension::Resource => is("resource_id", value, "(none)"),
             Dimension::Provider | Dimension::Team | Dimension::Feature | Dimension::UsageType => {
-                col(self.columns()[0]).eq(lit(value.to_string()))
+                crate::schema::equals(col(self.columns()[0]), value)
             }
         }
     }

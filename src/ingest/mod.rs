@@ -667,6 +667,34 @@ impl Lookup<'_> {
     }
 }
 
+/// Distinct hints remembered by [`hint_fields`] before the memory is cleared.
+const HINT_MEMO: usize = 500_000;
+
+/// The model, usage type and pricing detail `normalise` reads from a hint, remembered across
+/// parts and files: a hint carries the resource id, so an export holds ~10^5 distinct hints,
+/// every part of a large file sees most of them again, and the regexes cost microseconds
+/// per hint where a lookup costs a hash.
+fn hint_fields(hint: &str) -> Vec<Option<String>> {
+    type Memo = HashMap<String, Vec<Option<String>>>;
+    static SEEN: std::sync::LazyLock<std::sync::Mutex<Memo>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(v) = SEEN.lock().ok().and_then(|m| m.get(hint).cloned()) {
+        return v;
+    }
+    let v = vec![
+        normalise::model(hint),
+        Some(normalise::usage_type(hint).to_string()),
+        normalise::pricing_detail(hint).map(str::to_string),
+    ];
+    if let Ok(mut seen) = SEEN.lock() {
+        if seen.len() >= HINT_MEMO {
+            seen.clear();
+        }
+        seen.insert(hint.to_string(), v.clone());
+    }
+    v
+}
+
 pub(crate) fn left_join_nulls_equal() -> JoinArgs {
     let mut args = JoinArgs::new(JoinType::Left);
     args.nulls_equal = true;
@@ -714,6 +742,7 @@ pub fn finish(
         staged: &staged,
         file,
     };
+    let t = crate::timing::phase("ingest: checks and lookups");
 
     // Numbers: cast non-strictly, then any value that was present but did not parse is an error.
     for c in [stage::BILLED, stage::EFFECTIVE, stage::QUANTITY] {
@@ -868,12 +897,7 @@ pub fn finish(
         ])
     })?;
     let hint_lk = lookup.strings(stage::HINT, &["__model", "__usage_type", "__detail"], |v| {
-        let v = v.unwrap_or_default();
-        Ok(vec![
-            normalise::model(v),
-            Some(normalise::usage_type(v).to_string()),
-            normalise::pricing_detail(v).map(str::to_string),
-        ])
+        Ok(hint_fields(v.unwrap_or_default()))
     })?;
 
     let unit_lk = lookup.strings(stage::UNIT, &["__token_multiplier"], |v| {
@@ -901,6 +925,8 @@ pub fn finish(
         }
     };
 
+    drop(t);
+    let t = crate::timing::phase("ingest: joined rows");
     let day = |us: &str| col(us).cast(schema::timestamp()).cast(DataType::Date);
     let to_ts = |d: Expr| d.cast(schema::timestamp());
     let mut lf = staged.df.clone().lazy();
@@ -972,6 +998,8 @@ pub fn finish(
         .collect()
         .map_err(&perr)?;
 
+    drop(t);
+    let t = crate::timing::phase("ingest: covered, skipped, records");
     // Partitions covered by the file (kept or not): all replaced on write.
     let covered_df = rows
         .clone()
@@ -1045,6 +1073,8 @@ pub fn finish(
 
     let rows_read = records(&rows, false).map_err(&perr)?;
     let rows_kept = records(&rows, true).map_err(&perr)?;
+    drop(t);
+    let _t = crate::timing::phase("ingest: daily rows");
     let keys = [
         "__day",
         "__provider",
@@ -1228,12 +1258,14 @@ fn parse_parts(
     let mut first_currency: Option<(String, u64)> = None;
     for part in parts {
         let part = part.map_err(io)?;
+        let t = crate::timing::phase("ingest: stage a part");
         let staged = match format {
             Format::Focus => focus::stage(file, container, &part)?,
             Format::Azure => azure_export::stage(file, container, &part)?,
             Format::Gcp => gcp_export::stage(file, container)?,
         };
         drop(part);
+        drop(t);
         if staged.df.height() == 0 {
             continue;
         }
@@ -1277,7 +1309,11 @@ fn parse_parts(
                 }
             }
         }
-        each(finish(staged, file, format, opts)?)?;
+        let t = crate::timing::phase("ingest: finish a part");
+        let parsed = finish(staged, file, format, opts)?;
+        drop(t);
+        let _t = crate::timing::phase("ingest: keep a part's rows");
+        each(parsed)?;
     }
     if first_currency.is_none() {
         // Only empty parts (a header without rows).
@@ -1539,6 +1575,7 @@ pub fn ingest_files(
         file: PathBuf::from("(combined)"),
         cause: source,
     };
+    let _t = crate::timing::phase("ingest: merge and write partitions");
     let written = if parsed.is_empty() {
         WriteSummary::default()
     } else if !spill.used {
