@@ -246,11 +246,20 @@ pub fn build(
     attributor: &Attributor,
     opts: &ReportOptions,
 ) -> Result<Report, ReportError> {
-    // The previous period for movers, and a baseline's history before that.
-    let extra_before = (opts.to.unwrap_or(NaiveDate::MAX) - opts.from.unwrap_or(NaiveDate::MIN))
-        .num_days()
-        .clamp(0, 3660)
-        + 1
+    // The previous period for movers, and a baseline's history before that. A period
+    // without `--to` ends on the store's last day (not at the end of time: that read the
+    // whole history for a report of the last week).
+    let last_day = match opts.to {
+        Some(to) => Some(to),
+        None => store
+            .cost_days(NaiveDate::MIN, NaiveDate::MAX, attributor.fingerprint())?
+            .last()
+            .map(|d| d.day),
+    };
+    let extra_before = match (opts.from, last_day) {
+        (Some(from), Some(last)) => (last - from).num_days().clamp(0, 3660),
+        _ => 3660,
+    } + 1
         + analyse::HISTORY_DAYS;
     let t = crate::timing::phase("report: load window");
     let window = analyse::load_window(

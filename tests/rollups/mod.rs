@@ -94,6 +94,61 @@ fn reports_from_rollups_equal_reports_from_the_raw_store() {
 }
 
 #[test]
+fn a_report_of_the_last_week_reads_only_the_days_it_compares() {
+    let demo = Demo::new();
+    let store = Store::new(demo.data());
+    let days: BTreeSet<chrono::NaiveDate> = store
+        .manifest()
+        .unwrap()
+        .partitions
+        .values()
+        .filter(|p| p.table == Table::Cost)
+        .map(|p| p.day)
+        .collect();
+    let last = *days.last().unwrap();
+    let from = last - chrono::Duration::days(6);
+    // The week, and before it as many days as it has (the previous period, for movers) plus
+    // the baseline's history.
+    let first_needed = from - chrono::Duration::days(7 + spendlens::analyse::HISTORY_DAYS);
+    let needed: BTreeSet<String> = days
+        .iter()
+        .filter(|d| **d >= first_needed)
+        .map(|d| d.to_string())
+        .collect();
+    assert!(
+        needed.len() < days.len(),
+        "the demo's history is too short for this test"
+    );
+    std::fs::remove_dir_all(demo.data().join("rollup")).unwrap();
+    let week = demo.report_with(&["--from", &from.to_string()]);
+    let labelled: BTreeSet<String> = demo
+        .rollups()
+        .iter()
+        .map(|n| n.split('.').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        labelled, needed,
+        "days labelled for a report of the last week"
+    );
+    // And the week's numbers are those of a report that read everything.
+    let v: Value = serde_json::from_str(&week).unwrap();
+    assert_eq!(v["period"]["start"], from.to_string());
+    let everything: Value = serde_json::from_str(&demo.report()).unwrap();
+    let week_total: f64 = everything["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["date"].as_str().unwrap() >= from.to_string().as_str())
+        .map(|d| d["effective_cost"].as_f64().unwrap())
+        .sum();
+    assert!(
+        close(total(&week), week_total, 0.05),
+        "{} vs {week_total}",
+        total(&week)
+    );
+}
+
+#[test]
 fn a_changed_day_relabels_that_day_and_a_changed_rule_relabels_all() {
     let demo = Demo::new();
     let before = demo.report();
