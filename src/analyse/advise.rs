@@ -166,57 +166,17 @@ fn per_1k(cost: f64, tokens: f64) -> Option<f64> {
     (tokens > 0.0).then(|| round(cost / tokens * 1000.0, 6))
 }
 
-/// Token rows of `costs` (attributed) in `start..=end`, summed by (team, feature, model,
-/// usage type) with the last 7 days and the 7 before them apart; and the usage charges'
-/// billed cost and tokens by (model, usage type, pricing detail) for the price check.
-struct TokenRollup {
-    by_key: DataFrame,
-    billed: DataFrame,
-}
-
-fn token_rollup(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsResult<TokenRollup> {
-    let recent_from = (end - chrono::Duration::days(6)).max(start);
-    let tokens = costs.clone().lazy().filter(
+/// Token rows of `costs` (attributed) in `start..=end` with a model.
+fn token_rows(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> LazyFrame {
+    costs.clone().lazy().filter(
         super::between(start, end)
             .and(crate::schema::is_token_usage())
             .and(col("model").is_not_null()),
-    );
-    let qty = || col("consumed_quantity").fill_null(lit(0.0));
-    let recent = super::between(recent_from, end);
-    let before = super::between(
-        recent_from - chrono::Duration::days(7),
-        recent_from - chrono::Duration::days(1),
-    );
-    // Two small group-bys on dictionary codes, instead of one by eight keys whose rows
-    // were then folded one by one.
-    // Conditional sums as columns first: a filter inside an aggregation runs per group.
-    let only = |when_: Expr, e: Expr| when(when_).then(e).otherwise(lit(0.0));
-    let by_key = tokens
-        .clone()
-        .with_columns([
-            only(recent.clone(), col("effective_cost")).alias("recent_cost"),
-            only(recent, qty()).alias("recent_tokens"),
-            only(before.clone(), col("effective_cost")).alias("before_cost"),
-            only(before, qty()).alias("before_tokens"),
-        ])
-        .group_by([col("team"), col("feature"), col("model"), col("usage_type")])
-        .agg([
-            col("effective_cost").sum().alias("cost"),
-            qty().sum().alias("tokens"),
-            col("recent_cost").sum(),
-            col("recent_tokens").sum(),
-            col("before_cost").sum(),
-            col("before_tokens").sum(),
-        ])
-        .collect()
-        .and_then(without_categoricals)?;
-    let billed = tokens
-        .filter(col("charge_category").eq(lit("Usage")))
-        .group_by([col("model"), col("usage_type"), col("pricing_detail")])
-        .agg([col("billed_cost").sum(), qty().sum().alias("tokens")])
-        .collect()
-        .and_then(without_categoricals)?;
-    Ok(TokenRollup { by_key, billed })
+    )
+}
+
+fn quantity() -> Expr {
+    col("consumed_quantity").fill_null(lit(0.0))
 }
 
 /// Requests (and throttles) by (team, feature, model) from attributed usage records.
@@ -413,10 +373,40 @@ type Key = (String, String, String);
 /// (model, usage type, pricing detail) -> (billed cost, tokens) of usage charges.
 type Billed = BTreeMap<(String, String, String), (f64, f64)>;
 
-/// Per-(team, feature, model) accumulators, and billed usage charges per (model, usage
-/// type, pricing detail) for the catalog check (credits excluded: they are not a price).
-fn accumulate(rolled: &TokenRollup) -> PolarsResult<(BTreeMap<Key, Acc>, Billed)> {
-    let df = &rolled.by_key;
+/// Token rows of `costs` in `start..=end` summed per (team, feature, model), by usage type
+/// and with the last 7 days and the 7 before them apart.
+fn accumulate(
+    costs: &DataFrame,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> PolarsResult<BTreeMap<Key, Acc>> {
+    let recent_from = (end - chrono::Duration::days(6)).max(start);
+    let recent = super::between(recent_from, end);
+    let before = super::between(
+        recent_from - chrono::Duration::days(7),
+        recent_from - chrono::Duration::days(1),
+    );
+    // Conditional sums as columns first (a filter inside an aggregation runs per group),
+    // then one group-by on dictionary codes.
+    let only = |when_: Expr, e: Expr| when(when_).then(e).otherwise(lit(0.0));
+    let df = token_rows(costs, start, end)
+        .with_columns([
+            only(recent.clone(), col("effective_cost")).alias("recent_cost"),
+            only(recent, quantity()).alias("recent_tokens"),
+            only(before.clone(), col("effective_cost")).alias("before_cost"),
+            only(before, quantity()).alias("before_tokens"),
+        ])
+        .group_by([col("team"), col("feature"), col("model"), col("usage_type")])
+        .agg([
+            col("effective_cost").sum().alias("cost"),
+            quantity().sum().alias("tokens"),
+            col("recent_cost").sum(),
+            col("recent_tokens").sum(),
+            col("before_cost").sum(),
+            col("before_tokens").sum(),
+        ])
+        .collect()
+        .and_then(without_categoricals)?;
     let s = |n: &str| df.column(n).and_then(|c| c.str());
     let f = |n: &str| df.column(n).and_then(|c| c.f64());
     let (team, feature, model, usage) = (s("team")?, s("feature")?, s("model")?, s("usage_type")?);
@@ -445,7 +435,18 @@ fn accumulate(rolled: &TokenRollup) -> PolarsResult<(BTreeMap<Key, Acc>, Billed)
         a.before.0 += before_cost.get(i).unwrap_or(0.0);
         a.before.1 += before_tokens.get(i).unwrap_or(0.0);
     }
-    let df = &rolled.billed;
+    Ok(acc)
+}
+
+/// Billed cost and tokens of usage charges per (model, usage type, pricing detail), for the
+/// catalog check (credits excluded: they are not a price).
+fn billed_usage(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsResult<Billed> {
+    let df = token_rows(costs, start, end)
+        .filter(col("charge_category").eq(lit("Usage")))
+        .group_by([col("model"), col("usage_type"), col("pricing_detail")])
+        .agg([col("billed_cost").sum(), quantity().sum().alias("tokens")])
+        .collect()
+        .and_then(without_categoricals)?;
     let s = |n: &str| df.column(n).and_then(|c| c.str());
     let f = |n: &str| df.column(n).and_then(|c| c.f64());
     let (model, usage, detail) = (s("model")?, s("usage_type")?, s("pricing_detail")?);
@@ -462,7 +463,7 @@ fn accumulate(rolled: &TokenRollup) -> PolarsResult<(BTreeMap<Key, Acc>, Billed)
         b.0 += billed_cost.get(i).unwrap_or(0.0);
         b.1 += tokens.get(i).unwrap_or(0.0);
     }
-    Ok((acc, billed))
+    Ok(billed)
 }
 
 fn unit_cost(key: &Key, a: &Acc, requests: Option<f64>) -> UnitCost {
@@ -498,7 +499,7 @@ pub fn unit_costs(
     start: NaiveDate,
     end: NaiveDate,
 ) -> PolarsResult<Vec<UnitCost>> {
-    let (acc, _) = accumulate(&token_rollup(costs, start, end)?)?;
+    let acc = accumulate(costs, start, end)?;
     let reqs = requests(usage, start, end)?;
     let mut out: Vec<UnitCost> = acc
         .iter()
@@ -523,10 +524,10 @@ pub fn advise(
     cfg: &AdviseConfig,
 ) -> PolarsResult<Advice> {
     let days = ((end - start).num_days() + 1) as f64;
-    let rolled = token_rollup(costs, start, end)?;
     let reqs = requests(usage, start, end)?;
 
-    let (acc, billed) = accumulate(&rolled)?;
+    let acc = accumulate(costs, start, end)?;
+    let billed = billed_usage(costs, start, end)?;
     let mut unit_costs = Vec::new();
     let mut tiering = Vec::new();
     for (key, a) in &acc {

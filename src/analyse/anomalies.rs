@@ -382,16 +382,8 @@ impl Frame {
         if let Some(f) = filter {
             lf = lf.filter(f);
         }
-        // Sum by the dimension's own columns (codes), then derive its value on the sums.
-        let keys: Vec<Expr> = dim.columns().iter().map(|c| col(*c)).collect();
-        let df = lf
-            .group_by(keys.into_iter().chain([col("__day")]).collect::<Vec<_>>())
-            .agg([col("effective_cost").sum()])
-            .select([
-                crate::schema::text(dim.expr()).alias("__value"),
-                col("__day"),
-                col("effective_cost"),
-            ])
+        let df = dim
+            .sum_by(lf, &["__day"], "__value", "effective_cost")
             .sort(["__value", "__day"], SortMultipleOptions::default())
             .collect()?;
         let values = text_values(df.column("__value")?)?;
@@ -409,19 +401,22 @@ impl Frame {
         Ok(out)
     }
 
+    /// Day `t` and the baseline's reference days, as day numbers: what a flag is compared on.
+    fn compared_days(&self, t: usize, baseline: &Baseline) -> Vec<i32> {
+        std::iter::once(t)
+            .chain(baseline.reference.iter().copied())
+            .map(|i| self.first_day + i as i32)
+            .collect()
+    }
+
     /// The rows of `filter` on day `t` and on the baseline's reference days: what the root
-    /// causes and the decomposition of one flag compare (read once for both).
+    /// causes and the decomposition of one flag compare (read once for both). `__value` is
+    /// empty: the rows of one flag.
     pub fn compared(&self, filter: Expr, t: usize, baseline: &Baseline) -> PolarsResult<DataFrame> {
-        let day_t = self.first_day + t as i32;
-        let days: Vec<i32> = std::iter::once(day_t)
-            .chain(
-                baseline
-                    .reference
-                    .iter()
-                    .map(|&i| self.first_day + i as i32),
-            )
-            .collect();
-        self.on_days(&days)?.filter(filter).collect()
+        self.on_days(&self.compared_days(t, baseline))?
+            .filter(filter)
+            .with_column(lit("").alias("__value"))
+            .collect()
     }
 
     /// Cost per child value on day `t` and averaged over the reference days, scaled so the
@@ -434,13 +429,8 @@ impl Frame {
         baseline: &Baseline,
         reference_total: f64,
     ) -> PolarsResult<Vec<RootCause>> {
-        let one = HashMap::from([(String::new(), Scale::of(baseline, reference_total))]);
-        let compared = compared
-            .clone()
-            .lazy()
-            .with_column(lit("").alias("__value"))
-            .collect()?;
-        let mut by_value = self.root_causes_by_value(&compared, children, t, &one)?;
+        let one = Scale::only(baseline, reference_total);
+        let mut by_value = self.root_causes_by_value(compared, children, t, &one)?;
         Ok(by_value.remove("").unwrap_or_default())
     }
 
@@ -512,13 +502,8 @@ impl Frame {
         baseline: &Baseline,
         reference_total: f64,
     ) -> PolarsResult<Option<Decomposition>> {
-        let one = HashMap::from([(String::new(), Scale::of(baseline, reference_total))]);
-        let compared = compared
-            .clone()
-            .lazy()
-            .with_column(lit("").alias("__value"))
-            .collect()?;
-        let mut by_value = self.decompose_by_value(&compared, t, &one)?;
+        let one = Scale::only(baseline, reference_total);
+        let mut by_value = self.decompose_by_value(compared, t, &one)?;
         Ok(by_value.remove("").flatten())
     }
 
@@ -613,6 +598,11 @@ impl Scale {
             n_ref: baseline.reference.len().max(1) as f64,
         }
     }
+
+    /// The scales of a single flag, whose [`Frame::compared`] rows carry an empty `__value`.
+    fn only(baseline: &Baseline, reference_total: f64) -> HashMap<String, Scale> {
+        HashMap::from([(String::new(), Scale::of(baseline, reference_total))])
+    }
 }
 
 /// Token segments (model, usage type) -> (cost before, tokens before, cost now, tokens now),
@@ -677,14 +667,6 @@ pub fn events(x: &[f64], lo: usize, hi: usize, cfg: &AnomalyConfig) -> Vec<Flag>
         .collect()
 }
 
-/// Position of the dimension of flagged series `i` in [`Dimension::ALL`] (a sortable key).
-fn i_dim(flagged: &[(Dimension, String, Vec<f64>, Vec<Flag>)], i: usize) -> usize {
-    Dimension::ALL
-        .iter()
-        .position(|d| *d == flagged[i].0)
-        .unwrap_or(usize::MAX)
-}
-
 /// Find and explain anomalies on days `from..=to` (inclusive) across `dims`.
 pub fn detect(
     frame: &Frame,
@@ -719,14 +701,10 @@ pub fn detect(
     let _t = crate::timing::phase("anomalies: explanations");
     // Flags of one dimension on the same day against the same reference days are explained
     // together.
-    let mut together: std::collections::BTreeMap<(usize, usize, Vec<usize>), Vec<usize>> =
+    let mut together: std::collections::BTreeMap<(Dimension, usize, Vec<usize>), Vec<usize>> =
         Default::default();
     for (j, &(i, flag)) in jobs.iter().enumerate() {
-        let key = (
-            i_dim(&flagged, i),
-            flag.index,
-            flag.baseline.reference.clone(),
-        );
+        let key = (flagged[i].0, flag.index, flag.baseline.reference.clone());
         together.entry(key).or_default().push(j);
     }
     let groups: Vec<Vec<usize>> = together.into_values().collect();
@@ -820,15 +798,11 @@ fn explain_together(
         return Ok(vec![explain(frame, dim, value, x, (*flag).clone(), cfg)?]);
     }
     let (_, _, first) = flags[0];
-    let (t, b) = (first.index, &first.baseline);
-    let days: Vec<i32> = std::iter::once(t)
-        .chain(b.reference.iter().copied())
-        .map(|i| frame.first_day + i as i32)
-        .collect();
+    let t = first.index;
     let values: Vec<&str> = flags.iter().map(|(v, _, _)| *v).collect();
     let values = DataFrame::new_infer_height(vec![Column::new("__value".into(), values)])?;
     let compared = frame
-        .on_days(&days)?
+        .on_days(&frame.compared_days(t, &first.baseline))?
         .with_column(crate::schema::text(dim.expr()).alias("__value"))
         .join(
             values.lazy(),
@@ -967,6 +941,96 @@ mod tests {
             .collect();
         x.push(last);
         x
+    }
+
+    /// Six weeks of four accounts (two teams, two models, input and output tokens each);
+    /// on the last day accounts 0 and 1 jump 4x with a different team and model mix, and
+    /// account 2 drops. Costs are whole dollars, so sums are exact in any order.
+    fn accounts() -> Frame {
+        let (mut day, mut account, mut team, mut model, mut usage) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut cost, mut qty) = (vec![], vec![]);
+        let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        for d in 0..42i64 {
+            for a in 0..4i64 {
+                for (t, m, u) in [
+                    (0, 0, "input_tokens"),
+                    (0, 1, "output_tokens"),
+                    (1, 0, "input_tokens"),
+                    (1, 1, "output_tokens"),
+                ] {
+                    let base = (25 + (d * 37 + a * 13 + t * 5 + m * 3) % 11) as f64;
+                    let factor = match (d, a, t, m) {
+                        (41, 0, 1, _) => 6.0,
+                        (41, 0, 0, _) => 2.0,
+                        (41, 1, _, 1) => 7.0,
+                        (41, 2, _, _) => 0.25,
+                        _ => 1.0,
+                    };
+                    day.push(first + chrono::Duration::days(d));
+                    account.push(format!("acct-{a}"));
+                    team.push(format!("team-{t}"));
+                    model.push(format!("model-{m}"));
+                    usage.push(u);
+                    cost.push(base * factor);
+                    qty.push(base * factor * 1000.0);
+                }
+            }
+        }
+        let n = day.len();
+        let df = DataFrame::new(
+            n,
+            vec![
+                crate::schema::day_column("charge_period_start", &day).unwrap(),
+                Column::new("provider_name".into(), vec!["aws"; n]),
+                Column::new("sub_account_id".into(), account),
+                Column::new("region_id".into(), vec!["us-east-1"; n]),
+                Column::new("resource_id".into(), vec!["res"; n]),
+                Column::new("team".into(), team),
+                Column::new("feature".into(), vec!["chat"; n]),
+                Column::new("model".into(), model),
+                Column::new("usage_type".into(), usage),
+                Column::new("effective_cost".into(), cost),
+                Column::new("consumed_quantity".into(), qty),
+            ],
+        )
+        .unwrap();
+        let schema = df.schema().clone();
+        let df = crate::schema::with_categoricals(
+            df.lazy()
+                .with_column(col("charge_period_start").cast(crate::schema::timestamp())),
+            &schema,
+        )
+        .collect()
+        .unwrap();
+        Frame::new(df).unwrap().unwrap()
+    }
+
+    #[test]
+    fn flags_explained_together_are_explained_as_one_at_a_time() {
+        let frame = accounts();
+        let last = date_of_day(frame.last_day);
+        let found = detect(&frame, &[Dimension::Account], last, last, &cfg()).unwrap();
+        let accounts: Vec<&str> = found.iter().map(|a| a.value.as_str()).collect();
+        assert!(
+            ["acct-0", "acct-1", "acct-2"]
+                .iter()
+                .all(|a| accounts.contains(a)),
+            "three accounts on one day (explained together): {accounts:?}"
+        );
+        let hi = frame.days() - 1;
+        for (value, x) in frame.series(Dimension::Account, None).unwrap() {
+            for flag in events(&x, hi, hi, &cfg()) {
+                let alone = explain(&frame, Dimension::Account, &value, &x, flag, &cfg()).unwrap();
+                let together = found.iter().find(|a| a.value == value).unwrap();
+                assert!(!alone.root_causes.is_empty() && alone.decomposition.is_some());
+                assert_eq!(
+                    serde_json::to_value(together).unwrap(),
+                    serde_json::to_value(&alone).unwrap(),
+                    "{value}"
+                );
+            }
+        }
     }
 
     #[test]

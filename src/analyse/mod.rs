@@ -348,7 +348,7 @@ pub fn load_window_where(
 
 /// A dimension spend can be broken down by. Series are watched for anomalies on the
 /// `DETECTED` ones; the others only appear as root causes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Dimension {
     Total,
     Provider,
@@ -439,6 +439,22 @@ impl Dimension {
             Dimension::UsageType => &["usage_type"],
             Dimension::Resource => &["resource_id"],
         }
+    }
+
+    /// Effective cost of `lf` summed by this dimension's value (String column `value_as`)
+    /// and the columns `also`: summed by the dimension's own columns (dictionary codes),
+    /// named afterwards, and summed again where two of them name one value (a null account
+    /// and `(none)`).
+    pub fn sum_by(self, lf: LazyFrame, also: &[&str], value_as: &str, sum_as: &str) -> LazyFrame {
+        let keys: Vec<Expr> = self.columns().iter().chain(also).map(|c| col(*c)).collect();
+        let by: Vec<Expr> = std::iter::once(col(value_as))
+            .chain(also.iter().map(|c| col(*c)))
+            .collect();
+        lf.group_by(keys)
+            .agg([col("effective_cost").sum().alias(sum_as)])
+            .with_column(crate::schema::text(self.expr()).alias(value_as))
+            .group_by(by)
+            .agg([col(sum_as).sum()])
     }
 
     /// Rows whose [`Dimension::expr`] equals `value`, as comparisons of the columns

@@ -668,15 +668,7 @@ fn movers(current: &LazyFrame, prior: &LazyFrame, top: usize) -> PolarsResult<Ve
     ];
     let mut out = Vec::new();
     for (name, dim) in dims {
-        // Sum by the dimension's columns (codes), then name the sums.
-        let agg = |lf: &LazyFrame, alias: &str| {
-            lf.clone()
-                .group_by(dim.columns().iter().map(|c| col(*c)).collect::<Vec<_>>())
-                .agg([col("effective_cost").sum().alias(alias)])
-                .select([crate::schema::text(dim.expr()).alias("value"), col(alias)])
-                .group_by([col("value")])
-                .agg([col(alias).sum()])
-        };
+        let agg = |lf: &LazyFrame, alias: &str| dim.sum_by(lf.clone(), &[], "value", alias);
         let joined = agg(current, "now")
             .join(
                 agg(prior, "before"),
