@@ -92,6 +92,16 @@ impl Env {
     }
 }
 
+/// The teams of a JSON report, in its order.
+fn teams(report: &Value) -> Vec<&str> {
+    report["by_team"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["team"].as_str().unwrap())
+        .collect()
+}
+
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
 }
@@ -236,12 +246,7 @@ fn azure_tags_without_braces_attribute_and_casing_is_normalised() {
     env.config("[attribution.tags]\nteam = [\"CostCenter\"]\nfeature = [\"application\"]\n");
     env.ingest_sample("azure/EA_ActualCost_Small.csv");
     let r = env.report_json(&[]);
-    let teams: Vec<&str> = r["by_team"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["team"].as_str().unwrap())
-        .collect();
+    let teams = teams(&r);
     assert!(
         teams.contains(&"1234") && teams.contains(&"subacm"),
         "{teams:?}"
@@ -675,12 +680,7 @@ fn demo(env: &Env) -> Value {
 fn demo_builds_a_store_and_attributes_every_dollar() {
     let env = Env::new();
     let report = demo(&env);
-    let teams: Vec<&str> = report["by_team"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["team"].as_str().unwrap())
-        .collect();
+    let teams = teams(&report);
     assert!(teams.len() >= 6, "five teams and unallocated: {teams:?}");
     assert!(teams.contains(&"unallocated"));
     assert_eq!(report["by_provider"].as_array().unwrap().len(), 3);

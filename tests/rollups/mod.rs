@@ -39,6 +39,24 @@ impl Demo {
     fn report(&self) -> String {
         self.report_with(&[])
     }
+    /// Days of the stored cost partitions.
+    fn stored_days(&self) -> BTreeSet<chrono::NaiveDate> {
+        Store::new(self.data())
+            .manifest()
+            .unwrap()
+            .partitions
+            .values()
+            .filter(|p| p.table == Table::Cost)
+            .map(|p| p.day)
+            .collect()
+    }
+    /// Days that have a rollup.
+    fn rollup_days(&self) -> BTreeSet<String> {
+        self.rollups()
+            .iter()
+            .map(|n| n.split('.').next().unwrap().to_string())
+            .collect()
+    }
     /// Rollup file names.
     fn rollups(&self) -> BTreeSet<String> {
         std::fs::read_dir(self.data().join("rollup/cost"))
@@ -59,22 +77,9 @@ fn total(report: &str) -> f64 {
 #[test]
 fn reports_from_rollups_equal_reports_from_the_raw_store() {
     let demo = Demo::new();
-    let store = Store::new(demo.data());
-    let days: BTreeSet<String> = store
-        .manifest()
-        .unwrap()
-        .partitions
-        .values()
-        .filter(|p| p.table == Table::Cost)
-        .map(|p| p.day.to_string())
-        .collect();
+    let days: BTreeSet<String> = demo.stored_days().iter().map(|d| d.to_string()).collect();
     // The demo's own report left one rollup per stored day.
-    let rollup_days: BTreeSet<String> = demo
-        .rollups()
-        .iter()
-        .map(|n| n.split('.').next().unwrap().to_string())
-        .collect();
-    assert_eq!(rollup_days, days);
+    assert_eq!(demo.rollup_days(), days);
 
     let from_rollups = demo.report();
     std::fs::remove_dir_all(demo.data().join("rollup")).unwrap();
@@ -96,15 +101,7 @@ fn reports_from_rollups_equal_reports_from_the_raw_store() {
 #[test]
 fn a_report_of_the_last_week_reads_only_the_days_it_compares() {
     let demo = Demo::new();
-    let store = Store::new(demo.data());
-    let days: BTreeSet<chrono::NaiveDate> = store
-        .manifest()
-        .unwrap()
-        .partitions
-        .values()
-        .filter(|p| p.table == Table::Cost)
-        .map(|p| p.day)
-        .collect();
+    let days = demo.stored_days();
     let last = *days.last().unwrap();
     let from = last - chrono::Duration::days(6);
     // The week, and before it as many days as it has (the previous period, for movers) plus
@@ -121,13 +118,9 @@ fn a_report_of_the_last_week_reads_only_the_days_it_compares() {
     );
     std::fs::remove_dir_all(demo.data().join("rollup")).unwrap();
     let week = demo.report_with(&["--from", &from.to_string()]);
-    let labelled: BTreeSet<String> = demo
-        .rollups()
-        .iter()
-        .map(|n| n.split('.').next().unwrap().to_string())
-        .collect();
     assert_eq!(
-        labelled, needed,
+        demo.rollup_days(),
+        needed,
         "days labelled for a report of the last week"
     );
     // And the week's numbers are those of a report that read everything.
@@ -219,12 +212,7 @@ fn a_changed_day_relabels_that_day_and_a_changed_rule_relabels_all() {
     .unwrap();
     let renamed = demo.report();
     let v: Value = serde_json::from_str(&renamed).unwrap();
-    let teams: Vec<&str> = v["by_team"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["team"].as_str().unwrap())
-        .collect();
+    let teams = teams(&v);
     assert!(
         teams.contains(&"legal-ops") && !teams.contains(&"legal"),
         "{teams:?}"
