@@ -513,7 +513,8 @@ pub fn run() -> Result<ExitCode> {
                 analyse::HISTORY_DAYS,
                 None,
             )?;
-            let found = match anomalies::Frame::new(window.frame)? {
+            let frame = anomalies::Frame::new(window.frame)?;
+            let found = match frame.map(|f| f.with_sums(window.sums)) {
                 Some(frame) => anomalies::detect(
                     &frame,
                     Dimension::DETECTED,

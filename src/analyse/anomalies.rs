@@ -17,6 +17,7 @@
 //! same reference days, ranked by dollars) and, where token quantities exist, a
 //! volume / mix / rate decomposition that sums, with the non-token change, to the impact.
 
+use super::sums::Sums;
 use super::Dimension;
 use crate::config::AnomalyConfig;
 use crate::schema::text_values;
@@ -292,6 +293,8 @@ pub struct Frame {
     df: DataFrame,
     /// Row range of each day in `df` (sorted by day): (offset, length), by day index.
     day_rows: Vec<(usize, usize)>,
+    /// The rows' sums by dimension, when known: series are read from them.
+    sums: Option<Sums>,
 }
 
 impl Frame {
@@ -341,7 +344,15 @@ impl Frame {
             last_day,
             df,
             day_rows,
+            sums: None,
         }))
+    }
+
+    /// This frame with `sums` of exactly its rows ([`super::Window::sums`]): whole series
+    /// are summed from them instead of from the rows.
+    pub fn with_sums(mut self, sums: Sums) -> Frame {
+        self.sums = Some(sums);
+        self
     }
 
     /// The rows of the given day numbers only (zero-copy slices of the sorted frame), so an
@@ -378,26 +389,43 @@ impl Frame {
         dim: Dimension,
         filter: Option<Expr>,
     ) -> PolarsResult<Vec<(String, Vec<f64>)>> {
-        let mut lf = self.lf.clone();
-        if let Some(f) = filter {
-            lf = lf.filter(f);
-        }
-        let df = dim
-            .sum_by(lf, &["__day"], "__value", "effective_cost")
-            .sort(["__value", "__day"], SortMultipleOptions::default())
+        let lf = match (filter, &self.sums) {
+            (Some(f), _) => self.lf.clone().filter(f),
+            (None, Some(sums)) => sums.by(dim.columns()).unwrap_or_else(|| self.lf.clone()),
+            (None, None) => self.lf.clone(),
+        };
+        // Summed by the dimension's own columns (codes) and day; values that name the same
+        // series (a null account and `(none)`) meet in the map, not in a second group-by
+        // and a sort of a million strings.
+        let keys: Vec<Expr> = dim
+            .columns()
+            .iter()
+            .chain(&["__day"])
+            .map(|c| col(*c))
+            .collect();
+        let df = lf
+            .group_by(keys)
+            .agg([col("effective_cost").sum()])
+            .select([
+                crate::schema::text(dim.expr()).alias("__value"),
+                col("__day"),
+                col("effective_cost"),
+            ])
             .collect()?;
         let values = text_values(df.column("__value")?)?;
         let days = df.column("__day")?.i32()?.clone();
         let costs = df.column("effective_cost")?.f64()?.clone();
-        let mut out: Vec<(String, Vec<f64>)> = Vec::new();
+        let mut by_value: HashMap<&str, Vec<f64>> = HashMap::new();
         for ((v, d), c) in values.iter().zip(days.iter()).zip(costs.iter()) {
             let (Some(v), Some(d)) = (v, d) else { continue };
-            if out.last().is_none_or(|(name, _)| name != v) {
-                out.push((v.to_string(), vec![0.0; self.days()]));
-            }
-            let idx = (d - self.first_day) as usize;
-            out.last_mut().expect("just pushed").1[idx] += c.unwrap_or(0.0);
+            let x = by_value.entry(v).or_insert_with(|| vec![0.0; self.days()]);
+            x[(d - self.first_day) as usize] += c.unwrap_or(0.0);
         }
+        let mut out: Vec<(String, Vec<f64>)> = by_value
+            .into_iter()
+            .map(|(v, x)| (v.to_string(), x))
+            .collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
@@ -682,14 +710,19 @@ pub fn detect(
     }
     let hi = hi as usize;
     let t = crate::timing::phase("anomalies: series and flags");
+    // Each dimension's series judged on its own core (thousands of resource series).
     let mut flagged: Vec<(Dimension, String, Vec<f64>, Vec<Flag>)> = Vec::new();
-    for &dim in dims {
-        for (value, x) in frame.series(dim, None)? {
-            let flags = events(&x, lo, hi, cfg);
-            if !flags.is_empty() {
-                flagged.push((dim, value, x, flags));
-            }
-        }
+    for judged in crate::timing::on_all_cores(dims, |&dim| -> PolarsResult<Vec<_>> {
+        Ok(frame
+            .series(dim, None)?
+            .into_iter()
+            .filter_map(|(value, x)| {
+                let flags = events(&x, lo, hi, cfg);
+                (!flags.is_empty()).then_some((dim, value, x, flags))
+            })
+            .collect())
+    }) {
+        flagged.extend(judged?);
     }
     // Explanations are independent small queries (a few days each): run them on every core.
     let jobs: Vec<(usize, &Flag)> = flagged

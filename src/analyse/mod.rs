@@ -3,12 +3,14 @@
 pub mod advise;
 pub mod anomalies;
 pub mod investigate;
+pub mod sums;
 
 use crate::attribute::Attributor;
 use crate::store::rollup::CostDay;
 use crate::store::{Store, Table};
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
+use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyseError {
@@ -49,6 +51,8 @@ pub fn on_days(days: impl IntoIterator<Item = i32>) -> Expr {
 pub struct Window {
     /// Attributed CostRecords of `currency` from `load_start` to `end`.
     pub frame: DataFrame,
+    /// The frame's sums by dimension ([`sums`]), for totals and series.
+    pub sums: sums::Sums,
     pub currency: String,
     /// The period asked for (defaults: the store's first and last day).
     pub start: NaiveDate,
@@ -84,17 +88,33 @@ pub fn bounds(store: &Store) -> Result<Option<(NaiveDate, NaiveDate)>, AnalyseEr
 /// bounds memory however long the history and however large a day.
 const ROLLUP_BATCH_ROWS: usize = 1_000_000;
 
-/// The labelled (attributed, splits not yet divided) costs of `days`, read from the store's
-/// daily rollups; days whose rollup is missing or outdated are labelled from the raw
-/// partitions first and their rollups written. Where a rollup cannot be written (a read-only
-/// store) the labelled rows are used from memory.
+/// Labelled cost rows of some days and their [`sums`], lazily.
+struct Labelled {
+    rows: LazyFrame,
+    sums: LazyFrame,
+}
+
+/// The labelled (attributed, splits not yet divided) costs of `days` and their sums, read
+/// from the store's daily rollups; days whose rollup is missing or outdated are labelled
+/// from the raw partitions first and their rollups written. Where a rollup cannot be
+/// written (a read-only store) the labelled rows are used from memory.
 fn labelled_days(
     store: &Store,
     attributor: &Attributor,
     days: &[CostDay],
-) -> Result<Option<LazyFrame>, AnalyseError> {
-    let missing: Vec<&CostDay> = days.iter().filter(|d| !d.rollup.exists()).collect();
-    let mut unwritten: Vec<LazyFrame> = Vec::new();
+) -> Result<Option<Labelled>, AnalyseError> {
+    // A rollup or sums file cut short or overwritten (a full disk, a stray copy) is only a
+    // cache miss: it is removed here and its day labelled again. Checked on every file, as
+    // a scan of many files reads the first one's footer only until it is collected.
+    for d in days {
+        for file in [&d.rollup, &d.sums] {
+            if file.exists() && !parquet_ends(file) {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+    let missing: Vec<&CostDay> = days.iter().filter(|d| !d.rolled_up()).collect();
+    let mut unwritten: Vec<Labelled> = Vec::new();
     let mut batches: Vec<Vec<&CostDay>> = Vec::new();
     let mut rows = 0;
     for day in missing {
@@ -114,36 +134,50 @@ fn labelled_days(
         let labelled = label_raw(attributor, batch)?;
         drop(t);
         let _t = crate::timing::phase("rollups: write a batch");
-        let written = crate::timing::on_all_cores(&labelled, |(day, frame)| {
-            store.write_rollup(day, &mut frame.clone()).is_ok()
+        let written = crate::timing::on_all_cores(&labelled, |(day, frame, sums)| {
+            store
+                .write_rollup(day, &mut frame.clone(), &mut sums.clone())
+                .is_ok()
         });
-        for ((_, frame), ok) in labelled.into_iter().zip(written) {
+        for ((_, frame, sums), ok) in labelled.into_iter().zip(written) {
             if !ok {
-                unwritten.push(frame.lazy());
+                unwritten.push(Labelled {
+                    rows: frame.lazy(),
+                    sums: sums.lazy(),
+                });
             }
         }
     }
-    let files: Vec<PlRefPath> = days
-        .iter()
-        .filter(|d| d.rollup.exists())
-        .map(|d| PlRefPath::new(d.rollup.to_string_lossy().as_ref()))
-        .collect();
+    let on_disk: Vec<&CostDay> = days.iter().filter(|d| d.rolled_up()).collect();
     let mut parts = unwritten;
-    if !files.is_empty() {
-        let scan =
-            LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?;
+    if !on_disk.is_empty() {
+        let scan = |path: fn(&CostDay) -> &std::path::Path| {
+            let files: Vec<PlRefPath> = on_disk
+                .iter()
+                .map(|d| PlRefPath::new(path(d).to_string_lossy().as_ref()))
+                .collect();
+            LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())
+        };
+        let both = scan(|d| &d.rollup).and_then(|rows| Ok((rows, scan(|d| &d.sums)?)));
         // A damaged rollup is only a cache miss: remove the ones that do not open and build
         // them again (once; a store that cannot be written keeps its rows in memory).
-        match scan.clone().limit(0).collect() {
-            Ok(_) => parts.push(scan),
+        let opened = both.and_then(|(rows, sums)| {
+            rows.clone().limit(0).collect()?;
+            sums.clone().limit(0).collect()?;
+            Ok(Labelled { rows, sums })
+        });
+        match opened {
+            Ok(l) => parts.push(l),
             Err(e) => {
                 let mut removed = false;
-                for d in days.iter().filter(|d| d.rollup.exists()) {
-                    let path = PlRefPath::new(d.rollup.to_string_lossy().as_ref());
-                    let opens = LazyFrame::scan_parquet(path, ScanArgsParquet::default())
-                        .and_then(|lf| lf.limit(0).collect());
-                    if opens.is_err() {
-                        removed |= std::fs::remove_file(&d.rollup).is_ok();
+                for d in &on_disk {
+                    for file in [&d.rollup, &d.sums] {
+                        let path = PlRefPath::new(file.to_string_lossy().as_ref());
+                        let opens = LazyFrame::scan_parquet(path, ScanArgsParquet::default())
+                            .and_then(|lf| lf.limit(0).collect());
+                        if opens.is_err() {
+                            removed |= std::fs::remove_file(file).is_ok();
+                        }
                     }
                 }
                 if !removed {
@@ -156,7 +190,26 @@ fn labelled_days(
     if parts.is_empty() {
         return Ok(None);
     }
-    Ok(Some(concat(parts, UnionArgs::default())?))
+    let (rows, sums): (Vec<LazyFrame>, Vec<LazyFrame>) =
+        parts.into_iter().map(|l| (l.rows, l.sums)).unzip();
+    Ok(Some(Labelled {
+        rows: concat(rows, UnionArgs::default())?,
+        sums: concat(sums, UnionArgs::default())?,
+    }))
+}
+
+/// Whether `path` starts and ends with Parquet's magic bytes (a file written whole).
+fn parquet_ends(path: &std::path::Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let check = || -> std::io::Result<bool> {
+        let mut f = std::fs::File::open(path)?;
+        let (mut head, mut tail) = ([0u8; 4], [0u8; 4]);
+        f.read_exact(&mut head)?;
+        f.seek(SeekFrom::End(-4))?;
+        f.read_exact(&mut tail)?;
+        Ok(&head == b"PAR1" && &tail == b"PAR1")
+    };
+    check().unwrap_or(false)
 }
 
 /// CostRecord columns no analysis reads once rows are labelled: left out of the rollups
@@ -171,11 +224,11 @@ const NOT_ANALYSED: [&str; 6] = [
 ];
 
 /// Label the raw partitions of `days`: one frame per day, without the columns no analysis
-/// reads ([`NOT_ANALYSED`]).
+/// reads ([`NOT_ANALYSED`]), and its [`sums`].
 fn label_raw<'a>(
     attributor: &Attributor,
     days: &[&'a CostDay],
-) -> Result<Vec<(&'a CostDay, DataFrame)>, AnalyseError> {
+) -> Result<Vec<(&'a CostDay, DataFrame, DataFrame)>, AnalyseError> {
     let files: Vec<PlRefPath> = days
         .iter()
         .flat_map(|d| &d.files)
@@ -209,25 +262,43 @@ fn label_raw<'a>(
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .collect()?;
-    let day_of_row = labelled.column("__rollup_day")?.i32()?.clone();
+    let rows = by_day(&labelled, "__rollup_day")?;
     let labelled = labelled.drop("__rollup_day")?;
-    let mut ranges: std::collections::HashMap<i32, (usize, usize)> = Default::default();
-    for (i, d) in day_of_row.iter().enumerate() {
+    // Summed for the whole batch at once (a few group-bys, not a few per day).
+    let _t = crate::timing::phase("rollups: sums");
+    let sums = sums::of(labelled.clone().lazy())?.sort(
+        ["__day"],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )?;
+    let sums_rows = by_day(&sums, "__day")?;
+    let slice = |df: &DataFrame, ranges: &HashMap<i32, (usize, usize)>, day: NaiveDate| match ranges
+        .get(&crate::schema::day_number(day))
+    {
+        Some(&(offset, len)) => df.slice(offset as i64, len),
+        None => df.clear(),
+    };
+    Ok(days
+        .iter()
+        .map(|d| {
+            (
+                *d,
+                slice(&labelled, &rows, d.day),
+                slice(&sums, &sums_rows, d.day),
+            )
+        })
+        .collect())
+}
+
+/// The row range (offset, length) of each day in `df`, sorted by its Int32 day column `day`.
+fn by_day(df: &DataFrame, day: &str) -> PolarsResult<HashMap<i32, (usize, usize)>> {
+    let mut ranges: HashMap<i32, (usize, usize)> = HashMap::new();
+    for (i, d) in df.column(day)?.i32()?.iter().enumerate() {
         if let Some(d) = d {
             let r = ranges.entry(d).or_insert((i, 0));
             r.1 += 1;
         }
     }
-    Ok(days
-        .iter()
-        .map(|d| {
-            let frame = match ranges.get(&crate::schema::day_number(d.day)) {
-                Some(&(offset, len)) => labelled.slice(offset as i64, len),
-                None => labelled.clear(),
-            };
-            (*d, frame)
-        })
-        .collect())
+    Ok(ranges)
 }
 
 /// Load `from..=to` (defaults: the whole store) plus `extra_before` days of history,
@@ -281,8 +352,9 @@ pub fn load_window_where(
     drop(t);
     let _t = crate::timing::phase("window: read");
     let found: Vec<String> = match &labelled {
-        Some(lf) => {
-            let found_df = lf
+        Some(l) => {
+            let found_df = l
+                .sums
                 .clone()
                 .filter(between(start, end))
                 .select([col("billing_currency")
@@ -310,21 +382,26 @@ pub fn load_window_where(
         (None, 1) => found[0].clone(),
         (None, _) => return Err(AnalyseError::MixedCurrencies(found.join(", "))),
     };
-    let labelled = match labelled {
-        Some(lf) => lf.filter(
-            col("billing_currency")
-                .eq(lit(currency.clone()))
-                .and(between(load_start, end)),
+    let in_window = || {
+        col("billing_currency")
+            .eq(lit(currency.clone()))
+            .and(between(load_start, end))
+    };
+    let (labelled, stored_sums) = match labelled {
+        Some(l) => (l.rows.filter(in_window()), Some(l.sums.filter(in_window()))),
+        None => (
+            attributor
+                .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()).lazy())?
+                .lazy(),
+            None,
         ),
-        None => attributor
-            .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()).lazy())?
-            .lazy(),
     };
     // Splits write team / feature / allocation as text: they get plain strings.
     let split = |lf: LazyFrame| -> Result<DataFrame, AnalyseError> {
         let df = crate::schema::without_categoricals(lf.collect()?)?;
         Ok(attributor.split(df)?)
     };
+    let selection_was_none = selection.is_none();
     let frame = match selection {
         None if attributor.has_splits() => split(labelled)?,
         None => labelled.collect()?,
@@ -337,7 +414,15 @@ pub fn load_window_where(
     // One chunk per column, not one per rollup file: every later group-by would otherwise
     // gather from hundreds of chunks.
     frame.rechunk_mut_par();
+    // The stored sums are of the rows as labelled: where rows are divided (splits) or
+    // picked (a selection) after labelling, they are summed again from the rows.
+    let mut sums = match stored_sums {
+        Some(s) if selection_was_none && !attributor.has_splits() => s.collect()?,
+        _ => sums::of(frame.clone().lazy())?,
+    };
+    sums.rechunk_mut_par();
     Ok(Window {
+        sums: sums::Sums(sums),
         frame,
         currency,
         start,

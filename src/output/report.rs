@@ -279,7 +279,8 @@ pub fn build(
     let currency = window.currency.clone();
     drop(t);
     let t = crate::timing::phase("report: anomaly frame");
-    let anomaly_frame = anomalies::Frame::new(window.frame.clone())?;
+    let anomaly_frame =
+        anomalies::Frame::new(window.frame.clone())?.map(|f| f.with_sums(window.sums.clone()));
     drop(t);
     let t = crate::timing::phase("report: unit costs");
     let usage = analyse::load_usage(store, attributor, period.start, period.end)?;
@@ -287,13 +288,17 @@ pub fn build(
         analyse::advise::unit_costs(&window.frame, usage.as_ref(), period.start, period.end)?;
     drop(t);
     let t = crate::timing::phase("report: totals and breakdowns");
-    let attributed = window.frame.lazy();
-    let attributed_all = attributed.clone();
-    let current = attributed.clone().filter(in_period(&period));
-    let prior = attributed.filter(in_period(&previous));
+    let attributed_all = window.frame.lazy();
+    // Totals and breakdowns sum the window's sums by dimension, not its rows.
+    let sums = &window.sums;
+    let by = |keys: &[&str], p: &Period| -> PolarsResult<LazyFrame> {
+        let lf = sums
+            .by(keys)
+            .ok_or_else(|| PolarsError::ComputeError(format!("no sums by {keys:?}").into()))?;
+        Ok(lf.filter(in_period(p)))
+    };
 
-    let totals_df = current
-        .clone()
+    let totals_df = by(&["team"], &period)?
         .select([
             col("effective_cost").sum().alias("effective_cost"),
             col("billed_cost").sum().alias("billed_cost"),
@@ -319,7 +324,7 @@ pub fn build(
         tag_coverage: (effective > 0.0).then(|| (allocated / effective * 1e4).round() / 1e4),
     };
 
-    let df = rollup(&current, &["provider_name"])?;
+    let df = rollup(&by(&["provider_name"], &period)?, &["provider_name"])?;
     let by_provider = strings(&df, "provider_name")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
@@ -330,8 +335,8 @@ pub fn build(
             billed_cost: money(b),
         })
         .collect();
-    let before_team = previous_by(&prior, &["team"])?;
-    let df = rollup(&current, &["team"])?;
+    let before_team = previous_by(&by(&["team"], &previous)?, &["team"])?;
+    let df = rollup(&by(&["team"], &period)?, &["team"])?;
     let by_team = strings(&df, "team")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
@@ -347,8 +352,8 @@ pub fn build(
             }
         })
         .collect();
-    let before_feature = previous_by(&prior, &["team", "feature"])?;
-    let df = rollup(&current, &["team", "feature"])?;
+    let before_feature = previous_by(&by(&["team", "feature"], &previous)?, &["team", "feature"])?;
+    let df = rollup(&by(&["team", "feature"], &period)?, &["team", "feature"])?;
     let by_team_feature = strings(&df, "team")?
         .into_iter()
         .zip(strings(&df, "feature")?)
@@ -366,7 +371,7 @@ pub fn build(
             }
         })
         .collect();
-    let df = rollup(&current, &["model"])?;
+    let df = rollup(&by(&["model"], &period)?, &["model"])?;
     let by_model = strings(&df, "model")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
@@ -375,7 +380,7 @@ pub fn build(
             effective_cost: money(e),
         })
         .collect();
-    let df = rollup(&current, &["allocation"])?;
+    let df = rollup(&by(&["allocation"], &period)?, &["allocation"])?;
     let by_allocation = strings(&df, "allocation")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
@@ -387,7 +392,7 @@ pub fn build(
 
     drop(t);
     let t = crate::timing::phase("report: movers");
-    let top_movers = movers(&current, &prior, opts.top.max(1))?;
+    let top_movers = movers(&by, &period, &previous, opts.top.max(1))?;
     drop(t);
     let t = crate::timing::phase("report: daily rows");
     let (period_start, period_end) = (period.start, period.end);
@@ -659,7 +664,12 @@ fn month_to_date(
 
 /// Largest absolute changes in effective cost against the previous period, across the
 /// provider, team, team/feature and model dimensions.
-fn movers(current: &LazyFrame, prior: &LazyFrame, top: usize) -> PolarsResult<Vec<Mover>> {
+fn movers(
+    by: &dyn Fn(&[&str], &Period) -> PolarsResult<LazyFrame>,
+    period: &Period,
+    previous: &Period,
+    top: usize,
+) -> PolarsResult<Vec<Mover>> {
     let dims = [
         ("provider", Dimension::Provider),
         ("team", Dimension::Team),
@@ -668,10 +678,12 @@ fn movers(current: &LazyFrame, prior: &LazyFrame, top: usize) -> PolarsResult<Ve
     ];
     let mut out = Vec::new();
     for (name, dim) in dims {
-        let agg = |lf: &LazyFrame, alias: &str| dim.sum_by(lf.clone(), &[], "value", alias);
-        let joined = agg(current, "now")
+        let agg = |p: &Period, alias: &str| -> PolarsResult<LazyFrame> {
+            Ok(dim.sum_by(by(dim.columns(), p)?, &[], "value", alias))
+        };
+        let joined = agg(period, "now")?
             .join(
-                agg(prior, "before"),
+                agg(previous, "before")?,
                 [col("value")],
                 [col("value")],
                 JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),

@@ -45,6 +45,15 @@ pub struct CostDay {
     pub rows: usize,
     /// The rollup file for this day under the attribution fingerprint it was asked with.
     pub rollup: PathBuf,
+    /// The day's sums by dimension (computed from the rollup's rows, same key).
+    pub sums: PathBuf,
+}
+
+impl CostDay {
+    /// Both the rollup and its sums are on disk.
+    pub fn rolled_up(&self) -> bool {
+        self.rollup.exists() && self.sums.exists()
+    }
 }
 
 impl Store {
@@ -79,6 +88,7 @@ impl Store {
                     files: files.iter().map(|f| self.dir.join(f)).collect(),
                     rows,
                     rollup: self.rollup_dir().join(format!("{day}.{key:016x}.parquet")),
+                    sums: self.sums_dir().join(format!("{day}.{key:016x}.parquet")),
                 }
             })
             .collect())
@@ -88,18 +98,35 @@ impl Store {
         self.dir.join("rollup").join(Table::Cost.name())
     }
 
-    /// Write one day's rollup (temp file + rename) and remove that day's outdated rollups.
-    pub fn write_rollup(&self, day: &CostDay, frame: &mut DataFrame) -> Result<(), StoreError> {
+    fn sums_dir(&self) -> PathBuf {
+        self.dir.join("rollup").join("sums")
+    }
+
+    /// Write one day's rollup and its sums (temp file + rename each; the sums first, so a
+    /// rollup on disk whose sums are not is only an interrupted write, rebuilt when read)
+    /// and remove that day's outdated ones.
+    pub fn write_rollup(
+        &self,
+        day: &CostDay,
+        frame: &mut DataFrame,
+        sums: &mut DataFrame,
+    ) -> Result<(), StoreError> {
         // A cache read far more often than written, and rebuilt when damaged: LZ4 decodes
         // several times faster than zstd for a somewhat larger file.
+        super::write_parquet(&day.sums, sums, ParquetCompression::Lz4Raw)?;
         super::write_parquet(&day.rollup, frame, ParquetCompression::Lz4Raw)?;
-        let dir = self.rollup_dir();
         let prefix = format!("{}.", day.day);
-        if let Ok(entries) = fs::read_dir(&dir) {
+        for (dir, current) in [
+            (self.rollup_dir(), &day.rollup),
+            (self.sums_dir(), &day.sums),
+        ] {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let path = e.path();
                 let name = e.file_name().to_string_lossy().to_string();
-                if name.starts_with(&prefix) && name.ends_with(".parquet") && path != day.rollup {
+                if name.starts_with(&prefix) && name.ends_with(".parquet") && &path != current {
                     let _ = fs::remove_file(&path);
                 }
             }

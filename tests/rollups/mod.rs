@@ -89,13 +89,116 @@ fn reports_from_rollups_equal_reports_from_the_raw_store() {
         "the splits, rules and totals must not change"
     );
 
-    // A damaged rollup is a cache miss, not a wrong or failed report.
-    let victim = demo
-        .data()
-        .join("rollup/cost")
-        .join(demo.rollups().first().unwrap());
+    // A damaged rollup is a cache miss, not a wrong or failed report: the first file a scan
+    // opens, and one in the middle.
+    let rollups: Vec<String> = demo.rollups().into_iter().collect();
+    for victim in [&rollups[0], &rollups[rollups.len() / 2]] {
+        let victim = demo.data().join("rollup/cost").join(victim);
+        std::fs::write(&victim, b"not parquet").unwrap();
+        assert_eq!(demo.report(), from_raw);
+    }
+}
+
+/// Sum of `money` over `rows` by the string at `key`.
+fn by_key(rows: &Value, key: &str, money: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in rows.as_array().unwrap() {
+        let k = r[key].as_str().unwrap_or("(none)").to_string();
+        *out.entry(k).or_insert(0.0) += r[money].as_f64().unwrap();
+    }
+    out
+}
+
+#[test]
+fn totals_read_from_the_stored_sums_match_the_rows_and_survive_damage() {
+    let demo = Demo::new();
+    // Without shared-cost splits the report's totals, breakdowns and series come from the
+    // sums stored beside each rollup; the daily rows are still summed from the rows.
+    let config = demo.env.path("demo/spendlens.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let cut = text.find("[[attribution.splits]]").unwrap();
+    let rest = text[cut..].find("\n# Commitments").unwrap();
+    std::fs::write(&config, format!("{}{}", &text[..cut], &text[cut + rest..])).unwrap();
+    std::fs::remove_dir_all(demo.data().join("rollup")).unwrap();
+
+    let first = demo.report_with(&["--daily-series", "0"]);
+    let v: Value = serde_json::from_str(&first).unwrap();
+    let daily = &v["daily"];
+    let team_of_rows = by_key(daily, "team", "effective_cost");
+    let team_of_sums = by_key(&v["by_team"], "team", "effective_cost");
+    assert_eq!(
+        team_of_rows.keys().collect::<Vec<_>>(),
+        team_of_sums.keys().collect::<Vec<_>>()
+    );
+    for (team, cost) in &team_of_rows {
+        assert!(
+            close(team_of_sums[team], *cost, 0.01),
+            "{team}: {} vs {cost}",
+            team_of_sums[team]
+        );
+    }
+    let providers = by_key(&v["by_provider"], "provider_name", "effective_cost");
+    for (provider, cost) in by_key(daily, "provider_name", "effective_cost") {
+        assert!(close(providers[&provider], cost, 0.01), "{provider}");
+    }
+    let all: f64 = team_of_rows.values().sum();
+    assert!(
+        close(total(&first), all, 0.01),
+        "{} vs {all}",
+        total(&first)
+    );
+    let t = &v["totals"];
+    assert!(close(
+        t["allocated_cost"].as_f64().unwrap() + t["unallocated_cost"].as_f64().unwrap(),
+        total(&first),
+        0.005
+    ));
+
+    // Read back from disk, rebuilt when a sums file is damaged or the sums are gone: the
+    // same report, and the anomalies (whose series come from the sums) too.
+    let anomalies = || -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(demo.data())
+            .args(["anomalies", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let found = anomalies();
+    assert!(
+        found.contains("\"dimension\""),
+        "the demo's spike is found: {found}"
+    );
+    assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
+    let sums_dir = demo.data().join("rollup/sums");
+    let victim = std::fs::read_dir(&sums_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&victim, b"not parquet").unwrap();
-    assert_eq!(demo.report(), from_raw);
+    assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
+    let rebuilt = LazyFrame::scan_parquet(
+        PlRefPath::new(victim.to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+    .and_then(|lf| lf.collect());
+    assert!(
+        rebuilt.is_ok_and(|df| df.height() > 0),
+        "the damaged sums are rebuilt"
+    );
+    std::fs::remove_dir_all(&sums_dir).unwrap();
+    assert_eq!(anomalies(), found);
+    assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
 }
 
 #[test]
