@@ -513,8 +513,9 @@ pub fn run() -> Result<ExitCode> {
                 analyse::HISTORY_DAYS,
                 None,
             )?;
+            let sums = window.sums()?;
             let frame = anomalies::Frame::new(window.frame)?;
-            let found = match frame.map(|f| f.with_sums(window.sums)) {
+            let found = match frame.map(|f| f.with_sums(sums)) {
                 Some(frame) => anomalies::detect(
                     &frame,
                     Dimension::DETECTED,

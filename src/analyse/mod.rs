@@ -51,8 +51,9 @@ pub fn on_days(days: impl IntoIterator<Item = i32>) -> Expr {
 pub struct Window {
     /// Attributed CostRecords of `currency` from `load_start` to `end`.
     pub frame: DataFrame,
-    /// The frame's sums by dimension ([`sums`]), for totals and series.
-    pub sums: sums::Sums,
+    /// The frame's sums by dimension as stored, when they are exactly the frame's (see
+    /// [`Window::sums`]).
+    stored_sums: Option<DataFrame>,
     pub currency: String,
     /// The period asked for (defaults: the store's first and last day).
     pub start: NaiveDate,
@@ -415,20 +416,34 @@ pub fn load_window_where(
     // gather from hundreds of chunks.
     frame.rechunk_mut_par();
     // The stored sums are of the rows as labelled: where rows are divided (splits) or
-    // picked (a selection) after labelling, they are summed again from the rows.
-    let mut sums = match stored_sums {
-        Some(s) if selection_was_none && !attributor.has_splits() => s.collect()?,
-        _ => sums::of(frame.clone().lazy())?,
+    // picked (a selection) after labelling, they are summed again from the rows if asked for.
+    let stored_sums = match stored_sums {
+        Some(s) if selection_was_none && !attributor.has_splits() => {
+            let mut s = s.collect()?;
+            s.rechunk_mut_par();
+            Some(s)
+        }
+        _ => None,
     };
-    sums.rechunk_mut_par();
     Ok(Window {
-        sums: sums::Sums(sums),
+        stored_sums,
         frame,
         currency,
         start,
         end,
         loaded,
     })
+}
+
+impl Window {
+    /// The frame's sums by dimension ([`sums`]), for totals and series: as stored beside the
+    /// rollups, or summed from the frame.
+    pub fn sums(&self) -> PolarsResult<sums::Sums> {
+        Ok(sums::Sums(match &self.stored_sums {
+            Some(s) => s.clone(),
+            None => sums::of(self.frame.clone().lazy())?,
+        }))
+    }
 }
 
 /// A dimension spend can be broken down by. Series are watched for anomalies on the

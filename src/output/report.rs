@@ -279,8 +279,9 @@ pub fn build(
     let currency = window.currency.clone();
     drop(t);
     let t = crate::timing::phase("report: anomaly frame");
+    let sums = window.sums()?;
     let anomaly_frame =
-        anomalies::Frame::new(window.frame.clone())?.map(|f| f.with_sums(window.sums.clone()));
+        anomalies::Frame::new(window.frame.clone())?.map(|f| f.with_sums(sums.clone()));
     drop(t);
     let t = crate::timing::phase("report: unit costs");
     let usage = analyse::load_usage(store, attributor, period.start, period.end)?;
@@ -290,7 +291,7 @@ pub fn build(
     let t = crate::timing::phase("report: totals and breakdowns");
     let attributed_all = window.frame.lazy();
     // Totals and breakdowns sum the window's sums by dimension, not its rows.
-    let sums = &window.sums;
+    let sums = &sums;
     let by = |keys: &[&str], p: &Period| -> PolarsResult<LazyFrame> {
         let lf = sums
             .by(keys)
