@@ -35,16 +35,40 @@ if step == "ingest-csv":
     ingest(f"read_csv('{csv}', header = true)")
 elif step == "ingest-parquet":
     ingest(f"read_parquet('{parquet}')")
-elif step == "report":
-    for keys in ["provider", "coalesce(team, 'unallocated')",
-                 "coalesce(team, 'unallocated'), coalesce(feature, 'unallocated')", "sku"]:
-        con.execute(f"SELECT {keys}, SUM(effective_cost), SUM(billed_cost) FROM {day_rows} GROUP BY ALL").fetchall()
-    con.execute(f"SELECT SUM(effective_cost), SUM(effective_cost) FILTER (WHERE team IS NOT NULL) FROM {day_rows}").fetchall()
-elif step == "anomalies":
-    for dim in ["'total'", "provider", "coalesce(team, 'unallocated')", "account", "resource", "sku"]:
+elif step in ("report", "anomalies"):
+    # spendlens' report also carries movers (the previous period's sums), the dashboard's
+    # daily rows, unit costs per team/feature/model and the anomalies: the same queries here.
+    # Neither side's anomaly step is matched on explanations: spendlens explains every flag
+    # (root causes, decomposition), DuckDB only lists flagged days.
+    con.execute(f"CREATE TEMP VIEW r AS SELECT *, coalesce(team, 'unallocated') AS t FROM {day_rows}")
+    if step == "report":
+        last = con.execute("SELECT max(day) FROM r").fetchone()[0]
+        for where in ["TRUE", "day < (SELECT min(day) FROM r)"]:
+            for keys in ["provider", "t", "t, feature", "sku"]:
+                con.execute(f"SELECT {keys}, SUM(effective_cost), SUM(billed_cost) FROM r WHERE {where} GROUP BY ALL").fetchall()
+        con.execute("SELECT SUM(effective_cost), SUM(effective_cost) FILTER (WHERE team IS NOT NULL) FROM r").fetchall()
+        # The daily rows: the 250 largest series whole, the rest folded per day, provider and team.
+        con.execute("""
+            WITH s AS (SELECT provider, t, feature, sku, SUM(effective_cost) AS c FROM r GROUP BY ALL),
+                 top AS (SELECT * FROM s ORDER BY c DESC LIMIT 250)
+            SELECT r.day, r.provider, r.t,
+                   CASE WHEN top.c IS NULL THEN '(other)' ELSE r.feature END,
+                   CASE WHEN top.c IS NULL THEN '(other)' ELSE r.sku END,
+                   SUM(r.effective_cost)
+            FROM r LEFT JOIN top ON r.provider = top.provider AND r.t = top.t
+                 AND r.feature IS NOT DISTINCT FROM top.feature AND r.sku IS NOT DISTINCT FROM top.sku
+            GROUP BY ALL""").fetchall()
+        con.execute(f"""
+            SELECT t, feature, sku, usage_type, SUM(effective_cost), SUM(consumed_quantity),
+                   SUM(effective_cost) FILTER (WHERE day > DATE '{last}' - 7),
+                   SUM(consumed_quantity) FILTER (WHERE day > DATE '{last}' - 7),
+                   SUM(effective_cost) FILTER (WHERE day <= DATE '{last}' - 7 AND day > DATE '{last}' - 14),
+                   SUM(consumed_quantity) FILTER (WHERE day <= DATE '{last}' - 7 AND day > DATE '{last}' - 14)
+            FROM r WHERE usage_type LIKE '%tokens%' GROUP BY ALL""").fetchall()
+    for dim in ["'total'", "provider", "t", "t || '/' || coalesce(feature, '')", "account", "resource", "sku"]:
         con.execute(f"""
             WITH daily AS (
-                SELECT {dim} AS value, day, SUM(effective_cost) AS cost FROM {day_rows} GROUP BY ALL
+                SELECT {dim} AS value, day, SUM(effective_cost) AS cost FROM r GROUP BY ALL
             ), judged AS (
                 SELECT value, day, cost,
                        median(cost) OVER (PARTITION BY value, dayofweek(day) ORDER BY day

@@ -6,9 +6,10 @@
 //!
 //! - ingest CSV and ingest Parquet into a fresh store (DuckDB: COPY to day-partitioned
 //!   Parquet),
-//! - the report over the whole store (DuckDB: the same GROUP BYs),
+//! - the report over the whole store (DuckDB: the same GROUP BYs: breakdowns, the previous
+//!   period, the daily rows with small series folded, unit costs, and anomaly detection),
 //! - anomaly detection over every series (DuckDB: daily sums per series against the median
-//!   of the same weekday over four weeks),
+//!   of the same weekday over four weeks; spendlens also explains each flag),
 //! - `investigate` for one team (DuckDB: that team's daily series and breakdowns),
 //!
 //! and prints the spendlens / DuckDB ratio per step. DuckDB runs from Python
