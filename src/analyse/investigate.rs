@@ -115,8 +115,7 @@ fn unit_costs(frame: &Frame, filter: Expr, days: &[i32]) -> PolarsResult<Option<
         return Ok(None);
     }
     let df = frame
-        .on_days(days)?
-        .filter(filter.and(crate::schema::is_token_usage()))
+        .on_days(days, filter.and(crate::schema::is_token_usage()))?
         .group_by([col("usage_type")])
         .agg([
             col("effective_cost").sum(),
