@@ -256,13 +256,17 @@ fn label_raw<'a>(
     labelled = crate::schema::with_categoricals(labelled, &schema);
     // One pass splits the batch by day (sorted, then zero-copy slices), rather than one
     // filter over the whole batch per day.
-    let labelled = labelled
+    let mut labelled = labelled
         .with_column(col("__rollup_day").cast(DataType::Int32))
-        .sort(
+        .collect()?;
+    // Partitions are read in day order, and the labels' join usually keeps it: sort (a
+    // copy of every column) only when it did not.
+    if !labelled.column("__rollup_day")?.i32()?.iter().is_sorted() {
+        labelled = labelled.sort(
             ["__rollup_day"],
             SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .collect()?;
+        )?;
+    }
     let rows = by_day(&labelled, "__rollup_day")?;
     let labelled = labelled.drop("__rollup_day")?;
     // Summed for the whole batch at once (a few group-bys, not a few per day).
