@@ -418,7 +418,12 @@ impl Store {
         };
         let results = crate::timing::on_all_cores(&parts, |(source, day, part)| {
             let path = self.dir.join(rel(source, *day));
-            write_parquet(&path, &mut part.clone(), ParquetCompression::Zstd(None))
+            write_parquet(
+                &path,
+                &mut part.clone(),
+                ParquetCompression::Zstd(None),
+                StatisticsOptions::default(),
+            )
         });
         let mut first_error = None;
         for ((source, day, part), result) in parts.into_iter().zip(results) {
@@ -625,6 +630,7 @@ fn write_parquet(
     path: &Path,
     df: &mut DataFrame,
     compression: ParquetCompression,
+    statistics: StatisticsOptions,
 ) -> Result<(), StoreError> {
     let parent = path.parent().expect("store files live in a directory");
     fs::create_dir_all(parent).map_err(io_err(parent))?;
@@ -633,6 +639,7 @@ fn write_parquet(
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         ParquetWriter::new(&file)
             .with_compression(compression)
+            .with_statistics(statistics)
             .finish(df)
             .map_err(|source| StoreError::Polars {
                 path: tmp.clone(),

@@ -112,9 +112,17 @@ impl Store {
         sums: &mut DataFrame,
     ) -> Result<(), StoreError> {
         // A cache read far more often than written, and rebuilt when damaged: LZ4 decodes
-        // several times faster than zstd for a somewhat larger file.
-        super::write_parquet(&day.sums, sums, ParquetCompression::Lz4Raw)?;
-        super::write_parquet(&day.rollup, frame, ParquetCompression::Lz4Raw)?;
+        // several times faster than zstd for a somewhat larger file. Read whole (its day is
+        // chosen by name), so no statistics to compute.
+        let none = StatisticsOptions {
+            min_value: false,
+            max_value: false,
+            distinct_count: false,
+            null_count: false,
+            binary_statistics_truncate_length: None,
+        };
+        super::write_parquet(&day.sums, sums, ParquetCompression::Lz4Raw, none)?;
+        super::write_parquet(&day.rollup, frame, ParquetCompression::Lz4Raw, none)?;
         let prefix = format!("{}.", day.day);
         for (dir, current) in [
             (self.rollup_dir(), &day.rollup),
