@@ -467,17 +467,15 @@ impl Frame {
             ]))
     }
 
-    /// Cost per child value on day `t` and averaged over the reference days, scaled so the
+    /// Cost per child value on the flagged day and averaged over the reference days, scaled so the
     /// children's expected values add up to `expected`, from the [`Frame::compared`] rows.
     pub fn root_causes(
         &self,
         compared: &DataFrame,
         children: &[Dimension],
-        t: usize,
         baseline: &Baseline,
         reference_total: f64,
     ) -> PolarsResult<Vec<RootCause>> {
-        let _ = t;
         let one = Scale::only(baseline, reference_total);
         let mut by_value = self.root_causes_by_value(compared, children, &one)?;
         Ok(by_value.remove(&ONE).unwrap_or_default())
@@ -549,16 +547,14 @@ impl Frame {
     }
 
     /// Volume / mix / rate decomposition of the change from the (scaled) reference days to
-    /// day `t`, over token-billed segments (model × usage type), from the
+    /// the flagged day, over token-billed segments (model × usage type), from the
     /// [`Frame::compared`] rows.
     pub fn decompose(
         &self,
         compared: &DataFrame,
-        t: usize,
         baseline: &Baseline,
         reference_total: f64,
     ) -> PolarsResult<Option<Decomposition>> {
-        let _ = t;
         let one = Scale::only(baseline, reference_total);
         let mut by_value = self.decompose_by_value(compared, &one)?;
         Ok(by_value.remove(&ONE).flatten())
@@ -858,8 +854,8 @@ pub fn explain_selection(
     let b = &flag.baseline;
     let reference_total = reference_mean(x, b);
     let compared = frame.compared(filter, flag.index, b)?;
-    let causes = frame.root_causes(&compared, children, flag.index, b, reference_total)?;
-    let decomposition = frame.decompose(&compared, flag.index, b, reference_total)?;
+    let causes = frame.root_causes(&compared, children, b, reference_total)?;
+    let decomposition = frame.decompose(&compared, b, reference_total)?;
     Ok(anomaly(
         frame,
         (dimension, value),

@@ -217,7 +217,7 @@ pub fn investigate(
     let (movers, decomposition) = match &baseline {
         Some(b) => {
             let compared = frame.compared(filter.clone(), t, b)?;
-            let mut m = frame.root_causes(&compared, &children, t, b, reference_total)?;
+            let mut m = frame.root_causes(&compared, &children, b, reference_total)?;
             m.retain(|c| c.impact.abs() >= 0.01);
             m.sort_by(|a, b| {
                 b.impact
@@ -227,7 +227,7 @@ pub fn investigate(
                     .then(a.value.cmp(&b.value))
             });
             m.truncate(10);
-            (m, frame.decompose(&compared, t, b, reference_total)?)
+            (m, frame.decompose(&compared, b, reference_total)?)
         }
         None => (Vec::new(), None),
     };

@@ -298,6 +298,7 @@ pub fn build(
             .ok_or_else(|| PolarsError::ComputeError(format!("no sums by {keys:?}").into()))?;
         Ok(lf.filter(in_period(p)))
     };
+    let breakdown = |keys: &[&str]| rollup(&by(keys, &period)?, keys);
 
     let totals_df = by(&["team"], &period)?
         .select([
@@ -325,7 +326,7 @@ pub fn build(
         tag_coverage: (effective > 0.0).then(|| (allocated / effective * 1e4).round() / 1e4),
     };
 
-    let df = rollup(&by(&["provider_name"], &period)?, &["provider_name"])?;
+    let df = breakdown(&["provider_name"])?;
     let by_provider = strings(&df, "provider_name")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
@@ -337,7 +338,7 @@ pub fn build(
         })
         .collect();
     let before_team = previous_by(&by(&["team"], &previous)?, &["team"])?;
-    let df = rollup(&by(&["team"], &period)?, &["team"])?;
+    let df = breakdown(&["team"])?;
     let by_team = strings(&df, "team")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
@@ -354,7 +355,7 @@ pub fn build(
         })
         .collect();
     let before_feature = previous_by(&by(&["team", "feature"], &previous)?, &["team", "feature"])?;
-    let df = rollup(&by(&["team", "feature"], &period)?, &["team", "feature"])?;
+    let df = breakdown(&["team", "feature"])?;
     let by_team_feature = strings(&df, "team")?
         .into_iter()
         .zip(strings(&df, "feature")?)
@@ -372,7 +373,7 @@ pub fn build(
             }
         })
         .collect();
-    let df = rollup(&by(&["model"], &period)?, &["model"])?;
+    let df = breakdown(&["model"])?;
     let by_model = strings(&df, "model")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
@@ -381,7 +382,7 @@ pub fn build(
             effective_cost: money(e),
         })
         .collect();
-    let df = rollup(&by(&["allocation"], &period)?, &["allocation"])?;
+    let df = breakdown(&["allocation"])?;
     let by_allocation = strings(&df, "allocation")?
         .into_iter()
         .zip(floats(&df, "effective_cost")?)
