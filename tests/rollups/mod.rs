@@ -18,23 +18,21 @@ impl Demo {
     fn data(&self) -> PathBuf {
         self.env.path("demo/data")
     }
-    /// `report --format json` with `extra` arguments, as text.
-    fn report_with(&self, extra: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
-            .arg("--config")
-            .arg(self.env.path("demo/spendlens.toml"))
-            .arg("--data-dir")
-            .arg(self.data())
-            .args(["report", "--format", "json"])
-            .args(extra)
-            .output()
-            .unwrap();
+    /// `spendlens ARGS` on the demo's store and config: its output, which must be a success.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = on_demo(&self.env, args);
         assert!(
             out.status.success(),
-            "{}",
+            "spendlens {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+    /// `report --format json` with `extra` arguments, as text.
+    fn report_with(&self, extra: &[&str]) -> String {
+        let mut args = vec!["report", "--format", "json"];
+        args.extend_from_slice(extra);
+        self.ok(&args)
     }
     fn report(&self) -> String {
         self.report_with(&[])
@@ -156,22 +154,7 @@ fn totals_read_from_the_stored_sums_match_the_rows_and_survive_damage() {
 
     // Read back from disk, rebuilt when a sums file is damaged or the sums are gone: the
     // same report, and the anomalies (whose series come from the sums) too.
-    let anomalies = || -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_spendlens"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(demo.data())
-            .args(["anomalies", "--format", "json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let anomalies = || demo.ok(&["anomalies", "--format", "json"]);
     let found = anomalies();
     assert!(
         found.contains("\"dimension\""),
