@@ -379,18 +379,32 @@ pub fn validate_cost(df: &DataFrame) -> Result<(), SchemaError> {
         check_finite(df, name)?;
     }
     check_periods(df)?;
+    // Each distinct value parsed once (a frame repeats a few thousand tag sets over millions
+    // of rows); a bad one is reported at the first row holding any bad value.
     let tags = df.column("tags")?.str()?;
-    for (row, value) in tags.iter().enumerate() {
-        let value = value.unwrap_or_default();
-        if !matches!(
-            serde_json::from_str::<serde_json::Value>(value),
-            Ok(serde_json::Value::Object(_))
-        ) {
-            return Err(SchemaError::BadTags {
-                row,
-                value: value.to_string(),
-            });
-        }
+    let bad: std::collections::HashSet<String> = tags
+        .unique()?
+        .iter()
+        .map(Option::unwrap_or_default)
+        .filter(|value| {
+            !matches!(
+                serde_json::from_str::<serde_json::Value>(value),
+                Ok(serde_json::Value::Object(_))
+            )
+        })
+        .map(str::to_string)
+        .collect();
+    if !bad.is_empty() {
+        let (row, value) = tags
+            .iter()
+            .map(Option::unwrap_or_default)
+            .enumerate()
+            .find(|(_, v)| bad.contains(*v))
+            .expect("a bad value is in some row");
+        return Err(SchemaError::BadTags {
+            row,
+            value: value.to_string(),
+        });
     }
     Ok(())
 }
@@ -461,6 +475,57 @@ mod tests {
         let df = df.drop("billed_cost").unwrap();
         let err = validate_cost(&df).unwrap_err();
         assert_eq!(err.to_string(), "column `billed_cost` is missing");
+    }
+
+    /// Five valid cost rows with `tags` as given.
+    fn rows_tagged(tags: [&str; 5]) -> DataFrame {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let days = [day; 5];
+        let next = [day.succ_opt().unwrap(); 5];
+        let s = |v: &'static str| vec![v; 5];
+        frame_of(
+            COST_COLUMNS,
+            vec![
+                day_column("charge_period_start", &days).unwrap(),
+                day_column("charge_period_end", &next).unwrap(),
+                Column::new("provider_name".into(), s("aws")),
+                Column::new("service_name".into(), s("Amazon Bedrock")),
+                Column::new("sub_account_id".into(), s("1")),
+                Column::new("region_id".into(), s("us-east-1")),
+                Column::new("resource_id".into(), s("r")),
+                Column::new("model".into(), s("m")),
+                Column::new("usage_type".into(), s("input_tokens")),
+                Column::new("pricing_detail".into(), s("d")),
+                Column::new("consumed_quantity".into(), vec![1.0; 5]),
+                Column::new("consumed_unit".into(), s("tokens")),
+                Column::new("charge_category".into(), s("Usage")),
+                Column::new("pricing_category".into(), s("Standard")),
+                Column::new("billed_cost".into(), vec![1.0; 5]),
+                Column::new("effective_cost".into(), vec![1.0; 5]),
+                Column::new("billing_currency".into(), s("USD")),
+                Column::new("tags".into(), tags.to_vec()),
+                Column::new("source".into(), s("focus:1")),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tags_that_are_not_a_json_object_are_reported_at_their_first_row() {
+        let ok = rows_tagged(["{}", r#"{"team":"a"}"#, "{}", r#"{"team":"a"}"#, "{}"]);
+        validate_cost(&ok).unwrap();
+        // Two bad values; the first row holding either is named, whichever is seen first.
+        for (tags, row, value) in [
+            (["{}", "{}", "[1]", "nope", "[1]"], 2, "[1]"),
+            (["{}", "nope", "[1]", "{}", "nope"], 1, "nope"),
+        ] {
+            match validate_cost(&rows_tagged(tags)) {
+                Err(SchemaError::BadTags { row: r, value: v }) => {
+                    assert_eq!((r, v.as_str()), (row, value))
+                }
+                other => panic!("expected bad tags, got {other:?}"),
+            }
+        }
     }
 
     #[test]
