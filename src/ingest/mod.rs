@@ -1096,7 +1096,15 @@ pub fn finish(
         .lazy()
         .filter(col("__keep"))
         .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
-        .agg(daily_sums())
+        .agg(
+            daily_sums()
+                .into_iter()
+                .chain([col(stage::LINE).min().alias(stage::LINE)])
+                .collect::<Vec<_>>(),
+        )
+        // Each day's rows in the order of the file (by the first line summed into each):
+        // deterministic, and sorting on two numbers, not on strings.
+        .sort(["__day", stage::LINE], SortMultipleOptions::default())
         .select([
             to_ts(col("__day")).alias("charge_period_start"),
             to_ts((col("__day").cast(DataType::Int32) + lit(1)).cast(DataType::Date))
@@ -1122,10 +1130,6 @@ pub fn finish(
             col("__tags").fill_null(lit("{}")).alias("tags"),
             col("source"),
         ])
-        .sort(
-            ["charge_period_start", "provider_name", "service_name"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
         .collect()
         .map_err(&perr)?;
     schema::validate_cost(&daily).map_err(|e| IngestError::BadValue {
@@ -1353,7 +1357,12 @@ fn merge_rows(lf: LazyFrame) -> LazyFrame {
                 .collect::<Vec<_>>(),
         )
         .sort(
-            ["charge_period_start", "provider_name", "service_name"],
+            [
+                "source",
+                "charge_period_start",
+                "provider_name",
+                "service_name",
+            ],
             SortMultipleOptions::default(),
         )
 }
@@ -1697,12 +1706,14 @@ impl Spill {
             std::fs::create_dir_all(&self.dir).map_err(Self::io(&self.dir))?;
             for (id, mut frame) in std::mem::take(&mut self.held) {
                 let path = self.dir.join(format!("{id}.parquet"));
-                let out = std::fs::File::create(&path).map_err(Self::io(&path))?;
-                ParquetWriter::new(out)
+                let file = std::fs::File::create(&path).map_err(Self::io(&path))?;
+                let mut out = std::io::BufWriter::new(file);
+                ParquetWriter::new(&mut out)
                     .with_compression(ParquetCompression::Lz4Raw)
                     .with_row_group_size(Some(64 * 1024))
                     .finish(&mut frame)
                     .map_err(&perr)?;
+                std::io::Write::flush(&mut out).map_err(Self::io(&path))?;
                 self.files.push((id, path));
             }
             self.held_rows = 0;
@@ -1788,6 +1799,7 @@ impl Spill {
         all: &LazyFrame,
         (first, last, split): &(NaiveDate, NaiveDate, Vec<NaiveDate>),
     ) -> PolarsResult<DataFrame> {
+        let _t = crate::timing::phase("ingest: merge a batch of days");
         let rows = all.clone().filter(crate::analyse::between(*first, *last));
         let days_in_batch = (*last - *first).num_days() as usize + 1;
         if split.is_empty() {

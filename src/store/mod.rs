@@ -416,6 +416,7 @@ impl Store {
                 day
             )
         };
+        let _t = crate::timing::phase("store: write partition files");
         let results = crate::timing::on_all_cores(&parts, |(source, day, part)| {
             let path = self.dir.join(rel(source, *day));
             write_parquet(
@@ -636,8 +637,9 @@ fn write_parquet(
     fs::create_dir_all(parent).map_err(io_err(parent))?;
     let tmp = path.with_extension(format!("parquet.{}.tmp", std::process::id()));
     let written = (|| {
-        let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        ParquetWriter::new(&file)
+        // Buffered: the Parquet writer writes its footer field by field, a system call each.
+        let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io_err(&tmp))?);
+        ParquetWriter::new(&mut out)
             .with_compression(compression)
             .with_statistics(statistics)
             .finish(df)
@@ -645,6 +647,8 @@ fn write_parquet(
                 path: tmp.clone(),
                 cause: source,
             })?;
+        std::io::Write::flush(&mut out).map_err(io_err(&tmp))?;
+        drop(out);
         fs::rename(&tmp, path).map_err(io_err(path))
     })();
     if written.is_err() {
@@ -692,7 +696,8 @@ fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, D
     if frame.height() == 0 {
         return Ok(Vec::new());
     }
-    let sorted = frame
+    let _t = crate::timing::phase("store: split partitions");
+    let with_day = frame
         .clone()
         .lazy()
         .with_column(
@@ -700,8 +705,24 @@ fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, D
                 .cast(DataType::Date)
                 .alias("__day"),
         )
-        .sort(["source", "__day"], SortMultipleOptions::default())
         .collect()?;
+    let in_order = |f: &DataFrame| -> PolarsResult<bool> {
+        let sources = f.column("source")?.str()?;
+        let days = f.column("__day")?.date()?.physical();
+        let mut pairs = sources.iter().zip(days.iter());
+        let mut last = pairs.next();
+        Ok(pairs.all(|p| {
+            let ordered = Some(p) >= last;
+            last = Some(p);
+            ordered
+        }))
+    };
+    // Rows merged from the spill come sorted by source and day already.
+    let sorted = if in_order(&with_day)? {
+        with_day
+    } else {
+        with_day.sort(["source", "__day"], SortMultipleOptions::default())?
+    };
     let sources = sorted.column("source")?.str()?.clone();
     let days = sorted.column("__day")?.date()?.physical().clone();
     let sorted = sorted.drop("__day")?;
