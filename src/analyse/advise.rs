@@ -386,54 +386,67 @@ fn accumulate(
         recent_from - chrono::Duration::days(7),
         recent_from - chrono::Duration::days(1),
     );
-    // Conditional sums as columns first (a filter inside an aggregation runs per group),
-    // then one group-by on dictionary codes.
-    let only = |when_: Expr, e: Expr| when(when_).then(e).otherwise(lit(0.0));
-    let df = token_rows(costs, start, end)
-        .with_columns([
-            only(recent.clone(), col("effective_cost")).alias("recent_cost"),
-            only(recent, quantity()).alias("recent_tokens"),
-            only(before.clone(), col("effective_cost")).alias("before_cost"),
-            only(before, quantity()).alias("before_tokens"),
-        ])
+    let text = |n: &str, df: &DataFrame, i: usize| -> PolarsResult<String> {
+        Ok(df.column(n)?.str()?.get(i).unwrap_or_default().to_string())
+    };
+    let num = |n: &str, df: &DataFrame, i: usize| -> PolarsResult<f64> {
+        Ok(df.column(n)?.f64()?.get(i).unwrap_or(0.0))
+    };
+    let key = |df: &DataFrame, i: usize| -> PolarsResult<Key> {
+        Ok((
+            text("team", df, i)?,
+            text("feature", df, i)?,
+            text("model", df, i)?,
+        ))
+    };
+    let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
+    // The whole period by usage type: one group-by on dictionary codes.
+    let whole = token_rows(costs, start, end)
         .group_by([col("team"), col("feature"), col("model"), col("usage_type")])
         .agg([
             col("effective_cost").sum().alias("cost"),
             quantity().sum().alias("tokens"),
-            col("recent_cost").sum(),
-            col("recent_tokens").sum(),
-            col("before_cost").sum(),
-            col("before_tokens").sum(),
         ])
         .collect()
         .and_then(without_categoricals)?;
-    let s = |n: &str| df.column(n).and_then(|c| c.str());
-    let f = |n: &str| df.column(n).and_then(|c| c.f64());
-    let (team, feature, model, usage) = (s("team")?, s("feature")?, s("model")?, s("usage_type")?);
-    let (cost, tokens) = (f("cost")?, f("tokens")?);
-    let (recent_cost, recent_tokens) = (f("recent_cost")?, f("recent_tokens")?);
-    let (before_cost, before_tokens) = (f("before_cost")?, f("before_tokens")?);
-    let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
-    for i in 0..df.height() {
-        let key = (
-            team.get(i).unwrap_or_default().to_string(),
-            feature.get(i).unwrap_or_default().to_string(),
-            model.get(i).unwrap_or_default().to_string(),
-        );
-        let a = acc.entry(key).or_default();
-        let (c, t) = (cost.get(i).unwrap_or(0.0), tokens.get(i).unwrap_or(0.0));
+    for i in 0..whole.height() {
+        let a = acc.entry(key(&whole, i)?).or_default();
+        let (c, t) = (num("cost", &whole, i)?, num("tokens", &whole, i)?);
         a.cost += c;
         a.tokens += t;
-        let by_type = a
-            .by_type
-            .entry(usage.get(i).unwrap_or_default().to_string())
-            .or_default();
+        let by_type = a.by_type.entry(text("usage_type", &whole, i)?).or_default();
         by_type.0 += c;
         by_type.1 += t;
-        a.recent.0 += recent_cost.get(i).unwrap_or(0.0);
-        a.recent.1 += recent_tokens.get(i).unwrap_or(0.0);
-        a.before.0 += before_cost.get(i).unwrap_or(0.0);
-        a.before.1 += before_tokens.get(i).unwrap_or(0.0);
+    }
+    // The last two weeks apart, from their rows only (conditional sums as columns: a
+    // filter inside an aggregation runs per group).
+    let only = |when_: Expr, e: Expr| when(when_).then(e).otherwise(lit(0.0));
+    let weeks = token_rows(
+        costs,
+        (recent_from - chrono::Duration::days(7)).max(start),
+        end,
+    )
+    .with_columns([
+        only(recent.clone(), col("effective_cost")).alias("recent_cost"),
+        only(recent, quantity()).alias("recent_tokens"),
+        only(before.clone(), col("effective_cost")).alias("before_cost"),
+        only(before, quantity()).alias("before_tokens"),
+    ])
+    .group_by([col("team"), col("feature"), col("model")])
+    .agg([
+        col("recent_cost").sum(),
+        col("recent_tokens").sum(),
+        col("before_cost").sum(),
+        col("before_tokens").sum(),
+    ])
+    .collect()
+    .and_then(without_categoricals)?;
+    for i in 0..weeks.height() {
+        let a = acc.entry(key(&weeks, i)?).or_default();
+        a.recent.0 += num("recent_cost", &weeks, i)?;
+        a.recent.1 += num("recent_tokens", &weeks, i)?;
+        a.before.0 += num("before_cost", &weeks, i)?;
+        a.before.1 += num("before_tokens", &weeks, i)?;
     }
     Ok(acc)
 }
