@@ -604,14 +604,17 @@ struct Lookup<'a> {
 
 impl Lookup<'_> {
     fn unique(&self, column: &str) -> Result<Vec<Option<String>>, IngestError> {
-        let ca = self
-            .staged
+        let uniq = self.distinct(column)?;
+        Ok(uniq.iter().map(|v| v.map(str::to_string)).collect())
+    }
+
+    /// The distinct values of a staging column.
+    fn distinct(&self, column: &str) -> Result<StringChunked, IngestError> {
+        self.staged
             .df
             .column(column)
-            .and_then(|c| c.str().cloned())
-            .map_err(polars_err(self.file))?;
-        let uniq = ca.unique().map_err(polars_err(self.file))?;
-        Ok(uniq.iter().map(|v| v.map(str::to_string)).collect())
+            .and_then(|c| c.str()?.unique())
+            .map_err(polars_err(self.file))
     }
 
     fn line_of(&self, column: &str, value: &str) -> u64 {
@@ -647,53 +650,74 @@ impl Lookup<'_> {
     where
         F: FnMut(Option<&str>) -> Result<Vec<Option<String>>, String>,
     {
-        let keys = self.unique(column)?;
-        let mut cols: Vec<Vec<Option<String>>> =
-            vec![Vec::with_capacity(keys.len()); outputs.len()];
-        for k in &keys {
-            let vals =
-                f(k.as_deref()).map_err(|m| self.bad(column, k.as_deref().unwrap_or(""), m))?;
+        let keys = self.distinct(column)?;
+        let mut cols = builders(outputs, keys.len());
+        for k in keys.iter() {
+            let vals = f(k).map_err(|m| self.bad(column, k.unwrap_or(""), m))?;
             for (c, v) in cols.iter_mut().zip(vals) {
-                c.push(v);
+                c.append_option(v.as_deref());
             }
         }
-        let mut columns = vec![Column::new(column.into(), keys)];
-        for (name, values) in outputs.iter().zip(cols) {
-            columns.push(Column::new((*name).into(), values));
-        }
+        self.frame(keys, cols)
+    }
+
+    /// The lookup frame of `keys` (named as their column) and the built outputs.
+    fn frame(
+        &self,
+        keys: StringChunked,
+        outputs: Vec<StringChunkedBuilder>,
+    ) -> Result<LazyFrame, IngestError> {
+        let mut columns = vec![keys.into_column()];
+        columns.extend(outputs.into_iter().map(|b| b.finish().into_column()));
         Ok(DataFrame::new_infer_height(columns)
             .map_err(polars_err(self.file))?
             .lazy())
     }
-}
 
-/// Distinct hints remembered by [`hint_fields`] before the memory is cleared.
-const HINT_MEMO: usize = 500_000;
-
-/// The model, usage type and pricing detail `normalise` reads from a hint, remembered across
-/// parts and files: a hint carries the resource id, so an export holds ~10^5 distinct hints,
-/// every part of a large file sees most of them again, and the regexes cost microseconds
-/// per hint where a lookup costs a hash.
-fn hint_fields(hint: &str) -> Vec<Option<String>> {
-    type Memo = HashMap<String, Vec<Option<String>>>;
-    static SEEN: std::sync::LazyLock<std::sync::Mutex<Memo>> =
-        std::sync::LazyLock::new(Default::default);
-    if let Some(v) = SEEN.lock().ok().and_then(|m| m.get(hint).cloned()) {
-        return v;
-    }
-    let v = vec![
-        normalise::model(hint),
-        Some(normalise::usage_type(hint).to_string()),
-        normalise::pricing_detail(hint).map(str::to_string),
-    ];
-    if let Ok(mut seen) = SEEN.lock() {
-        if seen.len() >= HINT_MEMO {
+    /// The model, usage type and pricing detail of each distinct hint ([`stage::HINT`]),
+    /// remembered across parts and files: a hint carries the resource id, so an export holds
+    /// ~10^5 distinct hints, every part of a large file sees most of them again, and the
+    /// regexes cost microseconds per hint where a lookup costs a hash. The memory is locked
+    /// once per part and read in place (no copy of a remembered answer).
+    fn hints(&self, outputs: &[&str; 3]) -> Result<LazyFrame, IngestError> {
+        type Memo = HashMap<String, [Option<String>; 3]>;
+        static SEEN: std::sync::LazyLock<std::sync::Mutex<Memo>> =
+            std::sync::LazyLock::new(Default::default);
+        let keys = self.distinct(stage::HINT)?;
+        let mut cols = builders(outputs, keys.len());
+        let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if seen.len() + keys.len() > HINT_MEMO {
             seen.clear();
         }
-        seen.insert(hint.to_string(), v.clone());
+        for k in keys.iter() {
+            let hint = k.unwrap_or_default();
+            if !seen.contains_key(hint) {
+                let fields = [
+                    normalise::model(hint),
+                    Some(normalise::usage_type(hint).to_string()),
+                    normalise::pricing_detail(hint).map(str::to_string),
+                ];
+                seen.insert(hint.to_string(), fields);
+            }
+            for (c, v) in cols.iter_mut().zip(&seen[hint]) {
+                c.append_option(v.as_deref());
+            }
+        }
+        drop(seen);
+        self.frame(keys, cols)
     }
-    v
 }
+
+/// One string builder per output column.
+fn builders(names: &[&str], capacity: usize) -> Vec<StringChunkedBuilder> {
+    names
+        .iter()
+        .map(|n| StringChunkedBuilder::new((*n).into(), capacity))
+        .collect()
+}
+
+/// Distinct hints remembered by [`Lookup::hints`] before the memory is cleared.
+const HINT_MEMO: usize = 500_000;
 
 pub(crate) fn left_join_nulls_equal() -> JoinArgs {
     let mut args = JoinArgs::new(JoinType::Left);
@@ -738,25 +762,35 @@ pub fn finish(
                 .map_err(&perr)?;
         }
     }
+    let t = crate::timing::phase("ingest: checks and lookups");
+    // Numbers: cast non-strictly (once: the parsed columns are kept for the rows), then any
+    // value that was present but did not parse is an error.
+    const NUMBERS: [(&str, &str); 3] = [
+        (stage::BILLED, "__billed"),
+        (stage::EFFECTIVE, "__effective"),
+        (stage::QUANTITY, "__quantity"),
+    ];
+    staged.df = std::mem::take(&mut staged.df)
+        .lazy()
+        .with_columns(NUMBERS.map(|(c, parsed)| col(c).cast(DataType::Float64).alias(parsed)))
+        .collect()
+        .map_err(&perr)?;
     let lookup = Lookup {
         staged: &staged,
         file,
     };
-    let t = crate::timing::phase("ingest: checks and lookups");
-
-    // Numbers: cast non-strictly, then any value that was present but did not parse is an error.
-    for c in [stage::BILLED, stage::EFFECTIVE, stage::QUANTITY] {
+    for (c, parsed) in NUMBERS {
         let check = staged
             .df
             .clone()
             .lazy()
-            .select([col(c), col(c).cast(DataType::Float64).alias("__parsed")])
+            .select([col(c), col(parsed)])
             .filter(
                 col(c).is_not_null().and(
-                    col("__parsed")
+                    col(parsed)
                         .is_null()
-                        .or(col("__parsed").is_nan())
-                        .or(col("__parsed").abs().eq(lit(f64::INFINITY))),
+                        .or(col(parsed).is_nan())
+                        .or(col(parsed).abs().eq(lit(f64::INFINITY))),
                 ),
             )
             .limit(1)
@@ -896,9 +930,7 @@ pub fn finish(
             Some(llm.to_string()),
         ])
     })?;
-    let hint_lk = lookup.strings(stage::HINT, &["__model", "__usage_type", "__detail"], |v| {
-        Ok(hint_fields(v.unwrap_or_default()))
-    })?;
+    let hint_lk = lookup.hints(&["__model", "__usage_type", "__detail"])?;
 
     let unit_lk = lookup.strings(stage::UNIT, &["__token_multiplier"], |v| {
         Ok(vec![normalise::token_unit_multiplier(
@@ -972,19 +1004,15 @@ pub fn finish(
                     .ends_with(lit("_tokens"))
                     .and(col("__token_multiplier").is_not_null()),
             )
-            .then(col(stage::QUANTITY).cast(DataType::Float64) * col("__token_multiplier"))
-            .otherwise(col(stage::QUANTITY).cast(DataType::Float64))
+            .then(col("__quantity") * col("__token_multiplier"))
+            .otherwise(col("__quantity"))
             .alias("consumed_quantity"),
         ])
         .with_columns([
             day("__start_us").alias("__day"),
             source_expr.alias("source"),
-            col(stage::BILLED)
-                .cast(DataType::Float64)
-                .alias("billed_cost"),
-            col(stage::EFFECTIVE)
-                .cast(DataType::Float64)
-                .alias("effective_cost"),
+            col("__billed").alias("billed_cost"),
+            col("__effective").alias("effective_cost"),
             col("__keep").eq(lit("true")).alias("__keep"),
             // Non-LLM rows (kept with --services) carry no model or token usage type.
             when(is_llm.clone())

@@ -717,11 +717,21 @@ fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, D
             ordered
         }))
     };
-    // Rows merged from the spill come sorted by source and day already.
+    // Rows merged from the spill come sorted by source and day already. Otherwise sorted on
+    // the day alone when there is one source (an integer sort, not one on text and day),
+    // keeping each day's rows in their order.
     let sorted = if in_order(&with_day)? {
         with_day
+    } else if with_day.column("source")?.n_unique()? == 1 {
+        with_day.sort(
+            ["__day"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )?
     } else {
-        with_day.sort(["source", "__day"], SortMultipleOptions::default())?
+        with_day.sort(
+            ["source", "__day"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )?
     };
     let sources = sorted.column("source")?.str()?.clone();
     let days = sorted.column("__day")?.date()?.physical().clone();
