@@ -312,20 +312,13 @@ fn open_window(
     to: Option<NaiveDate>,
     currency: Option<&str>,
     history_days: i64,
-    selection: Option<polars::prelude::Expr>,
+    pick: analyse::Pick,
 ) -> Result<(Config, Store, Attributor, analyse::Window)> {
     let config = load_config(cli)?;
     let store = Store::new(&cli.data_dir);
     let attributor = attributor(&config, &store)?;
-    let window = analyse::load_window_where(
-        &store,
-        &attributor,
-        from,
-        to,
-        currency,
-        history_days,
-        selection,
-    )?;
+    let window =
+        analyse::load_window_where(&store, &attributor, from, to, currency, history_days, pick)?;
     Ok((config, store, attributor, window))
 }
 
@@ -511,7 +504,10 @@ pub fn run() -> Result<ExitCode> {
                 *to,
                 currency.as_deref(),
                 analyse::HISTORY_DAYS,
-                None,
+                analyse::Pick {
+                    rows: None,
+                    columns: Some(anomalies::columns()),
+                },
             )?;
             let sums = window.sums()?;
             let frame = anomalies::Frame::new(window.frame)?;
@@ -575,7 +571,10 @@ pub fn run() -> Result<ExitCode> {
                 *to,
                 currency.as_deref(),
                 analyse::HISTORY_DAYS,
-                Some(investigate::selection_filter(&selection)),
+                analyse::Pick {
+                    rows: Some(investigate::selection_filter(&selection)),
+                    columns: None,
+                },
             )?;
             let currency = window.currency.clone();
             let (start, end) = (window.start, window.end);
@@ -708,7 +707,7 @@ pub fn run() -> Result<ExitCode> {
             format,
         } => {
             let (config, store, attributor, window) =
-                open_window(&cli, *from, *to, currency.as_deref(), 0, None)?;
+                open_window(&cli, *from, *to, currency.as_deref(), 0, Default::default())?;
             // Usage past the last billed day is what the estimates are made of.
             let usage_end = to.unwrap_or(window.end + chrono::Duration::days(60));
             let usage = analyse::load_usage(&store, &attributor, window.start, usage_end)?;

@@ -730,6 +730,24 @@ pub fn events(x: &[f64], lo: usize, hi: usize, cfg: &AnomalyConfig) -> Vec<Flag>
         .collect()
 }
 
+/// The window columns detection and explanations read: the day, the money and tokens, and
+/// every dimension's columns.
+pub fn columns() -> Vec<&'static str> {
+    let mut names = vec![
+        "charge_period_start",
+        "billing_currency",
+        "effective_cost",
+        "consumed_quantity",
+        "usage_type",
+    ];
+    for c in Dimension::ALL.iter().flat_map(|d| d.columns()) {
+        if !names.contains(c) {
+            names.push(c);
+        }
+    }
+    names
+}
+
 /// Find and explain anomalies on days `from..=to` (inclusive) across `dims`.
 pub fn detect(
     frame: &Frame,

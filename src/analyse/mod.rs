@@ -316,12 +316,30 @@ pub fn load_window(
     currency: Option<&str>,
     extra_before: i64,
 ) -> Result<Window, AnalyseError> {
-    load_window_where(store, attributor, from, to, currency, extra_before, None)
+    load_window_where(
+        store,
+        attributor,
+        from,
+        to,
+        currency,
+        extra_before,
+        Pick::default(),
+    )
 }
 
-/// [`load_window`], keeping only the attributed rows `selection` picks (read from the
-/// rollups with the filter pushed into the scan, so memory follows the selection; with
-/// shared-cost splits, whose drivers span every row, after the split).
+/// What of the window a command reads: by default every row and column.
+#[derive(Default)]
+pub struct Pick {
+    /// Only the attributed rows this picks.
+    pub rows: Option<Expr>,
+    /// Only these columns (honoured where the window's sums are the stored ones: no rows
+    /// picked, no splits): fewer columns read from the rollups, less memory.
+    pub columns: Option<Vec<&'static str>>,
+}
+
+/// [`load_window`], keeping only the attributed rows and columns `pick` names (read from the
+/// rollups with the filter and projection pushed into the scan, so memory follows the pick;
+/// with shared-cost splits, whose drivers span every row and column, after the split).
 pub fn load_window_where(
     store: &Store,
     attributor: &Attributor,
@@ -329,7 +347,7 @@ pub fn load_window_where(
     to: Option<NaiveDate>,
     currency: Option<&str>,
     extra_before: i64,
-    selection: Option<Expr>,
+    pick: Pick,
 ) -> Result<Window, AnalyseError> {
     let empty = || AnalyseError::Empty(store.dir().display().to_string());
     let all_days = store.cost_days(NaiveDate::MIN, NaiveDate::MAX, attributor.fingerprint())?;
@@ -406,13 +424,26 @@ pub fn load_window_where(
         let df = crate::schema::without_categoricals(lf.collect()?)?;
         Ok(attributor.split(df)?)
     };
-    let selection_was_none = selection.is_none();
-    let frame = match selection {
-        None if attributor.has_splits() => split(labelled)?,
-        None => labelled.collect()?,
-        Some(f) if attributor.has_splits() => split(labelled)?.lazy().filter(f).collect()?,
-        Some(f) => labelled.filter(f).collect()?,
+    let selection_was_none = pick.rows.is_none();
+    let rows = if attributor.has_splits() {
+        split(labelled)?.lazy()
+    } else {
+        labelled
     };
+    let rows = match pick.rows {
+        Some(f) => rows.filter(f),
+        None => rows,
+    };
+    // Where the window's sums are not the stored ones they are summed from its rows, which
+    // then keep every column.
+    let sums_stored = selection_was_none && !attributor.has_splits();
+    let frame = match &pick.columns {
+        Some(names) if sums_stored => {
+            rows.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>())
+        }
+        _ => rows,
+    }
+    .collect()?;
     // Rows from rollups are Categorical already; split or freshly labelled ones are cast.
     let schema = frame.schema().clone();
     let mut frame = crate::schema::with_categoricals(frame.lazy(), &schema).collect()?;
@@ -422,7 +453,7 @@ pub fn load_window_where(
     // The stored sums are of the rows as labelled: where rows are divided (splits) or
     // picked (a selection) after labelling, they are summed again from the rows if asked for.
     let stored_sums = match stored_sums {
-        Some(s) if selection_was_none && !attributor.has_splits() => {
+        Some(s) if sums_stored => {
             let mut s = s.collect()?;
             s.rechunk_mut_par();
             Some(s)
