@@ -97,8 +97,10 @@ struct Labelled {
 
 /// The labelled (attributed, splits not yet divided) costs of `days` and their sums, read
 /// from the store's daily rollups; days whose rollup is missing or outdated are labelled
-/// from the raw partitions first and their rollups written. Where a rollup cannot be
-/// written (a read-only store) the labelled rows are used from memory.
+/// from the raw partitions first and their rollups written. Rows labelled here are used from
+/// memory where a rollup could not be written (a read-only store), and where every day was
+/// labelled here (the first report after a history is ingested: not read back); otherwise
+/// the rollups are read, so the rows come in day order.
 fn labelled_days(
     store: &Store,
     attributor: &Attributor,
@@ -115,7 +117,8 @@ fn labelled_days(
         }
     }
     let missing: Vec<&CostDay> = days.iter().filter(|d| !d.rolled_up()).collect();
-    let mut unwritten: Vec<Labelled> = Vec::new();
+    let all_missing = missing.len() == days.len();
+    let mut kept: Vec<Labelled> = Vec::new();
     let mut batches: Vec<Vec<&CostDay>> = Vec::new();
     let mut rows = 0;
     for day in missing {
@@ -141,16 +144,20 @@ fn labelled_days(
                 .is_ok()
         });
         for ((_, frame, sums), ok) in labelled.into_iter().zip(written) {
-            if !ok {
-                unwritten.push(Labelled {
+            if all_missing || !ok {
+                kept.push(Labelled {
                     rows: frame.lazy(),
                     sums: sums.lazy(),
                 });
             }
         }
     }
-    let on_disk: Vec<&CostDay> = days.iter().filter(|d| d.rolled_up()).collect();
-    let mut parts = unwritten;
+    let on_disk: Vec<&CostDay> = if all_missing {
+        Vec::new()
+    } else {
+        days.iter().filter(|d| d.rolled_up()).collect()
+    };
+    let mut parts = kept;
     if !on_disk.is_empty() {
         let scan = |path: fn(&CostDay) -> &std::path::Path| {
             let files: Vec<PlRefPath> = on_disk

@@ -81,11 +81,13 @@ fn reports_from_rollups_equal_reports_from_the_raw_store() {
 
     let from_rollups = demo.report();
     std::fs::remove_dir_all(demo.data().join("rollup")).unwrap();
+    // Every day labelled afresh: the rows come from memory, and the rollups are written.
     let from_raw = demo.report();
     assert_eq!(
         from_rollups, from_raw,
         "the splits, rules and totals must not change"
     );
+    assert_eq!(demo.rollup_days(), days);
 
     // A damaged rollup is a cache miss, not a wrong or failed report: the first file a scan
     // opens, and one in the middle.
