@@ -98,13 +98,15 @@ struct Labelled {
 /// The labelled (attributed, splits not yet divided) costs of `days` and their sums, read
 /// from the store's daily rollups; days whose rollup is missing or outdated are labelled
 /// from the raw partitions first and their rollups written. Rows labelled here are used from
-/// memory where a rollup could not be written (a read-only store), and where every day was
+/// memory where a rollup could not be written (a read-only store), and, with `whole` (every
+/// row of the days is wanted, not a selection read through the scan), where every day was
 /// labelled here (the first report after a history is ingested: not read back); otherwise
 /// the rollups are read, so the rows come in day order.
 fn labelled_days(
     store: &Store,
     attributor: &Attributor,
     days: &[CostDay],
+    whole: bool,
 ) -> Result<Option<Labelled>, AnalyseError> {
     // A rollup or sums file cut short or overwritten (a full disk, a stray copy) is only a
     // cache miss: it is removed here and its day labelled again. Checked on every file, as
@@ -117,7 +119,7 @@ fn labelled_days(
         }
     }
     let missing: Vec<&CostDay> = days.iter().filter(|d| !d.rolled_up()).collect();
-    let all_missing = missing.len() == days.len();
+    let all_missing = whole && missing.len() == days.len();
     let mut kept: Vec<Labelled> = Vec::new();
     let mut batches: Vec<Vec<&CostDay>> = Vec::new();
     let mut rows = 0;
@@ -191,7 +193,7 @@ fn labelled_days(
                 if !removed {
                     return Err(e.into());
                 }
-                return labelled_days(store, attributor, days);
+                return labelled_days(store, attributor, days, whole);
             }
         }
     }
@@ -378,7 +380,7 @@ pub fn load_window_where(
         .collect();
     let loaded = days.first().zip(days.last()).map(|(a, b)| (a.day, b.day));
     let t = crate::timing::phase("window: rollups");
-    let labelled = labelled_days(store, attributor, &days)?;
+    let labelled = labelled_days(store, attributor, &days, pick.rows.is_none())?;
     drop(t);
     let _t = crate::timing::phase("window: read");
     let found: Vec<String> = match &labelled {

@@ -1130,8 +1130,9 @@ pub fn finish(
                 .chain([col(stage::LINE).min().alias(stage::LINE)])
                 .collect::<Vec<_>>(),
         )
-        // Each day's rows in the order of the file (by the first line summed into each):
-        // deterministic, and sorting on two numbers, not on strings.
+        // Each day's rows in the order of the file (by the first line summed into each; a
+        // GCP record with credits stages several rows of one line, which may tie): a sort on
+        // two numbers, not on strings.
         .sort(["__day", stage::LINE], SortMultipleOptions::default())
         .select([
             to_ts(col("__day")).alias("charge_period_start"),
