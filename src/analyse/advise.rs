@@ -386,18 +386,30 @@ fn accumulate(
         recent_from - chrono::Duration::days(7),
         recent_from - chrono::Duration::days(1),
     );
-    let text = |n: &str, df: &DataFrame, i: usize| -> PolarsResult<String> {
-        Ok(df.column(n)?.str()?.get(i).unwrap_or_default().to_string())
+    // A summed frame's text and number columns, null as "" and 0.
+    let text = |df: &DataFrame, n: &str| -> PolarsResult<Vec<String>> {
+        let ca = df.column(n)?.str()?;
+        Ok(ca
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
     };
-    let num = |n: &str, df: &DataFrame, i: usize| -> PolarsResult<f64> {
-        Ok(df.column(n)?.f64()?.get(i).unwrap_or(0.0))
+    let num = |df: &DataFrame, n: &str| -> PolarsResult<Vec<f64>> {
+        Ok(df
+            .column(n)?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect())
     };
-    let key = |df: &DataFrame, i: usize| -> PolarsResult<Key> {
-        Ok((
-            text("team", df, i)?,
-            text("feature", df, i)?,
-            text("model", df, i)?,
-        ))
+    let keys = |df: &DataFrame| -> PolarsResult<Vec<Key>> {
+        let (team, feature, model) = (text(df, "team")?, text(df, "feature")?, text(df, "model")?);
+        Ok(team
+            .into_iter()
+            .zip(feature)
+            .zip(model)
+            .map(|((t, f), m)| (t, f, m))
+            .collect())
     };
     let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
     // The whole period by usage type: one group-by on dictionary codes.
@@ -409,12 +421,16 @@ fn accumulate(
         ])
         .collect()
         .and_then(without_categoricals)?;
-    for i in 0..whole.height() {
-        let a = acc.entry(key(&whole, i)?).or_default();
-        let (c, t) = (num("cost", &whole, i)?, num("tokens", &whole, i)?);
+    let sums = num(&whole, "cost")?.into_iter().zip(num(&whole, "tokens")?);
+    for ((key, usage), (c, t)) in keys(&whole)?
+        .into_iter()
+        .zip(text(&whole, "usage_type")?)
+        .zip(sums)
+    {
+        let a = acc.entry(key).or_default();
         a.cost += c;
         a.tokens += t;
-        let by_type = a.by_type.entry(text("usage_type", &whole, i)?).or_default();
+        let by_type = a.by_type.entry(usage).or_default();
         by_type.0 += c;
         by_type.1 += t;
     }
@@ -441,12 +457,18 @@ fn accumulate(
     ])
     .collect()
     .and_then(without_categoricals)?;
-    for i in 0..weeks.height() {
-        let a = acc.entry(key(&weeks, i)?).or_default();
-        a.recent.0 += num("recent_cost", &weeks, i)?;
-        a.recent.1 += num("recent_tokens", &weeks, i)?;
-        a.before.0 += num("before_cost", &weeks, i)?;
-        a.before.1 += num("before_tokens", &weeks, i)?;
+    let recent = num(&weeks, "recent_cost")?
+        .into_iter()
+        .zip(num(&weeks, "recent_tokens")?);
+    let before = num(&weeks, "before_cost")?
+        .into_iter()
+        .zip(num(&weeks, "before_tokens")?);
+    for ((key, r), b) in keys(&weeks)?.into_iter().zip(recent).zip(before) {
+        let a = acc.entry(key).or_default();
+        a.recent.0 += r.0;
+        a.recent.1 += r.1;
+        a.before.0 += b.0;
+        a.before.1 += b.1;
     }
     Ok(acc)
 }

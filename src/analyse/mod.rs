@@ -380,7 +380,8 @@ pub fn load_window_where(
         .collect();
     let loaded = days.first().zip(days.last()).map(|(a, b)| (a.day, b.day));
     let t = crate::timing::phase("window: rollups");
-    let labelled = labelled_days(store, attributor, &days, pick.rows.is_none())?;
+    let whole = pick.rows.is_none();
+    let labelled = labelled_days(store, attributor, &days, whole)?;
     drop(t);
     let _t = crate::timing::phase("window: read");
     let found: Vec<String> = match &labelled {
@@ -433,7 +434,6 @@ pub fn load_window_where(
         let df = crate::schema::without_categoricals(lf.collect()?)?;
         Ok(attributor.split(df)?)
     };
-    let selection_was_none = pick.rows.is_none();
     let rows = if attributor.has_splits() {
         split(labelled)?.lazy()
     } else {
@@ -445,7 +445,7 @@ pub fn load_window_where(
     };
     // Where the window's sums are not the stored ones they are summed from its rows, which
     // then keep every column.
-    let sums_stored = selection_was_none && !attributor.has_splits();
+    let sums_stored = whole && !attributor.has_splits();
     let frame = match &pick.columns {
         Some(names) if sums_stored => {
             rows.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>())
