@@ -510,6 +510,29 @@ fn unknown_charge_category_is_named() {
 }
 
 #[test]
+fn of_several_bad_values_the_first_in_the_file_is_named() {
+    // Distinct values are checked in the order the file first holds them, so a file with
+    // many bad rows is reported at its first, run after run.
+    for _ in 0..3 {
+        let env = Env::new();
+        let bad = edited_focus(&env, "two_bad.csv", |t| {
+            let t = set_field(t, 40, "ChargeCategory", "\"Bonus\"");
+            set_field(&t, 12, "ChargeCategory", "\"Rebate\"")
+        });
+        let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
+        assert!(err.contains("line 12,"), "{err}");
+        assert!(err.contains("`Rebate` is not a charge category"), "{err}");
+        let bad = edited_focus(&env, "two_dates.csv", |t| {
+            let t = set_field(t, 250, "ChargePeriodStart", "\"later\"");
+            set_field(&t, 31, "ChargePeriodStart", "\"soon\"")
+        });
+        let err = env.fails(&["ingest", "--services", "all", bad.to_str().unwrap()]);
+        assert!(err.contains("line 31,"), "{err}");
+        assert!(err.contains("`soon` is not a date"), "{err}");
+    }
+}
+
+#[test]
 fn bad_and_mixed_currencies_are_named() {
     assert_rejected(
         101,

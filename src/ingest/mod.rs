@@ -602,18 +602,45 @@ struct Lookup<'a> {
     file: &'a Path,
 }
 
-impl Lookup<'_> {
-    fn unique(&self, column: &str) -> Result<Vec<Option<String>>, IngestError> {
-        let uniq = self.distinct(column)?;
-        Ok(uniq.iter().map(|v| v.map(str::to_string)).collect())
-    }
+/// A staging column coded by its distinct values: the values in the order they first
+/// appear, and each row's index into them. Answers are worked out once per distinct value
+/// and gathered to the rows by index: one hash per row, where a unique and a join on the
+/// strings hashed every row twice (a part's 256K hints are ~100-byte strings).
+struct Coded<'a> {
+    keys: Vec<Option<&'a str>>,
+    rows: IdxCa,
+}
 
-    /// The distinct values of a staging column.
-    fn distinct(&self, column: &str) -> Result<StringChunked, IngestError> {
-        self.staged
+impl<'a> Lookup<'a> {
+    fn coded(&self, column: &str) -> Result<Coded<'a>, IngestError> {
+        let values = self
+            .staged
             .df
             .column(column)
-            .and_then(|c| c.str()?.unique())
+            .and_then(|c| c.str())
+            .map_err(polars_err(self.file))?;
+        let mut index: PlHashMap<Option<&str>, IdxSize> = PlHashMap::new();
+        let mut keys = Vec::new();
+        let rows: Vec<IdxSize> = values
+            .iter()
+            .map(|v| {
+                *index.entry(v).or_insert_with(|| {
+                    keys.push(v);
+                    (keys.len() - 1) as IdxSize
+                })
+            })
+            .collect();
+        Ok(Coded {
+            keys,
+            rows: IdxCa::from_vec(PlSmallStr::EMPTY, rows),
+        })
+    }
+
+    /// Each row's answer: `rows` indexes `answers`.
+    fn gather(&self, rows: &IdxCa, answers: Series) -> Result<Column, IngestError> {
+        answers
+            .take(rows)
+            .map(IntoColumn::into_column)
             .map_err(polars_err(self.file))
     }
 
@@ -645,66 +672,106 @@ impl Lookup<'_> {
         }
     }
 
-    /// A frame with `column` and one string output per entry of `outputs`.
-    fn strings<F>(&self, column: &str, outputs: &[&str], mut f: F) -> Result<LazyFrame, IngestError>
+    /// One string column per entry of `outputs`: `f`'s answers for each row's `column`.
+    fn strings<F>(
+        &self,
+        column: &str,
+        outputs: &[&str],
+        mut f: F,
+    ) -> Result<Vec<Column>, IngestError>
     where
         F: FnMut(Option<&str>) -> Result<Vec<Option<String>>, String>,
     {
-        let keys = self.distinct(column)?;
-        let mut cols = builders(outputs, keys.len());
-        for k in keys.iter() {
-            let vals = f(k).map_err(|m| self.bad(column, k.unwrap_or(""), m))?;
+        let coded = self.coded(column)?;
+        let mut cols = builders(outputs, coded.keys.len());
+        for k in &coded.keys {
+            let vals = f(*k).map_err(|m| self.bad(column, k.unwrap_or(""), m))?;
             for (c, v) in cols.iter_mut().zip(vals) {
                 c.append_option(v.as_deref());
             }
         }
-        self.frame(keys, cols)
+        self.outputs(&coded, cols)
     }
 
-    /// The lookup frame of `keys` (named as their column) and the built outputs.
-    fn frame(
+    /// The built answers gathered to the rows.
+    fn outputs(
         &self,
-        keys: StringChunked,
-        outputs: Vec<StringChunkedBuilder>,
-    ) -> Result<LazyFrame, IngestError> {
-        let mut columns = vec![keys.into_column()];
-        columns.extend(outputs.into_iter().map(|b| b.finish().into_column()));
-        Ok(DataFrame::new_infer_height(columns)
-            .map_err(polars_err(self.file))?
-            .lazy())
+        coded: &Coded,
+        answers: Vec<StringChunkedBuilder>,
+    ) -> Result<Vec<Column>, IngestError> {
+        answers
+            .into_iter()
+            .map(|b| self.gather(&coded.rows, b.finish().into_series()))
+            .collect()
     }
 
-    /// The model, usage type and pricing detail of each distinct hint ([`stage::HINT`]),
+    /// The model, usage type and pricing detail of each row's hint ([`stage::HINT`]),
     /// remembered across parts and files: a hint carries the resource id, so an export holds
     /// ~10^5 distinct hints, every part of a large file sees most of them again, and the
-    /// regexes cost microseconds per hint where a lookup costs a hash. The memory is locked
-    /// once per part and read in place (no copy of a remembered answer).
-    fn hints(&self, outputs: &[&str; 3]) -> Result<LazyFrame, IngestError> {
-        type Memo = HashMap<String, [Option<String>; 3]>;
-        static SEEN: std::sync::LazyLock<std::sync::Mutex<Memo>> =
+    /// regexes cost microseconds per hint where a lookup costs a hash. A hint is remembered
+    /// as the index of its answer among the few distinct answers, so a part's ~10^5 lookups
+    /// touch a key and an index, not three strings each; the memory is locked once per part.
+    fn hints(&self, outputs: &[&str; 3]) -> Result<Vec<Column>, IngestError> {
+        static SEEN: std::sync::LazyLock<std::sync::Mutex<HintMemo>> =
             std::sync::LazyLock::new(Default::default);
-        let keys = self.distinct(stage::HINT)?;
-        let mut cols = builders(outputs, keys.len());
+        let coded = self.coded(stage::HINT)?;
         let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if seen.len() + keys.len() > HINT_MEMO {
-            seen.clear();
+        if seen.hints.len() + coded.keys.len() > HINT_MEMO {
+            *seen = HintMemo::default();
         }
-        for k in keys.iter() {
-            let hint = k.unwrap_or_default();
-            if !seen.contains_key(hint) {
-                let fields = [
-                    normalise::model(hint),
-                    Some(normalise::usage_type(hint).to_string()),
-                    normalise::pricing_detail(hint).map(str::to_string),
-                ];
-                seen.insert(hint.to_string(), fields);
-            }
-            for (c, v) in cols.iter_mut().zip(&seen[hint]) {
+        let answer_of_key: Vec<IdxSize> = coded
+            .keys
+            .iter()
+            .map(|k| seen.answer(k.unwrap_or_default()))
+            .collect();
+        let mut cols = builders(outputs, seen.answers.len());
+        for answer in &seen.answers {
+            for (c, v) in cols.iter_mut().zip(answer) {
                 c.append_option(v.as_deref());
             }
         }
         drop(seen);
-        self.frame(keys, cols)
+        let rows: IdxCa = coded
+            .rows
+            .into_no_null_iter()
+            .map(|key| answer_of_key[key as usize])
+            .collect_ca(PlSmallStr::EMPTY);
+        cols.into_iter()
+            .map(|b| self.gather(&rows, b.finish().into_series()))
+            .collect()
+    }
+}
+
+/// Hints seen so far, each as the index of its (model, usage type, pricing detail) among
+/// the distinct answers.
+#[derive(Default)]
+struct HintMemo {
+    hints: PlHashMap<String, IdxSize>,
+    answers: Vec<[Option<String>; 3]>,
+    answer_index: PlHashMap<[Option<String>; 3], IdxSize>,
+}
+
+impl HintMemo {
+    fn answer(&mut self, hint: &str) -> IdxSize {
+        if let Some(&i) = self.hints.get(hint) {
+            return i;
+        }
+        let answer = [
+            normalise::model(hint),
+            Some(normalise::usage_type(hint).to_string()),
+            normalise::pricing_detail(hint).map(str::to_string),
+        ];
+        let i = match self.answer_index.get(&answer) {
+            Some(&i) => i,
+            None => {
+                let i = self.answers.len() as IdxSize;
+                self.answers.push(answer.clone());
+                self.answer_index.insert(answer, i);
+                i
+            }
+        };
+        self.hints.insert(hint.to_string(), i);
+        i
     }
 }
 
@@ -723,10 +790,6 @@ pub(crate) fn left_join_nulls_equal() -> JoinArgs {
     let mut args = JoinArgs::new(JoinType::Left);
     args.nulls_equal = true;
     args
-}
-
-fn join_on(lf: LazyFrame, lookup: LazyFrame, key: &str) -> LazyFrame {
-    lf.join(lookup, [col(key)], [col(key)], left_join_nulls_equal())
 }
 
 /// Turn a staged file into daily CostRecord rows (plus what was skipped), or fail naming the
@@ -841,7 +904,7 @@ pub fn finish(
     }
 
     // One currency per file, ISO-shaped.
-    let currencies = lookup.unique(stage::CURRENCY)?;
+    let currencies = lookup.coded(stage::CURRENCY)?.keys;
     for cur in currencies.iter().flatten() {
         if !schema::is_currency_code(cur.trim()) {
             return Err(lookup.bad(
@@ -857,7 +920,7 @@ pub fn finish(
             .iter()
             .flatten()
             .find(|c| **c != first_line_row)
-            .cloned()
+            .map(|c| c.to_string())
             .unwrap_or_default();
         return Err(IngestError::MixedCurrency {
             file: file.to_path_buf(),
@@ -873,10 +936,10 @@ pub fn finish(
         });
     }
 
-    let ts_lookup = |column: &'static str, out: &'static str| -> Result<LazyFrame, IngestError> {
-        let keys = lookup.unique(column)?;
-        let mut values = Vec::with_capacity(keys.len());
-        for k in &keys {
+    let ts_lookup = |column: &'static str, out: &'static str| -> Result<Column, IngestError> {
+        let coded = lookup.coded(column)?;
+        let mut values = Vec::with_capacity(coded.keys.len());
+        for k in &coded.keys {
             values.push(match k {
                 None => None,
                 Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
@@ -888,12 +951,7 @@ pub fn finish(
                 })?),
             });
         }
-        let df = DataFrame::new_infer_height(vec![
-            Column::new(column.into(), keys),
-            Column::new(out.into(), values),
-        ])
-        .map_err(&perr)?;
-        Ok(df.lazy())
+        lookup.gather(&coded.rows, Series::new(out.into(), values))
     };
     let start_lk = ts_lookup(stage::START, "__start_us")?;
     let end_lk = ts_lookup(stage::END, "__end_us")?;
@@ -961,21 +1019,24 @@ pub fn finish(
     let t = crate::timing::phase("ingest: joined rows");
     let day = |us: &str| col(us).cast(schema::timestamp()).cast(DataType::Date);
     let to_ts = |d: Expr| d.cast(schema::timestamp());
-    let mut lf = staged.df.clone().lazy();
-    for (lk, key) in [
-        (start_lk, stage::START),
-        (end_lk, stage::END),
-        (charge_lk, stage::CHARGE_CATEGORY),
-        (pricing_lk, stage::PRICING_CATEGORY),
-        (tags_lk, stage::TAGS),
-        (provider_lk, stage::PROVIDER),
-        (region_lk, stage::REGION),
-        (service_lk, stage::SERVICE),
-        (hint_lk, stage::HINT),
-        (unit_lk, stage::UNIT),
-    ] {
-        lf = join_on(lf, lk, key);
-    }
+    let answers: Vec<Column> = [start_lk, end_lk]
+        .into_iter()
+        .chain(
+            [
+                charge_lk,
+                pricing_lk,
+                tags_lk,
+                provider_lk,
+                region_lk,
+                service_lk,
+                hint_lk,
+                unit_lk,
+            ]
+            .into_iter()
+            .flatten(),
+        )
+        .collect();
+    let lf = staged.df.hstack(&answers).map_err(&perr)?.lazy();
     let is_llm = col("__llm")
         .eq(lit("true"))
         .or(col("__model").is_not_null());
