@@ -706,53 +706,62 @@ fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, D
                 .alias("__day"),
         )
         .collect()?;
-    let in_order = |f: &DataFrame| -> PolarsResult<bool> {
-        let sources = f.column("source")?.str()?;
-        let days = f.column("__day")?.date()?.physical();
-        let mut pairs = sources.iter().zip(days.iter());
-        let mut last = pairs.next();
-        Ok(pairs.all(|p| {
-            let ordered = Some(p) >= last;
-            last = Some(p);
-            ordered
-        }))
-    };
-    // Rows merged from the spill come sorted by source and day already. Otherwise sorted on
+    // Rows whose partitions each lie in one run (rows merged from the spill: sorted by day,
+    // or a batch's merged days ahead of the rest) are sliced as they are. Otherwise sorted on
     // the day alone when there is one source (an integer sort, not one on text and day),
     // keeping each day's rows in their order.
-    let sorted = if in_order(&with_day)? {
-        with_day
-    } else if with_day.column("source")?.n_unique()? == 1 {
-        with_day.sort(
-            ["__day"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )?
-    } else {
-        with_day.sort(
-            ["source", "__day"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )?
+    let (sorted, runs) = match partition_runs(&with_day)? {
+        Some(runs) => (with_day, runs),
+        None => {
+            let by: &[&str] = if with_day.column("source")?.n_unique()? == 1 {
+                &["__day"]
+            } else {
+                &["source", "__day"]
+            };
+            let sorted =
+                with_day.sort(by, SortMultipleOptions::default().with_maintain_order(true))?;
+            let runs = partition_runs(&sorted)?.expect("sorted rows are in runs");
+            (sorted, runs)
+        }
     };
-    let sources = sorted.column("source")?.str()?.clone();
-    let days = sorted.column("__day")?.date()?.physical().clone();
     let sorted = sorted.drop("__day")?;
-    let mut parts = Vec::new();
-    let mut start = 0usize;
-    let n = sorted.height();
-    for i in 1..=n {
-        let boundary =
-            i == n || sources.get(i) != sources.get(start) || days.get(i) != days.get(start);
-        if boundary {
-            let source = sources.get(start).unwrap_or("unnamed").to_string();
-            let day = days
-                .get(start)
-                .map(crate::schema::date_of_day_number)
-                .expect("charge_period_start is a valid date");
-            parts.push((source, day, sorted.slice(start as i64, i - start)));
-            start = i;
+    let mut parts: Vec<(String, NaiveDate, DataFrame)> = runs
+        .into_iter()
+        .map(|(start, end, source, day)| (source, day, sorted.slice(start as i64, end - start)))
+        .collect();
+    parts.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    Ok(parts)
+}
+
+/// The (start, end, source, day) of each run of rows of one partition, found by walking the
+/// columns once; `None` when some partition's rows are in more than one run.
+type Runs = Vec<(usize, usize, String, NaiveDate)>;
+fn partition_runs(frame: &DataFrame) -> PolarsResult<Option<Runs>> {
+    let sources = frame.column("source")?.str()?;
+    let days = frame.column("__day")?.date()?.physical();
+    let mut starts: Vec<(usize, Option<&str>, Option<i32>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, key) in sources.iter().zip(days.iter()).enumerate() {
+        if starts.last().is_none_or(|&(_, s, d)| (s, d) != key) {
+            if !seen.insert(key) {
+                return Ok(None);
+            }
+            starts.push((i, key.0, key.1));
         }
     }
-    Ok(parts)
+    let ends = starts.iter().skip(1).map(|r| r.0).chain([frame.height()]);
+    Ok(Some(
+        starts
+            .iter()
+            .zip(ends)
+            .map(|(&(start, source, day), end)| {
+                let day = day
+                    .map(crate::schema::date_of_day_number)
+                    .expect("charge_period_start is a valid date");
+                (start, end, source.unwrap_or("unnamed").to_string(), day)
+            })
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -765,5 +774,60 @@ mod tests {
         assert_eq!(sanitize_source("../../etc/passwd"), "_.._etc_passwd");
         assert_eq!(sanitize_source("azure export/x y"), "azure_export_x_y");
         assert_eq!(sanitize_source(""), "unnamed");
+    }
+
+    /// Rows of (source, day, line) -> the partitions split_partitions makes, with each one's
+    /// lines in order.
+    fn split(rows: &[(&str, i64, i64)]) -> Vec<(String, NaiveDate, Vec<i64>)> {
+        let day_us = 86_400_000_000i64;
+        let frame = df!(
+            "source" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "charge_period_start" => rows.iter().map(|r| r.1 * day_us).collect::<Vec<_>>(),
+            "line" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .lazy()
+        .with_column(col("charge_period_start").cast(crate::schema::timestamp()))
+        .collect()
+        .unwrap();
+        split_partitions(&frame)
+            .unwrap()
+            .into_iter()
+            .map(|(source, day, part)| {
+                let lines = part.column("line").unwrap().i64().unwrap();
+                (source, day, lines.into_no_null_iter().collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn partitions_keep_their_rows_in_order_whether_or_not_the_frame_is_sorted() {
+        let day = |n: i64| crate::schema::date_of_day_number(n as i32);
+        let want = vec![
+            ("a".to_string(), day(10), vec![3, 4]),
+            ("a".to_string(), day(11), vec![1, 2]),
+            ("b".to_string(), day(10), vec![5, 6]),
+        ];
+        // Each partition in one run, runs out of order (a batch's merged days first).
+        let clustered = [
+            ("a", 11, 1),
+            ("a", 11, 2),
+            ("b", 10, 5),
+            ("b", 10, 6),
+            ("a", 10, 3),
+            ("a", 10, 4),
+        ];
+        assert_eq!(split(&clustered), want);
+        // A partition in two runs: sorted, each partition's rows staying in their order.
+        let interleaved = [
+            ("a", 11, 1),
+            ("b", 10, 5),
+            ("a", 10, 3),
+            ("a", 11, 2),
+            ("b", 10, 6),
+            ("a", 10, 4),
+        ];
+        assert_eq!(split(&interleaved), want);
+        assert!(split(&[]).is_empty());
     }
 }
