@@ -47,6 +47,17 @@ pub struct Cli {
         default_value = "spendlens-data"
     )]
     pub data_dir: PathBuf,
+    /// Rows the report, dashboards and advice sum at a time: a group-by's memory follows it.
+    /// Lower it to trade speed for memory; the answers do not change.
+    #[arg(
+        long,
+        global = true,
+        env = "SPENDLENS_SLICE_ROWS",
+        default_value_t = crate::analyse::DEFAULT_SLICE_ROWS as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "ROWS"
+    )]
+    pub slice_rows: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -420,6 +431,7 @@ pub fn run() -> Result<ExitCode> {
         matches.value_source("config"),
         Some(clap::parser::ValueSource::DefaultValue) | None
     );
+    crate::analyse::set_slice_rows(usize::try_from(cli.slice_rows).unwrap_or(usize::MAX));
     match &cli.command {
         Command::Ingest {
             files,

@@ -19,8 +19,11 @@ fn main() -> ExitCode {
     // +250 MB.
     // SAFETY: as above; `mi_option_purge_delay` is 15 in mimalloc 2's `mi_option_t`, which
     // libmimalloc-sys does not name.
+    // mimalloc's own `MIMALLOC_PURGE_DELAY`, when set, wins (for measuring peak memory).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    }
     match spendlens::cli::run() {
         Ok(code) => code,
         Err(err) => {

@@ -167,8 +167,8 @@ fn per_1k(cost: f64, tokens: f64) -> Option<f64> {
 }
 
 /// Token rows of `costs` (attributed) in `start..=end` with a model.
-fn token_rows(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> LazyFrame {
-    costs.clone().lazy().filter(
+fn token_rows(costs: LazyFrame, start: NaiveDate, end: NaiveDate) -> LazyFrame {
+    costs.filter(
         super::between(start, end)
             .and(crate::schema::is_token_usage())
             .and(col("model").is_not_null()),
@@ -413,14 +413,17 @@ fn accumulate(
     };
     let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
     // The whole period by usage type: one group-by on dictionary codes.
-    let whole = token_rows(costs, start, end)
-        .group_by([col("team"), col("feature"), col("model"), col("usage_type")])
-        .agg([
+    let keys_of = || [col("team"), col("feature"), col("model"), col("usage_type")];
+    let whole = super::sliced(costs, |rows| {
+        token_rows(rows, start, end).group_by(keys_of()).agg([
             col("effective_cost").sum().alias("cost"),
             quantity().sum().alias("tokens"),
         ])
-        .collect()
-        .and_then(without_categoricals)?;
+    })?
+    .group_by(keys_of())
+    .agg([col("cost").sum(), col("tokens").sum()])
+    .collect()
+    .and_then(without_categoricals)?;
     let sums = num(&whole, "cost")?.into_iter().zip(num(&whole, "tokens")?);
     for ((key, usage), (c, t)) in keys(&whole)?
         .into_iter()
@@ -438,7 +441,7 @@ fn accumulate(
     // filter inside an aggregation runs per group).
     let only = |when_: Expr, e: Expr| when(when_).then(e).otherwise(lit(0.0));
     let weeks = token_rows(
-        costs,
+        costs.clone().lazy(),
         (recent_from - chrono::Duration::days(7)).max(start),
         end,
     )
@@ -476,7 +479,7 @@ fn accumulate(
 /// Billed cost and tokens of usage charges per (model, usage type, pricing detail), for the
 /// catalog check (credits excluded: they are not a price).
 fn billed_usage(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsResult<Billed> {
-    let df = token_rows(costs, start, end)
+    let df = token_rows(costs.clone().lazy(), start, end)
         .filter(col("charge_category").eq(lit("Usage")))
         .group_by([col("model"), col("usage_type"), col("pricing_detail")])
         .agg([col("billed_cost").sum(), quantity().sum().alias("tokens")])

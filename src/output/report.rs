@@ -289,7 +289,6 @@ pub fn build(
         analyse::advise::unit_costs(&window.frame, usage.as_ref(), period.start, period.end)?;
     drop(t);
     let t = crate::timing::phase("report: totals and breakdowns");
-    let attributed_all = window.frame.lazy();
     // Totals and breakdowns sum the window's sums by dimension, not its rows.
     let sums = &sums;
     let by = |keys: &[&str], p: &Period| -> PolarsResult<LazyFrame> {
@@ -398,7 +397,7 @@ pub fn build(
     drop(t);
     let t = crate::timing::phase("report: daily rows");
     let (period_start, period_end) = (period.start, period.end);
-    let all_daily = daily_rows(&attributed_all, &period, opts.daily_series)?;
+    let all_daily = daily_rows(&window.frame, &period, opts.daily_series)?;
     let totals_by_day = day_totals(&all_daily);
     let latest_day = latest_day(&totals_by_day, period_end);
     let month = month_to_date(&totals_by_day, period_end, load_start);
@@ -470,7 +469,7 @@ fn previous_by(
 /// `max_series` largest series of `period` whole (0: all), each team's other spend folded
 /// per provider into feature and model [`OTHER`].
 fn daily_rows(
-    attributed: &LazyFrame,
+    attributed: &DataFrame,
     period: &Period,
     max_series: usize,
 ) -> PolarsResult<Vec<DailyRow>> {
@@ -481,21 +480,25 @@ fn daily_rows(
             .chain(keys.iter().map(|k| col(*k)))
             .collect()
     };
-    let with_day = attributed
-        .clone()
-        .with_column(crate::schema::day_number_expr().alias("__day"));
+    let with_day =
+        |rows: LazyFrame| rows.with_column(crate::schema::day_number_expr().alias("__day"));
+    // Rows are summed a slice at a time (a slice's partial sums summed again at the end).
     let grouped = if max_series > 0 {
         // The period's largest series first (one row per series), then every row is
         // folded against them and summed per day: no day x series table of the whole window.
-        let top = with_day
-            .clone()
-            .filter(
-                col("__day")
-                    .gt_eq(lit(crate::schema::day_number(period.start)))
-                    .and(col("__day").lt_eq(lit(crate::schema::day_number(period.end)))),
-            )
+        let totals = analyse::sliced(attributed, |rows| {
+            with_day(rows)
+                .filter(
+                    col("__day")
+                        .gt_eq(lit(crate::schema::day_number(period.start)))
+                        .and(col("__day").lt_eq(lit(crate::schema::day_number(period.end)))),
+                )
+                .group_by(by(false))
+                .agg([col("effective_cost").sum().alias("__total")])
+        })?;
+        let top = totals
             .group_by(by(false))
-            .agg([col("effective_cost").sum().alias("__total")])
+            .agg([col("__total").sum()])
             .sort(
                 ["__total"],
                 SortMultipleOptions::default().with_order_descending(true),
@@ -506,7 +509,8 @@ fn daily_rows(
                     .into_iter()
                     .chain([lit(true).alias("__top")])
                     .collect::<Vec<_>>(),
-            );
+            )
+            .collect()?;
         let kept = col("__top").fill_null(lit(false));
         let fold = |name: &str| {
             when(kept.clone())
@@ -514,21 +518,27 @@ fn daily_rows(
                 .otherwise(lit(OTHER).cast(crate::schema::categorical()))
                 .alias(name)
         };
-        with_day
-            .join(
-                top,
-                by(false),
-                by(false),
-                crate::ingest::left_join_nulls_equal(),
-            )
-            .with_columns([fold("feature"), fold("model")])
-            .group_by(by(true))
-            .agg([col("effective_cost").sum()])
+        analyse::sliced(attributed, |rows| {
+            with_day(rows)
+                .join(
+                    top.clone().lazy(),
+                    by(false),
+                    by(false),
+                    crate::ingest::left_join_nulls_equal(),
+                )
+                .with_columns([fold("feature"), fold("model")])
+                .group_by(by(true))
+                .agg([col("effective_cost").sum()])
+        })?
     } else {
-        with_day
-            .group_by(by(true))
-            .agg([col("effective_cost").sum()])
-    };
+        analyse::sliced(attributed, |rows| {
+            with_day(rows)
+                .group_by(by(true))
+                .agg([col("effective_cost").sum()])
+        })?
+    }
+    .group_by(by(true))
+    .agg([col("effective_cost").sum()]);
     let df = grouped
         .sort(
             ["__day", "provider_name", "team", "feature", "model"],

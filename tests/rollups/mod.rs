@@ -315,6 +315,39 @@ fn a_changed_day_relabels_that_day_and_a_changed_rule_relabels_all() {
 }
 
 #[test]
+fn summing_in_slices_changes_no_answer() {
+    let demo = Demo::new();
+    let whole: Value = serde_json::from_str(&demo.report()).unwrap();
+    // The demo's window is a few thousand rows: slices of 97 cut it (and its days) often.
+    for slice in ["97", "1"] {
+        let sliced: Value =
+            serde_json::from_str(&demo.report_with(&["--slice-rows", slice])).unwrap();
+        assert_eq!(whole["totals"], sliced["totals"]);
+        for list in ["daily", "unit_costs"] {
+            let (a, b) = (
+                whole[list].as_array().unwrap(),
+                sliced[list].as_array().unwrap(),
+            );
+            assert!(!a.is_empty(), "the demo has {list}");
+            assert_eq!(a.len(), b.len(), "{list} rows with slices of {slice}");
+            for (x, y) in a.iter().zip(b) {
+                let (mx, my) = (x["effective_cost"].as_f64(), y["effective_cost"].as_f64());
+                assert!(close(mx.unwrap(), my.unwrap(), 1e-5), "{list}: {x} vs {y}");
+                let text = |v: &Value| {
+                    let mut v = v.clone();
+                    v.as_object_mut().unwrap().retain(|_, f| !f.is_f64());
+                    v
+                };
+                assert_eq!(text(x), text(y), "{list} with slices of {slice}");
+            }
+        }
+    }
+    let refused = on_demo(&demo.env, &["report", "--slice-rows", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--slice-rows"));
+}
+
+#[test]
 fn daily_rows_fold_small_series_and_keep_every_total() {
     let demo = Demo::new();
     let report = |series: &str| -> Value {
