@@ -936,7 +936,7 @@ pub fn finish(
         });
     }
 
-    let ts_lookup = |column: &'static str, out: &'static str| -> Result<Column, IngestError> {
+    let ts_lookup = |column: &'static str, out: &'static str| -> Result<Vec<Column>, IngestError> {
         let coded = lookup.coded(column)?;
         let mut values = Vec::with_capacity(coded.keys.len());
         for k in &coded.keys {
@@ -951,51 +951,75 @@ pub fn finish(
                 })?),
             });
         }
-        lookup.gather(&coded.rows, Series::new(out.into(), values))
-    };
-    let start_lk = ts_lookup(stage::START, "__start_us")?;
-    let end_lk = ts_lookup(stage::END, "__end_us")?;
-
-    let charge_lk = lookup.strings(stage::CHARGE_CATEGORY, &["__charge_category"], |v| {
-        let v = v.unwrap_or_default();
-        charge_category(v)
-            .map(|c| vec![Some(c.to_string())])
-            .ok_or_else(|| {
-                format!(
-                    "`{v}` is not a charge category (expected one of {:?})",
-                    schema::CHARGE_CATEGORIES
-                )
-            })
-    })?;
-    let pricing_lk = lookup.strings(stage::PRICING_CATEGORY, &["__pricing_category"], |v| {
-        Ok(vec![v.map(|v| pricing_category(v).to_string())])
-    })?;
-    let tags_lk = lookup.strings(stage::TAGS, &["__tags"], |v| {
-        canonical_tags(v.unwrap_or_default()).map(|t| vec![Some(t)])
-    })?;
-    let provider_lk = lookup.strings(stage::PROVIDER, &["__provider"], |v| {
-        Ok(vec![Some(normalise::provider(v.unwrap_or_default()))])
-    })?;
-    let region_lk = lookup.strings(stage::REGION, &["__region"], |v| {
-        Ok(vec![v.and_then(normalise::region)])
-    })?;
-    let services = &opts.services;
-    let service_lk = lookup.strings(stage::SERVICE, &["__keep", "__llm"], |v| {
-        let v = v.unwrap_or_default();
-        let llm = ServiceFilter::default().keeps(v);
         Ok(vec![
-            Some(services.keeps(v).to_string()),
-            Some(llm.to_string()),
+            lookup.gather(&coded.rows, Series::new(out.into(), values))?
         ])
-    })?;
-    let hint_lk = lookup.hints(&["__model", "__usage_type", "__detail"])?;
-
-    let unit_lk = lookup.strings(stage::UNIT, &["__token_multiplier"], |v| {
-        Ok(vec![normalise::token_unit_multiplier(
-            v.unwrap_or_default(),
-        )
-        .map(|m| m.to_string())])
-    })?;
+    };
+    let services = &opts.services;
+    // The lookups are independent: run on every core (coding a column is one thread's loop),
+    // and of several bad values the one in the first column of this list is reported.
+    type Job<'j> = Box<dyn Fn() -> Result<Vec<Column>, IngestError> + Sync + 'j>;
+    let jobs: Vec<Job> = vec![
+        Box::new(|| ts_lookup(stage::START, "__start_us")),
+        Box::new(|| ts_lookup(stage::END, "__end_us")),
+        Box::new(|| {
+            lookup.strings(stage::CHARGE_CATEGORY, &["__charge_category"], |v| {
+                let v = v.unwrap_or_default();
+                charge_category(v)
+                    .map(|c| vec![Some(c.to_string())])
+                    .ok_or_else(|| {
+                        format!(
+                            "`{v}` is not a charge category (expected one of {:?})",
+                            schema::CHARGE_CATEGORIES
+                        )
+                    })
+            })
+        }),
+        Box::new(|| {
+            lookup.strings(stage::PRICING_CATEGORY, &["__pricing_category"], |v| {
+                Ok(vec![v.map(|v| pricing_category(v).to_string())])
+            })
+        }),
+        Box::new(|| {
+            lookup.strings(stage::TAGS, &["__tags"], |v| {
+                canonical_tags(v.unwrap_or_default()).map(|t| vec![Some(t)])
+            })
+        }),
+        Box::new(|| {
+            lookup.strings(stage::PROVIDER, &["__provider"], |v| {
+                Ok(vec![Some(normalise::provider(v.unwrap_or_default()))])
+            })
+        }),
+        Box::new(|| {
+            lookup.strings(stage::REGION, &["__region"], |v| {
+                Ok(vec![v.and_then(normalise::region)])
+            })
+        }),
+        Box::new(|| {
+            lookup.strings(stage::SERVICE, &["__keep", "__llm"], |v| {
+                let v = v.unwrap_or_default();
+                let llm = ServiceFilter::default().keeps(v);
+                Ok(vec![
+                    Some(services.keeps(v).to_string()),
+                    Some(llm.to_string()),
+                ])
+            })
+        }),
+        Box::new(|| lookup.hints(&["__model", "__usage_type", "__detail"])),
+        Box::new(|| {
+            lookup.strings(stage::UNIT, &["__token_multiplier"], |v| {
+                Ok(vec![normalise::token_unit_multiplier(
+                    v.unwrap_or_default(),
+                )
+                .map(|m| m.to_string())])
+            })
+        }),
+    ];
+    let mut answers: Vec<Column> = Vec::new();
+    for done in crate::timing::on_all_cores(&jobs, |job| job()) {
+        answers.extend(done?);
+    }
+    drop(jobs);
 
     let source_expr = match &opts.source {
         Some(s) => lit(s.clone()),
@@ -1019,23 +1043,6 @@ pub fn finish(
     let t = crate::timing::phase("ingest: joined rows");
     let day = |us: &str| col(us).cast(schema::timestamp()).cast(DataType::Date);
     let to_ts = |d: Expr| d.cast(schema::timestamp());
-    let answers: Vec<Column> = [start_lk, end_lk]
-        .into_iter()
-        .chain(
-            [
-                charge_lk,
-                pricing_lk,
-                tags_lk,
-                provider_lk,
-                region_lk,
-                service_lk,
-                hint_lk,
-                unit_lk,
-            ]
-            .into_iter()
-            .flatten(),
-        )
-        .collect();
     let lf = staged.df.hstack(&answers).map_err(&perr)?.lazy();
     let is_llm = col("__llm")
         .eq(lit("true"))
@@ -1181,20 +1188,13 @@ pub fn finish(
         "__tags",
         "source",
     ];
+    // Groups in the order of the file (of the first row summed into each); sorted by day
+    // below only when the file's days are not in order.
     let daily = rows
         .lazy()
         .filter(col("__keep"))
-        .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
-        .agg(
-            daily_sums()
-                .into_iter()
-                .chain([col(stage::LINE).min().alias(stage::LINE)])
-                .collect::<Vec<_>>(),
-        )
-        // Each day's rows in the order of the file (by the first line summed into each; a
-        // GCP record with credits stages several rows of one line, which may tie): a sort on
-        // two numbers, not on strings.
-        .sort(["__day", stage::LINE], SortMultipleOptions::default())
+        .group_by_stable(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
+        .agg(daily_sums())
         .select([
             to_ts(col("__day")).alias("charge_period_start"),
             to_ts((col("__day").cast(DataType::Int32) + lit(1)).cast(DataType::Date))
@@ -1222,6 +1222,22 @@ pub fn finish(
         ])
         .collect()
         .map_err(&perr)?;
+    // Each day's rows in the order of the file: a stable sort on the day, only if needed
+    // (a sort gathers every column).
+    let in_day_order = daily
+        .column("charge_period_start")
+        .and_then(|c| c.datetime().map(|d| d.physical().iter().is_sorted()))
+        .map_err(&perr)?;
+    let daily = if in_day_order {
+        daily
+    } else {
+        daily
+            .sort(
+                ["charge_period_start"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .map_err(&perr)?
+    };
     schema::validate_cost(&daily).map_err(|e| IngestError::BadValue {
         file: file.to_path_buf(),
         line: 0,
@@ -1438,7 +1454,9 @@ fn merge_rows(lf: LazyFrame) -> LazyFrame {
         .filter(|c| !MEASURES.contains(&c.name))
         .map(|c| col(c.name))
         .collect();
-    lf.group_by(keys)
+    // Stable both ways: rows arrive in file order (parts in order), so each day's merged
+    // rows keep the order a single read of the file would give them.
+    lf.group_by_stable(keys)
         .agg(daily_sums())
         .select(
             schema::COST_COLUMNS
@@ -1447,13 +1465,8 @@ fn merge_rows(lf: LazyFrame) -> LazyFrame {
                 .collect::<Vec<_>>(),
         )
         .sort(
-            [
-                "source",
-                "charge_period_start",
-                "provider_name",
-                "service_name",
-            ],
-            SortMultipleOptions::default(),
+            ["source", "charge_period_start"],
+            SortMultipleOptions::default().with_maintain_order(true),
         )
 }
 
@@ -1841,9 +1854,10 @@ impl Spill {
         });
     }
 
-    /// Every kept row, lazily.
+    /// Every kept row, lazily, in the order the pieces were written (the pieces on disk are
+    /// older than those held).
     fn rows(&self) -> PolarsResult<LazyFrame> {
-        let mut parts: Vec<LazyFrame> = self.held.iter().map(|(_, f)| f.clone().lazy()).collect();
+        let mut parts: Vec<LazyFrame> = Vec::new();
         if !self.files.is_empty() {
             parts.push(LazyFrame::scan_parquet_files(
                 self.files
@@ -1853,6 +1867,7 @@ impl Spill {
                 ScanArgsParquet::default(),
             )?);
         }
+        parts.extend(self.held.iter().map(|(_, f)| f.clone().lazy()));
         match parts.len() {
             0 => Ok(schema::empty_cost().lazy()),
             _ => concat(parts, UnionArgs::default()),

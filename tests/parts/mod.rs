@@ -37,6 +37,21 @@ fn stored(dir: &Path) -> DataFrame {
         .unwrap()
 }
 
+/// The store's cost rows as stored: partitions in order, each partition's rows in the order
+/// of its file, money rounded as in [`stored`].
+fn stored_in_order(dir: &Path) -> DataFrame {
+    Store::new(dir)
+        .scan(Table::Cost)
+        .unwrap()
+        .expect("rows stored")
+        .with_columns(
+            ["billed_cost", "effective_cost", "consumed_quantity"]
+                .map(|c| (col(c) * lit(1e9)).round(0, RoundMode::HalfToEven).alias(c)),
+        )
+        .collect()
+        .unwrap()
+}
+
 fn ingest(dir: &Path, file: &Path, opts: &IngestOptions) -> ingest::IngestReport {
     let store = Store::new(dir);
     let lock = store.lock().unwrap();
@@ -85,6 +100,11 @@ fn a_file_read_in_parts_stores_exactly_what_one_read_stores() {
         assert!(
             stored(&parts_dir).equals_missing(&stored(&whole_dir)),
             "{name}: the store differs when the file is read in parts"
+        );
+        // Each day's rows in the order of the file, days merged from parts too.
+        assert!(
+            stored_in_order(&parts_dir).equals_missing(&stored_in_order(&whole_dir)),
+            "{name}: the order of a day's rows depends on where the file was cut"
         );
         // The spill is gone once the write is committed.
         let leftovers: Vec<String> = std::fs::read_dir(&parts_dir)
