@@ -1366,7 +1366,11 @@ fn parse_parts(
     };
     // One currency per file, across its parts too: (currency, line) of the first row.
     let mut first_currency: Option<(String, u64)> = None;
-    for part in parts {
+    let mut parts = parts;
+    loop {
+        let tn = crate::timing::phase("ingest: read a part");
+        let Some(part) = parts.next() else { break };
+        drop(tn);
         let part = part.map_err(io)?;
         let t = crate::timing::phase("ingest: stage a part");
         let staged = match format {
