@@ -957,9 +957,12 @@ pub fn finish(
     };
     let services = &opts.services;
     // The lookups are independent: run on every core (coding a column is one thread's loop),
-    // and of several bad values the one in the first column of this list is reported.
+    // and of several bad values the one in the first column of this list is reported. The
+    // hints, the longest job and one that cannot fail on a value, start first, so the other
+    // core works through the rest meanwhile.
     type Job<'j> = Box<dyn Fn() -> Result<Vec<Column>, IngestError> + Sync + 'j>;
     let jobs: Vec<Job> = vec![
+        Box::new(|| lookup.hints(&["__model", "__usage_type", "__detail"])),
         Box::new(|| ts_lookup(stage::START, "__start_us")),
         Box::new(|| ts_lookup(stage::END, "__end_us")),
         Box::new(|| {
@@ -1005,7 +1008,6 @@ pub fn finish(
                 ])
             })
         }),
-        Box::new(|| lookup.hints(&["__model", "__usage_type", "__detail"])),
         Box::new(|| {
             lookup.strings(stage::UNIT, &["__token_multiplier"], |v| {
                 Ok(vec![normalise::token_unit_multiplier(
