@@ -16,12 +16,12 @@ fn main() -> ExitCode {
     // mimalloc 3 made it 1000): a command frees and allocates the same gigabytes batch after
     // batch, and each page returned early is faulted and zeroed again by the kernel. At 10M
     // rows: anomalies 4.6 -> 3.6 s (median of 4) for +130 MB peak, report ~10% faster for
-    // +250 MB.
-    // SAFETY: as above; `mi_option_purge_delay` is 15 in mimalloc 2's `mi_option_t`, which
-    // libmimalloc-sys does not name.
-    // mimalloc's own `MIMALLOC_PURGE_DELAY`, when set, wins (for measuring peak memory).
+    // +250 MB. mimalloc's own `MIMALLOC_PURGE_DELAY`, when set, wins (0 measures the memory
+    // a command really holds).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: as above; `mi_option_purge_delay` is 15 in mimalloc 2's `mi_option_t`,
+        // which libmimalloc-sys does not name.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
     }
     match spendlens::cli::run() {

@@ -690,18 +690,18 @@ impl<'a> Lookup<'a> {
                 c.append_option(v.as_deref());
             }
         }
-        self.outputs(&coded, cols)
+        self.outputs(&coded.rows, cols)
     }
 
-    /// The built answers gathered to the rows.
+    /// The built answers gathered to the rows (`rows` indexes them).
     fn outputs(
         &self,
-        coded: &Coded,
+        rows: &IdxCa,
         answers: Vec<StringChunkedBuilder>,
     ) -> Result<Vec<Column>, IngestError> {
         answers
             .into_iter()
-            .map(|b| self.gather(&coded.rows, b.finish().into_series()))
+            .map(|b| self.gather(rows, b.finish().into_series()))
             .collect()
     }
 
@@ -736,9 +736,7 @@ impl<'a> Lookup<'a> {
             .into_no_null_iter()
             .map(|key| answer_of_key[key as usize])
             .collect_ca(PlSmallStr::EMPTY);
-        cols.into_iter()
-            .map(|b| self.gather(&rows, b.finish().into_series()))
-            .collect()
+        self.outputs(&rows, cols)
     }
 }
 

@@ -15,30 +15,9 @@ fn with_parts(part_bytes: usize) -> IngestOptions {
     }
 }
 
-/// The store's cost rows in a fixed order, money rounded to 1e-9 (sums of parts may differ
-/// from one sum in the last bits of a float, never by a cent).
-fn stored(dir: &Path) -> DataFrame {
-    let store = Store::new(dir);
-    let keys: Vec<&str> = schema::COST_COLUMNS
-        .iter()
-        .map(|c| c.name)
-        .filter(|n| !matches!(*n, "billed_cost" | "effective_cost" | "consumed_quantity"))
-        .collect();
-    store
-        .scan(Table::Cost)
-        .unwrap()
-        .expect("rows stored")
-        .with_columns(
-            ["billed_cost", "effective_cost", "consumed_quantity"]
-                .map(|c| (col(c) * lit(1e9)).round(0, RoundMode::HalfToEven).alias(c)),
-        )
-        .sort(keys, SortMultipleOptions::default().with_nulls_last(true))
-        .collect()
-        .unwrap()
-}
-
 /// The store's cost rows as stored: partitions in order, each partition's rows in the order
-/// of its file, money rounded as in [`stored`].
+/// of its file, money rounded to 1e-9 (sums of parts may differ from one sum in the last bits
+/// of a float, never by a cent).
 fn stored_in_order(dir: &Path) -> DataFrame {
     Store::new(dir)
         .scan(Table::Cost)
@@ -49,6 +28,18 @@ fn stored_in_order(dir: &Path) -> DataFrame {
                 .map(|c| (col(c) * lit(1e9)).round(0, RoundMode::HalfToEven).alias(c)),
         )
         .collect()
+        .unwrap()
+}
+
+/// [`stored_in_order`] in a fixed order: what is stored, whatever the order.
+fn stored(dir: &Path) -> DataFrame {
+    let keys: Vec<&str> = schema::COST_COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| !matches!(*n, "billed_cost" | "effective_cost" | "consumed_quantity"))
+        .collect();
+    stored_in_order(dir)
+        .sort(keys, SortMultipleOptions::default().with_nulls_last(true))
         .unwrap()
 }
 
