@@ -10,6 +10,7 @@
 pub mod analyse;
 pub mod attribute;
 pub mod cli;
+pub mod coded;
 pub mod collect;
 pub mod config;
 pub mod demo;

@@ -199,6 +199,24 @@ pub fn with_categoricals(lf: LazyFrame, schema: &Schema) -> LazyFrame {
     }
 }
 
+/// `df` with those of [`CATEGORICAL_COLUMNS`] that are String cast to Categorical, one
+/// column per core at a time (a lazy cast of several columns runs them one after another,
+/// and each hashes every row: 4 s for a 10M-row history's first rollups).
+pub fn categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let names: Vec<&str> = CATEGORICAL_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| matches!(df.schema().get(c), Some(DataType::String)))
+        .collect();
+    let cast = crate::timing::on_all_cores(&names, |c| {
+        df.column(c).and_then(|column| column.cast(&categorical()))
+    });
+    for column in cast {
+        df.with_column(column?)?;
+    }
+    Ok(df)
+}
+
 /// `df` with every Categorical column back to String (for outputs other tools read).
 pub fn without_categoricals(df: DataFrame) -> PolarsResult<DataFrame> {
     let casts: Vec<Expr> = df

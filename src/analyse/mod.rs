@@ -278,29 +278,50 @@ fn label_raw<'a>(
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let raw =
-        LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?;
-    let mut labelled = attributor.label_costs(raw)?.lazy().with_column(
-        col("charge_period_start")
-            .cast(DataType::Date)
-            .alias("__rollup_day"),
-    );
     let needed = attributor.split_driver_columns();
     let dropped: Vec<&str> = NOT_ANALYSED
         .into_iter()
         .filter(|c| !needed.contains(*c))
         .collect();
-    labelled = labelled.drop(cols(dropped));
+    // What no analysis reads is not read at all, unless a row's labels depend on it.
+    let keys = attributor.key_columns();
+    let t = crate::timing::phase("rollups: read raw");
+    let raw =
+        LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?
+            .drop(cols(
+                dropped
+                    .iter()
+                    .copied()
+                    .filter(|c| !keys.iter().any(|k| k == c)),
+            ))
+            .collect()?;
+    drop(t);
+    let t = crate::timing::phase("rollups: label");
+    let labelled = attributor.label_costs(raw)?;
+    let labelled = labelled.drop_many(
+        dropped
+            .iter()
+            .copied()
+            .filter(|c| keys.iter().any(|k| k == c)),
+    );
     // Rollups keep dimensions as dictionary codes: paid once here, not on every read.
-    let schema = labelled.collect_schema()?;
-    labelled = crate::schema::with_categoricals(labelled, &schema);
+    let mut labelled = crate::schema::categoricals(labelled)?;
+    // One chunk per file read: the sums' group-bys below are slower over many.
+    labelled.rechunk_mut_par();
+    drop(t);
     // One pass splits the batch by day (sorted, then zero-copy slices), rather than one
     // filter over the whole batch per day.
     let mut labelled = labelled
-        .with_column(col("__rollup_day").cast(DataType::Int32))
+        .lazy()
+        .with_column(
+            col("charge_period_start")
+                .cast(DataType::Date)
+                .cast(DataType::Int32)
+                .alias("__rollup_day"),
+        )
         .collect()?;
-    // Partitions are read in day order, and the labels' join usually keeps it: sort (a
-    // copy of every column) only when it did not.
+    // Partitions are read in day order and labelling keeps the rows' order: sort (a copy of
+    // every column) only when a day's rows came out of order.
     if !labelled.column("__rollup_day")?.i32()?.iter().is_sorted() {
         labelled = labelled.sort(
             ["__rollup_day"],
@@ -455,7 +476,7 @@ pub fn load_window_where(
         Some(l) => (l.rows.filter(in_window()), Some(l.sums.filter(in_window()))),
         None => (
             attributor
-                .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()).lazy())?
+                .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()))?
                 .lazy(),
             None,
         ),
@@ -485,8 +506,7 @@ pub fn load_window_where(
     }
     .collect()?;
     // Rows from rollups are Categorical already; split or freshly labelled ones are cast.
-    let schema = frame.schema().clone();
-    let mut frame = crate::schema::with_categoricals(frame.lazy(), &schema).collect()?;
+    let mut frame = crate::schema::categoricals(frame)?;
     // One chunk per column, not one per rollup file: every later group-by would otherwise
     // gather from hundreds of chunks.
     frame.rechunk_mut_par();

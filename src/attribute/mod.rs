@@ -5,13 +5,12 @@
 //! Order of precedence for a row: a tag key of the dimension (in the configured priority
 //! order) → a shared-cost split whose `match` fits → the first fallback rule whose `match`
 //! fits → `unallocated`. Rules and tags are decided once per distinct attribution key (tag set
-//! and matched columns), not per row, then joined back. Splits divide each shared row across
+//! and matched columns), not per row, then gathered to the rows. Splits divide each shared row across
 //! (team, feature, …) in proportion to a driver measured on allocated rows of the same day
 //! (or of the whole period when that day has none); the parts of a row sum back to it exactly.
 //! Nothing is dropped: what matches nothing is `unallocated`.
 
 use crate::config::{glob_match, AttributionConfig, Driver, Split};
-use crate::ingest::left_join_nulls_equal;
 use crate::normalise;
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -119,8 +118,8 @@ impl Attributor {
         &self.dims
     }
 
-    /// Columns a rule or split looks at (besides `tags`).
-    fn key_columns(&self) -> Vec<String> {
+    /// Columns a row's labels depend on: `tags` and those a rule or split looks at.
+    pub fn key_columns(&self) -> Vec<String> {
         let mut cols: Vec<String> = self
             .config
             .rules
@@ -255,14 +254,15 @@ impl Attributor {
     /// Attribute `costs` (CostRecord rows). Returns the rows with the dimension columns and
     /// `allocation` added; split rows are replaced by their parts.
     pub fn apply(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
-        self.split(self.label_costs(costs)?)
+        let labelled = self.label(costs.collect()?, true, false)?;
+        self.split(labelled)
     }
 
     /// The first half of [`Attributor::apply`], which depends on each row alone: dimension
     /// columns and `allocation`, with shared rows still marked `split:<name>`. What the
-    /// store's daily rollups hold.
-    pub fn label_costs(&self, costs: LazyFrame) -> Result<DataFrame, AttributeError> {
-        self.label(costs, true)
+    /// store's daily rollups hold, so the added columns are Categorical.
+    pub fn label_costs(&self, costs: DataFrame) -> Result<DataFrame, AttributeError> {
+        self.label(costs, true, true)
     }
 
     /// The second half of [`Attributor::apply`]: divide the shared rows of labelled costs by
@@ -332,28 +332,34 @@ impl Attributor {
             })
             .collect();
         // Splits divide money; usage rows have none, so rules decide where tags do not.
-        let labelled = self.label(usage.with_columns(missing), false)?.lazy();
+        let labelled = self
+            .label(usage.with_columns(missing).collect()?, false, false)?
+            .lazy();
         keep.extend(self.dims.iter().map(|d| col(d.as_str())));
         keep.push(col("allocation"));
         Ok(labelled.select(keep).collect()?)
     }
 
-    /// Team, feature, extra dimensions and allocation from tags and rules, joined back.
-    fn label(&self, costs: LazyFrame, with_splits: bool) -> Result<DataFrame, AttributeError> {
+    /// Team, feature, extra dimensions and allocation from tags and rules: each distinct
+    /// attribution key (the [`Attributor::key_columns`] of a row) is resolved once and the
+    /// answers gathered to its rows. With `categorical`, the added columns are Categorical
+    /// (the small answer columns are cast, not the gathered rows).
+    fn label(
+        &self,
+        costs: DataFrame,
+        with_splits: bool,
+        categorical: bool,
+    ) -> Result<DataFrame, AttributeError> {
         let key_cols = self.key_columns();
-        let keys = costs
-            .clone()
-            .select(key_cols.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
-            .unique(None, UniqueKeepStrategy::Any)
-            .collect()?;
         let key_series: Vec<StringChunked> = key_cols
             .iter()
-            .map(|c| keys.column(c).and_then(|s| s.str().cloned()))
+            .map(|c| crate::schema::text_values(costs.column(c)?))
             .collect::<PolarsResult<_>>()?;
+        let (firsts, rows) = crate::coded::code_tuples(&key_series.iter().collect::<Vec<_>>());
         let mut out_values: Vec<Vec<String>> =
-            vec![Vec::with_capacity(keys.height()); self.dims.len()];
-        let mut out_alloc = Vec::with_capacity(keys.height());
-        for i in 0..keys.height() {
+            vec![Vec::with_capacity(firsts.len()); self.dims.len()];
+        let mut out_alloc = Vec::with_capacity(firsts.len());
+        for &i in &firsts {
             let row: HashMap<&str, Option<&str>> = key_cols
                 .iter()
                 .zip(&key_series)
@@ -365,15 +371,24 @@ impl Attributor {
             }
             out_alloc.push(r.allocation);
         }
-        let mut mapping = keys;
-        for (dim, values) in self.dims.iter().zip(out_values) {
-            mapping.with_column(Column::new(dim.as_str().into(), values))?;
+        let mut labelled = costs;
+        let answers = self
+            .dims
+            .iter()
+            .zip(out_values)
+            .chain(std::iter::once((&"allocation".to_string(), out_alloc)))
+            .map(|(name, values)| {
+                let mut answers = Series::new(name.as_str().into(), values);
+                if categorical {
+                    answers = answers.cast(&crate::schema::categorical())?;
+                }
+                answers.take(&rows)
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        for column in answers {
+            labelled.with_column(column.into_column())?;
         }
-        mapping.with_column(Column::new("allocation".into(), out_alloc))?;
-        let on: Vec<Expr> = key_cols.iter().map(|c| col(c.as_str())).collect();
-        Ok(costs
-            .join(mapping.lazy(), on.clone(), on, left_join_nulls_equal())
-            .collect()?)
+        Ok(labelled)
     }
 
     fn apply_splits(&self, attributed: DataFrame) -> Result<DataFrame, AttributeError> {

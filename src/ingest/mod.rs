@@ -13,6 +13,7 @@ pub mod chunks;
 pub mod focus;
 pub mod gcp_export;
 
+use crate::coded::Coded;
 use crate::normalise::{self, ServiceFilter};
 use crate::schema;
 use crate::store::{Store, StoreLock, Table, WriteSummary};
@@ -602,38 +603,16 @@ struct Lookup<'a> {
     file: &'a Path,
 }
 
-/// A staging column coded by its distinct values: the values in the order they first
-/// appear, and each row's index into them. Answers are worked out once per distinct value
-/// and gathered to the rows by index: one hash per row, where a unique and a join on the
-/// strings hashed every row twice (a part's 256K hints are ~100-byte strings).
-struct Coded<'a> {
-    keys: Vec<Option<&'a str>>,
-    rows: IdxCa,
-}
-
 impl<'a> Lookup<'a> {
+    /// A staging column coded by its distinct values (a part's 256K hints are ~100-byte
+    /// strings: each is hashed once).
     fn coded(&self, column: &str) -> Result<Coded<'a>, IngestError> {
-        let values = self
-            .staged
+        self.staged
             .df
             .column(column)
             .and_then(|c| c.str())
-            .map_err(polars_err(self.file))?;
-        let mut index: PlHashMap<Option<&str>, IdxSize> = PlHashMap::new();
-        let mut keys = Vec::new();
-        let rows: Vec<IdxSize> = values
-            .iter()
-            .map(|v| {
-                *index.entry(v).or_insert_with(|| {
-                    keys.push(v);
-                    (keys.len() - 1) as IdxSize
-                })
-            })
-            .collect();
-        Ok(Coded {
-            keys,
-            rows: IdxCa::from_vec(PlSmallStr::EMPTY, rows),
-        })
+            .map(crate::coded::code)
+            .map_err(polars_err(self.file))
     }
 
     /// Each row's answer: `rows` indexes `answers`.

@@ -394,3 +394,58 @@ fn daily_rows_fold_small_series_and_keep_every_total() {
     }
     assert_eq!(all["totals"], folded["totals"]);
 }
+
+#[test]
+fn a_rule_on_a_column_the_rollups_leave_out_still_labels_the_rows() {
+    let demo = Demo::new();
+    let before: Value = serde_json::from_str(&demo.report()).unwrap();
+    assert!(
+        teams(&before).contains(&"unallocated"),
+        "the demo has unallocated spend: update this test"
+    );
+    // Rollups do not keep `service_name` (no analysis reads it), yet a rule on it must
+    // see every row's value when the rows are labelled.
+    let config = demo.env.path("demo/spendlens.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let splits = text.find("[[attribution.splits]]").unwrap();
+    let rule = "[[attribution.rules]]\nname = \"bedrock\"\nmatch = { service_name = \"*bedrock*\" }\nset = { team = \"bedrock-ops\" }\n\n";
+    std::fs::write(
+        &config,
+        format!("{}{rule}{}", &text[..splits], &text[splits..]),
+    )
+    .unwrap();
+    let after: Value = serde_json::from_str(&demo.report()).unwrap();
+    let (teams_before, teams_after) = (
+        by_key(&before["by_team"], "team", "effective_cost"),
+        by_key(&after["by_team"], "team", "effective_cost"),
+    );
+    // The rule labels untagged AWS spend (which then also draws a share of the shared
+    // costs split by usage): the unallocated share shrinks, the total stays.
+    let taken = teams_after.get("bedrock-ops").copied().unwrap_or(0.0);
+    assert!(taken > 0.0, "{teams_after:?}");
+    assert!(
+        teams_after["unallocated"] < teams_before["unallocated"] - 1000.0,
+        "{teams_before:?} -> {teams_after:?}"
+    );
+    assert!(close(
+        total(&after.to_string()),
+        total(&before.to_string()),
+        0.005
+    ));
+    let rollup = demo.rollups().into_iter().next().unwrap();
+    let columns = LazyFrame::scan_parquet(
+        PlRefPath::new(
+            demo.data()
+                .join("rollup/cost")
+                .join(rollup)
+                .to_string_lossy()
+                .as_ref(),
+        ),
+        ScanArgsParquet::default(),
+    )
+    .unwrap()
+    .collect_schema()
+    .unwrap();
+    assert!(columns.get("service_name").is_none() && columns.get("tags").is_none());
+    assert!(columns.get("team").is_some());
+}

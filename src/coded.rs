@@ -1,0 +1,92 @@
+//! Columns coded by their distinct values: the values in the order they first appear and each
+//! row's index into them. Work that depends on a value alone (parsing, lookups, attribution
+//! rules) is then done once per distinct value and its answers gathered to the rows by index:
+//! one hash per row, where a `unique` and a join on the strings hash every row twice.
+
+use polars::prelude::*;
+
+/// A string column coded by its distinct values.
+pub struct Coded<'a> {
+    /// The distinct values in the order they first appear.
+    pub keys: Vec<Option<&'a str>>,
+    /// Each row's index into `keys`.
+    pub rows: IdxCa,
+}
+
+/// Code `values` by their distinct values (null is a value of its own).
+pub fn code(values: &StringChunked) -> Coded<'_> {
+    let mut index: PlHashMap<Option<&str>, IdxSize> = PlHashMap::new();
+    let mut keys = Vec::new();
+    let rows: Vec<IdxSize> = values
+        .iter()
+        .map(|v| {
+            *index.entry(v).or_insert_with(|| {
+                keys.push(v);
+                (keys.len() - 1) as IdxSize
+            })
+        })
+        .collect();
+    Coded {
+        keys,
+        rows: IdxCa::from_vec(PlSmallStr::EMPTY, rows),
+    }
+}
+
+/// Rows coded by the tuple of their values in `columns` (all of one length): the first row
+/// of each distinct tuple, in the order they appear, and each row's index into them.
+/// Each column is coded on its own, then the codes pairwise, so no row's strings are hashed
+/// more than once.
+pub fn code_tuples(columns: &[&StringChunked]) -> (Vec<usize>, IdxCa) {
+    let Some((first, rest)) = columns.split_first() else {
+        return (Vec::new(), IdxCa::from_vec(PlSmallStr::EMPTY, Vec::new()));
+    };
+    let mut codes: Vec<IdxSize> = code(first).rows.into_no_null_iter().collect();
+    for column in rest {
+        let next = code(column).rows;
+        let mut index: PlHashMap<(IdxSize, IdxSize), IdxSize> = PlHashMap::new();
+        for (code, other) in codes.iter_mut().zip(next.into_no_null_iter()) {
+            let fresh = index.len() as IdxSize;
+            *code = *index.entry((*code, other)).or_insert(fresh);
+        }
+    }
+    // Codes are handed out in order of first appearance, so a row whose code is the next
+    // new one is its tuple's first row.
+    let mut firsts = Vec::new();
+    for (row, &c) in codes.iter().enumerate() {
+        if c as usize == firsts.len() {
+            firsts.push(row);
+        }
+    }
+    (firsts, IdxCa::from_vec(PlSmallStr::EMPTY, codes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuples_are_coded_in_order_of_first_appearance() {
+        let a = StringChunked::new(
+            "a".into(),
+            [Some("x"), Some("y"), Some("x"), None, Some("x")],
+        );
+        let b = StringChunked::new(
+            "b".into(),
+            [Some("1"), Some("1"), Some("2"), None, Some("1")],
+        );
+        let (firsts, rows) = code_tuples(&[&a, &b]);
+        assert_eq!(firsts, vec![0, 1, 2, 3]);
+        assert_eq!(
+            rows.into_no_null_iter().collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 0]
+        );
+        let coded = code(&a);
+        assert_eq!(coded.keys, vec![Some("x"), Some("y"), None]);
+        assert_eq!(
+            coded.rows.into_no_null_iter().collect::<Vec<_>>(),
+            vec![0, 1, 0, 2, 0]
+        );
+        let (firsts, rows) = code_tuples(&[]);
+        assert!(firsts.is_empty() && rows.is_empty());
+    }
+}
