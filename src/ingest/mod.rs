@@ -16,7 +16,7 @@ pub mod gcp_export;
 use crate::coded::Coded;
 use crate::normalise::{self, ServiceFilter};
 use crate::schema;
-use crate::store::{Store, StoreLock, Table, WriteSummary};
+use crate::store::{BatchWriter, Store, StoreLock, Table, WriteSummary};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use std::collections::{BTreeSet, HashMap};
@@ -1620,9 +1620,10 @@ pub struct IngestReport {
 /// the rest are written in one atomic store commit. Files of the same source in one run are
 /// combined (an export split into parts); across runs a (source, day) partition is replaced.
 ///
-/// Memory stays bounded on large files: a file larger than one part is parsed part by part,
-/// each part's daily rows spilled to a Parquet file under the data directory, and the store
-/// partitions written from the spill a few days at a time.
+/// Memory stays bounded on large files: a file larger than one part is parsed part by part;
+/// the days inside a part in day order are written to the store at once ([`Direct`]), the
+/// other daily rows spilled to Parquet files under the data directory, and their partitions
+/// written from the spill a few days at a time. One manifest commit makes all of it live.
 pub fn ingest_files(
     store: &Store,
     lock: &StoreLock,
@@ -1632,19 +1633,31 @@ pub fn ingest_files(
     let mut parsed = Vec::new();
     let mut failed = Vec::new();
     let mut spill = Spill::new(store.spill_dir());
+    let no_final = BTreeSet::new();
+    let mut direct = Direct {
+        writer: None,
+        pending: Vec::new(),
+    };
     for f in files {
         let mut whole: Option<Parsed> = None;
         let result = parse_parts(f, opts, &mut |p| {
             match whole.as_mut() {
                 None => whole = Some(p),
                 Some(w) => {
-                    // A second part: from here on this file's rows go to the spill.
+                    // A second part: from here on this file's rows go to the store or the
+                    // spill as each part is read.
                     if w.frame.height() > 0 {
-                        spill.write(std::mem::replace(&mut w.frame, schema::empty_cost()), f)?;
+                        let frame = std::mem::replace(&mut w.frame, schema::empty_cost());
+                        direct.route(frame, f, &mut spill, || {
+                            store.writer(lock, Table::Cost, &no_final)
+                        })?;
                     }
                     let mut p = p;
                     if p.frame.height() > 0 {
-                        spill.write(std::mem::replace(&mut p.frame, schema::empty_cost()), f)?;
+                        let frame = std::mem::replace(&mut p.frame, schema::empty_cost());
+                        direct.route(frame, f, &mut spill, || {
+                            store.writer(lock, Table::Cost, &no_final)
+                        })?;
                     }
                     w.absorb(p);
                 }
@@ -1654,10 +1667,12 @@ pub fn ingest_files(
         match result {
             Ok(()) => {
                 spill.keep();
+                direct.pending.clear();
                 parsed.extend(whole);
             }
             Err(e) => {
                 spill.discard();
+                direct.discard()?;
                 failed.push(e);
             }
         }
@@ -1673,7 +1688,7 @@ pub fn ingest_files(
     let _t = crate::timing::phase("ingest: merge and write partitions");
     let written = if parsed.is_empty() {
         WriteSummary::default()
-    } else if !spill.used {
+    } else if !spill.used && direct.writer.is_none() {
         let frames: Vec<LazyFrame> = parsed.iter().map(|p| p.frame.clone().lazy()).collect();
         let combined = concat(frames, UnionArgs::default())
             .and_then(|lf| lf.collect())
@@ -1682,24 +1697,19 @@ pub fn ingest_files(
     } else {
         // The small files' rows join the spill, so every day is written from one place.
         for p in parsed.iter_mut().filter(|p| p.frame.height() > 0) {
-            spill.write(
-                std::mem::replace(&mut p.frame, schema::empty_cost()),
-                &p.file,
-            )?;
+            let frame = std::mem::replace(&mut p.frame, schema::empty_cost());
+            direct.spill(frame, &p.file, &mut spill)?;
             spill.keep();
         }
+        let mut writer = match direct.writer.take() {
+            Some(w) => w,
+            None => store.writer(lock, Table::Cost, &no_final)?,
+        };
         let all = spill.rows().map_err(combined_err)?;
-        let mut batches = spill
-            .day_batches()
-            .into_iter()
-            .map(|batch| spill.batch(&all, &batch));
-        store.replace_batches(
-            lock,
-            Table::Cost,
-            &mut batches,
-            &covered,
-            &Default::default(),
-        )?
+        for batch in spill.day_batches() {
+            writer.write(&spill.batch(&all, &batch).map_err(combined_err)?)?;
+        }
+        writer.commit(&covered)?
     };
     Ok(IngestReport {
         parsed,
@@ -1708,9 +1718,155 @@ pub fn ingest_files(
     })
 }
 
+/// Partitions written straight to the store as a large file's parts are read: the days
+/// inside a part whose rows are in day order (an export sorted by day, the usual case), which
+/// no other part can hold. Such a day is encoded once instead of spilled, read back and
+/// encoded again; the first and last day of a part, which neighbouring parts may continue,
+/// go through the spill. A day written here that a later part holds after all (a file not
+/// in day order) is taken back into the spill, so every day is still written whole.
+struct Direct<'a> {
+    writer: Option<BatchWriter<'a>>,
+    /// Partitions written from the file being read (taken back if it fails).
+    pending: Vec<(String, NaiveDate)>,
+}
+
+impl<'a> Direct<'a> {
+    /// Send one part's daily rows to the store or the spill (see [`Direct`]).
+    fn route(
+        &mut self,
+        frame: DataFrame,
+        file: &Path,
+        spill: &mut Spill,
+        open: impl FnOnce() -> Result<BatchWriter<'a>, crate::store::StoreError>,
+    ) -> Result<(), IngestError> {
+        let perr = polars_err(file);
+        let days: Vec<i32> = frame
+            .column("charge_period_start")
+            .and_then(|c| c.cast(&DataType::Date))
+            .and_then(|c| c.cast(&DataType::Int32))
+            .and_then(|c| Ok(c.i32()?.into_no_null_iter().collect()))
+            .map_err(&perr)?;
+        self.reclaim(&frame, file, spill)?;
+        // The days strictly between the part's first and last, when its rows are in day
+        // order and no earlier part left rows of them in the spill.
+        let (start, end) = match (days.first(), days.last()) {
+            (Some(first), Some(last)) if days.is_sorted() => (
+                days.partition_point(|d| d <= first),
+                days.partition_point(|d| d < last),
+            ),
+            _ => (0, 0),
+        };
+        let mut inner: Vec<i32> = days.get(start..end).unwrap_or_default().to_vec();
+        inner.dedup();
+        if inner.is_empty()
+            || inner
+                .iter()
+                .any(|d| spill.holds(schema::date_of_day_number(*d)))
+        {
+            return spill.write(frame, file);
+        }
+        let sources = frame
+            .column("source")
+            .and_then(|c| c.str())
+            .map_err(&perr)?;
+        let written: PlHashSet<(&str, i32)> = sources
+            .iter()
+            .zip(&days)
+            .skip(start)
+            .take(end - start)
+            .map(|(source, day)| (source.unwrap_or_default(), *day))
+            .collect();
+        let written: Vec<(String, NaiveDate)> = written
+            .into_iter()
+            .map(|(source, day)| (source.to_string(), schema::date_of_day_number(day)))
+            .collect();
+        let writer = match self.writer.as_mut() {
+            Some(w) => w,
+            None => self.writer.insert(open()?),
+        };
+        let _t = crate::timing::phase("ingest: write a part's inner days");
+        writer.write(&frame.slice(start as i64, end - start))?;
+        self.pending.extend(written);
+        // Slices: held, they would keep the whole part's buffers alive.
+        spill.add(frame.slice(0, start), file, false)?;
+        spill.add(frame.slice(end as i64, frame.height() - end), file, false)
+    }
+
+    /// Rows for the spill: their days this run already wrote are taken back first.
+    fn spill(
+        &mut self,
+        frame: DataFrame,
+        file: &Path,
+        spill: &mut Spill,
+    ) -> Result<(), IngestError> {
+        self.reclaim(&frame, file, spill)?;
+        spill.write(frame, file)
+    }
+
+    /// Take back into the spill every partition this run wrote that `frame` has rows of,
+    /// so those rows are merged with these (ahead of them: they were read first).
+    fn reclaim(
+        &mut self,
+        frame: &DataFrame,
+        file: &Path,
+        spill: &mut Spill,
+    ) -> Result<(), IngestError> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        let perr = polars_err(file);
+        let keys = frame
+            .clone()
+            .lazy()
+            .select([
+                col("source"),
+                col("charge_period_start").cast(DataType::Date).alias("day"),
+            ])
+            .unique_stable(None, UniqueKeepStrategy::First)
+            .collect()
+            .map_err(&perr)?;
+        let sources = keys.column("source").and_then(|c| c.str()).map_err(&perr)?;
+        let days = keys.column("day").and_then(|c| c.date()).map_err(&perr)?;
+        for (source, day) in sources.iter().zip(days.physical().iter()) {
+            let (Some(source), Some(day)) = (source, day) else {
+                continue;
+            };
+            let day = schema::date_of_day_number(day);
+            if !writer.holds(source, day) {
+                continue;
+            }
+            let rows = writer.take_back(source, day)?;
+            let key = (source.to_string(), day);
+            match self.pending.iter().position(|k| *k == key) {
+                // Written from the file being read: its rows stay that file's.
+                Some(i) => {
+                    self.pending.remove(i);
+                    spill.write(rows, file)?;
+                }
+                None => spill.write_kept(rows, file)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The file being read failed: what it wrote is taken back and dropped.
+    fn discard(&mut self) -> Result<(), IngestError> {
+        for (source, day) in self.pending.drain(..) {
+            if let Some(writer) = self.writer.as_mut() {
+                writer.take_back(&source, day)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Days per batch when partitions are written from the spill are chosen so a batch holds
 /// about this many rows.
 const SPILL_BATCH_ROWS: usize = 1_000_000;
+
+/// At most this many rows of days held by several pieces are merged in one batch (the
+/// merge groups by every column: several hundred bytes a row).
+const SPILL_MERGE_ROWS: usize = 250_000;
 
 /// Parts' daily rows are held in memory up to this many rows; beyond it they go to disk.
 const SPILL_HOLD_ROWS: usize = 1_000_000;
@@ -1756,6 +1912,12 @@ impl Spill {
 
     /// Add a piece of daily rows (of `file`, for messages).
     fn write(&mut self, frame: DataFrame, file: &Path) -> Result<(), IngestError> {
+        self.add(frame, file, true)
+    }
+
+    /// [`Spill::write`], to disk at once unless `hold` (a slice of a part would keep the
+    /// whole part's buffers alive while held).
+    fn add(&mut self, frame: DataFrame, file: &Path, hold: bool) -> Result<(), IngestError> {
         let perr = polars_err(file);
         let days = frame
             .clone()
@@ -1788,7 +1950,7 @@ impl Spill {
         self.pending.push((id, counts));
         self.held_rows += frame.height();
         self.held.push((id, frame));
-        if self.held_rows > SPILL_HOLD_ROWS {
+        if !hold || self.held_rows > SPILL_HOLD_ROWS {
             std::fs::create_dir_all(&self.dir).map_err(Self::io(&self.dir))?;
             for (id, mut frame) in std::mem::take(&mut self.held) {
                 let path = self.dir.join(format!("{id}.parquet"));
@@ -1805,6 +1967,28 @@ impl Spill {
             self.held_rows = 0;
         }
         Ok(())
+    }
+
+    /// Add a piece of rows that belong to a file already kept.
+    fn write_kept(&mut self, frame: DataFrame, file: &Path) -> Result<(), IngestError> {
+        self.write(frame, file)?;
+        if let Some((_, counts)) = self.pending.pop() {
+            for (d, n) in counts {
+                let e = self.days.entry(d).or_default();
+                e.0 += n;
+                e.1 += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether some piece, kept or pending, holds rows of `day`.
+    fn holds(&self, day: NaiveDate) -> bool {
+        self.days.contains_key(&day)
+            || self
+                .pending
+                .iter()
+                .any(|(_, counts)| counts.iter().any(|(d, _)| *d == day))
     }
 
     /// The file ended well: its pieces count towards the write.
@@ -1861,16 +2045,20 @@ impl Spill {
     /// days in it that more than one piece holds.
     fn day_batches(&self) -> Vec<(NaiveDate, NaiveDate, Vec<NaiveDate>)> {
         let mut out: Vec<(NaiveDate, NaiveDate, Vec<NaiveDate>)> = Vec::new();
-        let mut rows = 0;
+        let (mut rows, mut merged) = (0, 0);
         for (&day, &(n, pieces)) in &self.days {
+            let m = if pieces > 1 { n } else { 0 };
             match out.last_mut() {
-                Some((_, last, _)) if rows + n <= SPILL_BATCH_ROWS => {
+                Some((_, last, _))
+                    if rows + n <= SPILL_BATCH_ROWS && merged + m <= SPILL_MERGE_ROWS =>
+                {
                     *last = day;
                     rows += n;
+                    merged += m;
                 }
                 _ => {
                     out.push((day, day, Vec::new()));
-                    rows = n;
+                    (rows, merged) = (n, m);
                 }
             }
             if pieces > 1 {
@@ -1889,7 +2077,7 @@ impl Spill {
     ) -> PolarsResult<DataFrame> {
         let _t = crate::timing::phase("ingest: merge a batch of days");
         let rows = all.clone().filter(crate::analyse::between(*first, *last));
-        let days_in_batch = (*last - *first).num_days() as usize + 1;
+        let days_in_batch = self.days.range(first..=last).count();
         if split.is_empty() {
             return rows.collect();
         }

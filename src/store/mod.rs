@@ -321,76 +321,42 @@ impl Store {
     /// must lie wholly in one batch.
     pub fn replace_batches(
         &self,
-        _lock: &StoreLock,
+        lock: &StoreLock,
         table: Table,
         batches: &mut dyn Iterator<Item = PolarsResult<DataFrame>>,
         also_clear: &[(String, NaiveDate)],
         final_days: &std::collections::BTreeSet<(String, NaiveDate)>,
     ) -> Result<WriteSummary, StoreError> {
-        let polars_err = |source| StoreError::Polars {
-            path: self.dir.clone(),
-            cause: source,
-        };
-        let mut manifest = self.manifest()?;
-        let generation = manifest.generation + 1;
-        let mut written = Vec::new();
-        let mut summary = WriteSummary::default();
-        let mut seen = std::collections::HashSet::new();
-        let result = (|| {
-            for batch in batches {
-                let parts = split_partitions(&batch.map_err(polars_err)?).map_err(polars_err)?;
-                for (source, day, _) in &parts {
-                    if !seen.insert((source.clone(), *day)) {
-                        return Err(StoreError::Manifest {
-                            path: self.dir.join(MANIFEST),
-                            message: format!(
-                                "internal: partition {source}/{day} arrived in two batches"
-                            ),
-                        });
-                    }
-                }
-                self.write_partitions(
-                    &mut manifest,
-                    &mut summary,
-                    &mut written,
-                    (table, generation, final_days),
-                    parts,
-                )?;
-            }
-            Ok::<(), StoreError>(())
-        })();
+        let mut writer = self.writer(lock, table, final_days)?;
+        for batch in batches {
+            writer.write(&batch.map_err(|source| StoreError::Polars {
+                path: self.dir.clone(),
+                cause: source,
+            })?)?;
+        }
+        writer.commit(also_clear)
+    }
 
-        let result = result.and_then(|()| make_durable(&self.dir, &written));
-        if let Err(e) = result {
-            for p in &written {
-                let _ = fs::remove_file(p);
-            }
-            return Err(e);
-        }
-        for (source, day) in also_clear {
-            let key = PartitionKey {
-                table,
-                source: source.clone(),
-                day: *day,
-            };
-            if let Some(old) = manifest.partitions.get(&key.id()) {
-                if old.file.ends_with(&format!(".{generation}.parquet")) {
-                    continue; // written by this very call
-                }
-                manifest.partitions.remove(&key.id());
-                summary.cleared += 1;
-            }
-        }
-        manifest.generation = generation;
-        manifest.version = MANIFEST_VERSION;
-        if let Err(e) = self.commit_manifest(&manifest) {
-            for p in &written {
-                let _ = fs::remove_file(p);
-            }
-            return Err(e);
-        }
-        self.collect_garbage(&manifest);
-        Ok(summary)
+    /// A replace whose partitions are written as their rows arrive and made live together by
+    /// [`BatchWriter::commit`]; dropped without a commit, it leaves the store as it was.
+    pub fn writer<'a>(
+        &'a self,
+        _lock: &'a StoreLock,
+        table: Table,
+        final_days: &'a std::collections::BTreeSet<(String, NaiveDate)>,
+    ) -> Result<BatchWriter<'a>, StoreError> {
+        let manifest = self.manifest()?;
+        Ok(BatchWriter {
+            store: self,
+            table,
+            final_days,
+            generation: manifest.generation + 1,
+            before: manifest.partitions.clone(),
+            manifest,
+            written: Vec::new(),
+            summary: WriteSummary::default(),
+            committed: false,
+        })
     }
 
     /// Write the partition files of one batch of a replace under `generation` (in parallel:
@@ -606,6 +572,135 @@ impl Store {
     pub fn spill_dir(&self) -> PathBuf {
         self.dir
             .join(format!("{SPILL_PREFIX}{}", std::process::id()))
+    }
+}
+
+/// A replace in progress (see [`Store::writer`]): partition files written under the next
+/// generation and entered in a copy of the manifest, committed at once.
+pub struct BatchWriter<'a> {
+    store: &'a Store,
+    table: Table,
+    final_days: &'a std::collections::BTreeSet<(String, NaiveDate)>,
+    generation: u64,
+    /// The partitions as they were before this write (to put back one taken back).
+    before: BTreeMap<String, PartitionEntry>,
+    manifest: Manifest,
+    written: Vec<PathBuf>,
+    summary: WriteSummary,
+    committed: bool,
+}
+
+impl BatchWriter<'_> {
+    fn key(&self, source: &str, day: NaiveDate) -> String {
+        PartitionKey {
+            table: self.table,
+            source: source.to_string(),
+            day,
+        }
+        .id()
+    }
+
+    /// The file of (source, day) when this write has written it.
+    fn ours(&self, source: &str, day: NaiveDate) -> Option<PathBuf> {
+        let entry = self.manifest.partitions.get(&self.key(source, day))?;
+        entry
+            .file
+            .ends_with(&format!(".{}.parquet", self.generation))
+            .then(|| self.store.dir.join(&entry.file))
+    }
+
+    /// Whether this write has written the (source, day) partition.
+    pub fn holds(&self, source: &str, day: NaiveDate) -> bool {
+        self.ours(source, day).is_some()
+    }
+
+    /// Write the partitions of `batch`: each (source, day) in it must not be written yet.
+    pub fn write(&mut self, batch: &DataFrame) -> Result<(), StoreError> {
+        let polars_err = |source| StoreError::Polars {
+            path: self.store.dir.clone(),
+            cause: source,
+        };
+        let parts = split_partitions(batch).map_err(polars_err)?;
+        if let Some((source, day, _)) = parts.iter().find(|(s, d, _)| self.holds(s, *d)) {
+            return Err(StoreError::Manifest {
+                path: self.store.dir.join(MANIFEST),
+                message: format!("internal: partition {source}/{day} arrived in two batches"),
+            });
+        }
+        self.store.write_partitions(
+            &mut self.manifest,
+            &mut self.summary,
+            &mut self.written,
+            (self.table, self.generation, self.final_days),
+            parts,
+        )
+    }
+
+    /// Undo the write of the (source, day) partition and return its rows, so they can be
+    /// written again with more (rows of that day that turned up later).
+    pub fn take_back(&mut self, source: &str, day: NaiveDate) -> Result<DataFrame, StoreError> {
+        let key = self.key(source, day);
+        let path = self.ours(source, day).ok_or_else(|| StoreError::Manifest {
+            path: self.store.dir.join(MANIFEST),
+            message: format!("internal: partition {source}/{day} was not written by this write"),
+        })?;
+        let rows = LazyFrame::scan_parquet(
+            PlRefPath::new(path.to_string_lossy().as_ref()),
+            ScanArgsParquet::default(),
+        )
+        .and_then(|lf| lf.collect())
+        .map_err(|cause| StoreError::Polars {
+            path: path.clone(),
+            cause,
+        })?;
+        match self.before.get(&key) {
+            Some(old) => {
+                self.summary.replaced -= 1;
+                self.manifest.partitions.insert(key, old.clone());
+            }
+            None => {
+                self.summary.added -= 1;
+                self.manifest.partitions.remove(&key);
+            }
+        }
+        self.summary.rows -= rows.height();
+        self.written.retain(|p| p != &path);
+        let _ = fs::remove_file(&path);
+        Ok(rows)
+    }
+
+    /// Make every partition written live in one manifest commit, emptying those of
+    /// `also_clear` this write did not write.
+    pub fn commit(
+        mut self,
+        also_clear: &[(String, NaiveDate)],
+    ) -> Result<WriteSummary, StoreError> {
+        make_durable(&self.store.dir, &self.written)?;
+        for (source, day) in also_clear {
+            if self.holds(source, *day) {
+                continue;
+            }
+            let key = self.key(source, *day);
+            if self.manifest.partitions.remove(&key).is_some() {
+                self.summary.cleared += 1;
+            }
+        }
+        self.manifest.generation = self.generation;
+        self.manifest.version = MANIFEST_VERSION;
+        self.store.commit_manifest(&self.manifest)?;
+        self.committed = true;
+        self.store.collect_garbage(&self.manifest);
+        Ok(self.summary)
+    }
+}
+
+impl Drop for BatchWriter<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            for p in &self.written {
+                let _ = fs::remove_file(p);
+            }
+        }
     }
 }
 

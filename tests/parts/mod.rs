@@ -43,12 +43,6 @@ fn stored(dir: &Path) -> DataFrame {
         .unwrap()
 }
 
-fn ingest(dir: &Path, file: &Path, opts: &IngestOptions) -> ingest::IngestReport {
-    let store = Store::new(dir);
-    let lock = store.lock().unwrap();
-    ingest::ingest_files(&store, &lock, &[file.to_path_buf()], opts).unwrap()
-}
-
 #[test]
 fn a_file_read_in_parts_stores_exactly_what_one_read_stores() {
     let env = Env::new();
@@ -69,12 +63,7 @@ fn a_file_read_in_parts_stores_exactly_what_one_read_stores() {
         .unwrap();
     for file in [&csv, &parquet] {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
-        let whole_dir = env.path(&format!("whole-{name}"));
-        let parts_dir = env.path(&format!("parts-{name}"));
-        let whole = ingest(&whole_dir, file, &all_services());
-        let parts = ingest(&parts_dir, file, &with_parts(SMALL_PART));
-        assert!(whole.failed.is_empty(), "{name}: {:?}", whole.failed);
-        assert!(parts.failed.is_empty(), "{name}: {:?}", parts.failed);
+        let (whole, parts) = same_store_whole_and_in_parts(&env, &name, std::slice::from_ref(file));
         assert_eq!(whole.parsed[0].rows_read, 1000, "{name}");
         assert_eq!(
             parts.parsed[0].rows_read, 1000,
@@ -84,28 +73,148 @@ fn a_file_read_in_parts_stores_exactly_what_one_read_stores() {
             parts.parsed[0].rows_kept, whole.parsed[0].rows_kept,
             "{name}"
         );
-        assert_eq!(
-            parts.written, whole.written,
-            "{name}: same partitions and rows"
-        );
-        assert!(
-            stored(&parts_dir).equals_missing(&stored(&whole_dir)),
-            "{name}: the store differs when the file is read in parts"
-        );
-        // Each day's rows in the order of the file, days merged from parts too.
-        assert!(
-            stored_in_order(&parts_dir).equals_missing(&stored_in_order(&whole_dir)),
-            "{name}: the order of a day's rows depends on where the file was cut"
-        );
-        // The spill is gone once the write is committed.
-        let leftovers: Vec<String> = std::fs::read_dir(&parts_dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| n.starts_with(".ingest-spill"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
+}
+
+/// Ingest `files` in one run whole and cut into small parts (into two stores named after
+/// `name`): the stores must hold the same rows in the same order, and the spill must be gone.
+fn same_store_whole_and_in_parts(
+    env: &Env,
+    name: &str,
+    files: &[PathBuf],
+) -> (ingest::IngestReport, ingest::IngestReport) {
+    let run = |dir: &Path, opts: &IngestOptions| {
+        let store = Store::new(dir);
+        let lock = store.lock().unwrap();
+        let report = ingest::ingest_files(&store, &lock, files, opts).unwrap();
+        assert!(report.failed.is_empty(), "{name}: {:?}", report.failed);
+        report
+    };
+    let whole_dir = env.path(&format!("whole-{name}"));
+    let parts_dir = env.path(&format!("parts-{name}"));
+    let whole = run(&whole_dir, &all_services());
+    let parts = run(&parts_dir, &with_parts(SMALL_PART));
+    assert_eq!(
+        parts.written, whole.written,
+        "{name}: same partitions and rows"
+    );
+    assert!(
+        stored(&parts_dir).equals_missing(&stored(&whole_dir)),
+        "{name}: the store differs when the file is read in parts"
+    );
+    // Each day's rows in the order of the file, days merged from parts too.
+    assert!(
+        stored_in_order(&parts_dir).equals_missing(&stored_in_order(&whole_dir)),
+        "{name}: the order of a day's rows depends on where the file was cut"
+    );
+    // The spill is gone once the write is committed, and every file on disk is live.
+    let leftovers: Vec<String> = std::fs::read_dir(&parts_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".ingest-spill"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(
+        cost_files_on_disk(&parts_dir),
+        parts.written.added,
+        "{name}: a partition file left behind"
+    );
+    (whole, parts)
+}
+
+/// Parquet files under the store's cost directory.
+fn cost_files_on_disk(dir: &Path) -> usize {
+    fn walk(p: &Path) -> usize {
+        std::fs::read_dir(p)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| match e.path() {
+                        sub if sub.is_dir() => walk(&sub),
+                        f if f.extension().is_some_and(|x| x == "parquet") => 1,
+                        _ => 0,
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(&dir.join("cost"))
+}
+
+/// The FOCUS sample as strings (nulls as nulls), in day order.
+fn sample_in_day_order() -> DataFrame {
+    CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .map_parse_options(|o| {
+            o.with_null_values(Some(NullValues::AllColumns(vec!["NULL".into()])))
+        })
+        .try_into_reader_with_file_path(Some(shared("focus/focus-1.0_sample.csv")))
+        .unwrap()
+        .finish()
+        .unwrap()
+        .sort(
+            ["ChargePeriodStart"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .unwrap()
+}
+
+fn write_parquet(path: &Path, df: &DataFrame) {
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .finish(&mut df.clone())
+        .unwrap();
+}
+
+#[test]
+fn an_export_in_day_order_is_stored_the_same_however_it_is_cut() {
+    // Parts of an export in day order write their inner days straight to the store; rows of
+    // such a day that turn up later (in a later part, or in another file of the run) must
+    // still be merged with them, in file order.
+    let env = Env::new();
+    let sorted = sample_in_day_order();
+    let in_order = env.path("in-order.parquet");
+    write_parquet(&in_order, &sorted);
+    same_store_whole_and_in_parts(&env, "in-order", std::slice::from_ref(&in_order));
+
+    // The first 300 rows again at the end: their days were inside the first parts.
+    let recurring = env.path("recurring.parquet");
+    write_parquet(&recurring, &sorted.vstack(&sorted.head(Some(300))).unwrap());
+    same_store_whole_and_in_parts(&env, "recurring", &[recurring]);
+
+    // A second, small file of the same source with rows of days from the middle (of other
+    // accounts: rows of one key from two files of a run are summed only where a file was
+    // cut, which is another matter).
+    let middle = env.path("middle.parquet");
+    let other_accounts = sorted
+        .slice(470, 30)
+        .lazy()
+        .with_column(concat_str([col("SubAccountId"), lit("-b")], "", true).alias("SubAccountId"))
+        .collect()
+        .unwrap();
+    write_parquet(&middle, &other_accounts);
+    same_store_whole_and_in_parts(&env, "two-files", &[in_order.clone(), middle]);
+
+    // A bad value in the last part: nothing of the file is stored, not even the days its
+    // earlier parts wrote.
+    let mut bad = sorted.clone();
+    let cost = bad.column("BilledCost").unwrap().str().unwrap().clone();
+    let cost: StringChunked = cost
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i == 950 { Some("not a number") } else { v })
+        .collect();
+    bad.with_column(cost.with_name("BilledCost".into()).into_column())
+        .unwrap();
+    let bad_file = env.path("bad.parquet");
+    write_parquet(&bad_file, &bad);
+    let dir = env.path("bad-store");
+    let store = Store::new(&dir);
+    let lock = store.lock().unwrap();
+    let report = ingest::ingest_files(&store, &lock, &[bad_file], &with_parts(SMALL_PART)).unwrap();
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(store.files(Table::Cost).unwrap().is_empty());
+    assert_eq!(cost_files_on_disk(&dir), 0, "partition files left behind");
+    assert!(!store.spill_dir().exists(), "spill files left behind");
 }
 
 #[test]
