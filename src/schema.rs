@@ -379,9 +379,29 @@ fn check_periods(df: &DataFrame) -> Result<(), SchemaError> {
 /// tags a JSON object, money finite. Attribution columns are allowed in addition.
 pub fn validate_cost(df: &DataFrame) -> Result<(), SchemaError> {
     check_columns(df, COST_COLUMNS, ATTRIBUTION_COLUMNS)?;
-    check_allowed(df, "usage_type", USAGE_TYPES)?;
-    check_allowed(df, "charge_category", CHARGE_CATEGORIES)?;
-    check_allowed(df, "pricing_category", PRICING_CATEGORIES)?;
+    // The checks are independent (each hashes or scans a column): run on every core, and of
+    // several failures the one first in this list is reported.
+    type Check<'a> = Box<dyn Fn() -> Result<(), SchemaError> + Sync + 'a>;
+    let checks: Vec<Check> = vec![
+        Box::new(|| check_allowed(df, "usage_type", USAGE_TYPES)),
+        Box::new(|| check_allowed(df, "charge_category", CHARGE_CATEGORIES)),
+        Box::new(|| check_allowed(df, "pricing_category", PRICING_CATEGORIES)),
+        Box::new(|| check_currencies(df)),
+        Box::new(|| {
+            for name in ["billed_cost", "effective_cost", "consumed_quantity"] {
+                check_finite(df, name)?;
+            }
+            Ok(())
+        }),
+        Box::new(|| check_periods(df)),
+        Box::new(|| check_tags(df)),
+    ];
+    crate::timing::on_all_cores(&checks, |check| check())
+        .into_iter()
+        .collect()
+}
+
+fn check_currencies(df: &DataFrame) -> Result<(), SchemaError> {
     for currency in df
         .column("billing_currency")?
         .str()?
@@ -393,12 +413,12 @@ pub fn validate_cost(df: &DataFrame) -> Result<(), SchemaError> {
             return Err(SchemaError::BadCurrency(currency.to_string()));
         }
     }
-    for name in ["billed_cost", "effective_cost", "consumed_quantity"] {
-        check_finite(df, name)?;
-    }
-    check_periods(df)?;
-    // Each distinct value parsed once (a frame repeats a few thousand tag sets over millions
-    // of rows); a bad one is reported at the first row holding any bad value.
+    Ok(())
+}
+
+/// Each distinct tag set parsed once (a frame repeats a few thousand tag sets over millions
+/// of rows); a bad one is reported at the first row holding any bad value.
+fn check_tags(df: &DataFrame) -> Result<(), SchemaError> {
     let tags = df.column("tags")?.str()?;
     let bad: std::collections::HashSet<String> = tags
         .unique()?
