@@ -5,9 +5,10 @@
 //! Order of precedence for a row: a tag key of the dimension (in the configured priority
 //! order) → a shared-cost split whose `match` fits → the first fallback rule whose `match`
 //! fits → `unallocated`. Rules and tags are decided once per distinct attribution key (tag set
-//! and matched columns), not per row, then gathered to the rows. Splits divide each shared row across
-//! (team, feature, …) in proportion to a driver measured on allocated rows of the same day
-//! (or of the whole period when that day has none); the parts of a row sum back to it exactly.
+//! and matched columns), not per row, then gathered to the rows. Splits divide each shared
+//! row across (team, feature, …) in proportion to a driver measured on allocated rows of the
+//! same day (or of the whole period when that day has none); the parts of a row sum back to
+//! it exactly.
 //! Nothing is dropped: what matches nothing is `unallocated`.
 
 use crate::config::{glob_match, AttributionConfig, Driver, Split};
