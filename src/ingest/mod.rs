@@ -1785,8 +1785,10 @@ impl<'a> Direct<'a> {
             None => self.writer.insert(open()?),
         };
         let _t = crate::timing::phase("ingest: write a part's inner days");
-        writer.write(&frame.slice(start as i64, end - start))?;
+        // Counted before the write: a write that fails part way leaves some written, and
+        // the failed file must take those back too.
         self.pending.extend(written);
+        writer.write(&frame.slice(start as i64, end - start))?;
         // Slices: held, they would keep the whole part's buffers alive.
         spill.add(frame.slice(0, start), file, false)?;
         spill.add(frame.slice(end as i64, frame.height() - end), file, false)
@@ -1852,7 +1854,7 @@ impl<'a> Direct<'a> {
     /// The file being read failed: what it wrote is taken back and dropped.
     fn discard(&mut self) -> Result<(), IngestError> {
         for (source, day) in self.pending.drain(..) {
-            if let Some(writer) = self.writer.as_mut() {
+            if let Some(writer) = self.writer.as_mut().filter(|w| w.holds(&source, day)) {
                 writer.take_back(&source, day)?;
             }
         }
