@@ -185,20 +185,6 @@ pub fn categorical() -> DataType {
     DataType::from_categories(Categories::global())
 }
 
-/// `lf` with those of [`CATEGORICAL_COLUMNS`] it has (`schema`) cast to Categorical.
-pub fn with_categoricals(lf: LazyFrame, schema: &Schema) -> LazyFrame {
-    let casts: Vec<Expr> = CATEGORICAL_COLUMNS
-        .iter()
-        .filter(|c| matches!(schema.get(c), Some(DataType::String)))
-        .map(|c| col(*c).cast(categorical()))
-        .collect();
-    if casts.is_empty() {
-        lf
-    } else {
-        lf.with_columns(casts)
-    }
-}
-
 /// `df` with those of [`CATEGORICAL_COLUMNS`] that are String cast to Categorical, one
 /// column per core at a time (a lazy cast of several columns runs them one after another,
 /// and each hashes every row: 4 s for a 10M-row history's first rollups).

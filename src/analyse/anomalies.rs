@@ -1104,13 +1104,12 @@ mod tests {
             ],
         )
         .unwrap();
-        let schema = df.schema().clone();
-        let df = crate::schema::with_categoricals(
+        let df = crate::schema::categoricals(
             df.lazy()
-                .with_column(col("charge_period_start").cast(crate::schema::timestamp())),
-            &schema,
+                .with_column(col("charge_period_start").cast(crate::schema::timestamp()))
+                .collect()
+                .unwrap(),
         )
-        .collect()
         .unwrap();
         let sums = super::super::sums::of(df.clone().lazy()).unwrap();
         Frame::new(df).unwrap().unwrap().with_sums(Sums(sums))

@@ -285,25 +285,16 @@ fn label_raw<'a>(
         .collect();
     // What no analysis reads is not read at all, unless a row's labels depend on it.
     let keys = attributor.key_columns();
+    let (labels_read, unread): (Vec<&str>, Vec<&str>) =
+        dropped.iter().partition(|c| keys.iter().any(|k| k == *c));
     let t = crate::timing::phase("rollups: read raw");
     let raw =
         LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?
-            .drop(cols(
-                dropped
-                    .iter()
-                    .copied()
-                    .filter(|c| !keys.iter().any(|k| k == c)),
-            ))
+            .drop(cols(unread))
             .collect()?;
     drop(t);
     let t = crate::timing::phase("rollups: label");
-    let labelled = attributor.label_costs(raw)?;
-    let labelled = labelled.drop_many(
-        dropped
-            .iter()
-            .copied()
-            .filter(|c| keys.iter().any(|k| k == c)),
-    );
+    let labelled = attributor.label_costs(raw)?.drop_many(labels_read);
     // Rollups keep dimensions as dictionary codes: paid once here, not on every read.
     let mut labelled = crate::schema::categoricals(labelled)?;
     // One chunk per file read: the sums' group-bys below are slower over many.
@@ -741,10 +732,7 @@ mod tests {
     #[test]
     fn matches_picks_exactly_the_rows_whose_value_is_equal() {
         let plain = rows();
-        let schema = plain.schema().clone();
-        let coded = crate::schema::with_categoricals(plain.clone().lazy(), &schema)
-            .collect()
-            .expect("cast");
+        let coded = crate::schema::categoricals(plain.clone()).expect("cast");
         for df in [&plain, &coded] {
             for &dim in Dimension::ALL {
                 let values = df

@@ -376,10 +376,11 @@ impl Attributor {
         let answers = self
             .dims
             .iter()
+            .map(String::as_str)
             .zip(out_values)
-            .chain(std::iter::once((&"allocation".to_string(), out_alloc)))
+            .chain([("allocation", out_alloc)])
             .map(|(name, values)| {
-                let mut answers = Series::new(name.as_str().into(), values);
+                let mut answers = Series::new(name.into(), values);
                 if categorical {
                     answers = answers.cast(&crate::schema::categorical())?;
                 }

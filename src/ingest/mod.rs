@@ -1635,6 +1635,9 @@ pub fn ingest_files(
     let mut spill = Spill::new(store.spill_dir());
     let no_final = BTreeSet::new();
     let mut direct = Direct {
+        store,
+        lock,
+        final_days: &no_final,
         writer: None,
         pending: Vec::new(),
     };
@@ -1646,18 +1649,12 @@ pub fn ingest_files(
                 Some(w) => {
                     // A second part: from here on this file's rows go to the store or the
                     // spill as each part is read.
-                    if w.frame.height() > 0 {
-                        let frame = std::mem::replace(&mut w.frame, schema::empty_cost());
-                        direct.route(frame, f, &mut spill, || {
-                            store.writer(lock, Table::Cost, &no_final)
-                        })?;
-                    }
                     let mut p = p;
-                    if p.frame.height() > 0 {
-                        let frame = std::mem::replace(&mut p.frame, schema::empty_cost());
-                        direct.route(frame, f, &mut spill, || {
-                            store.writer(lock, Table::Cost, &no_final)
-                        })?;
+                    for frame in [&mut w.frame, &mut p.frame] {
+                        if frame.height() > 0 {
+                            let frame = std::mem::replace(frame, schema::empty_cost());
+                            direct.route(frame, f, &mut spill)?;
+                        }
                     }
                     w.absorb(p);
                 }
@@ -1701,10 +1698,7 @@ pub fn ingest_files(
             direct.spill(frame, &p.file, &mut spill)?;
             spill.keep();
         }
-        let mut writer = match direct.writer.take() {
-            Some(w) => w,
-            None => store.writer(lock, Table::Cost, &no_final)?,
-        };
+        let mut writer = direct.into_writer()?;
         let all = spill.rows().map_err(combined_err)?;
         for batch in spill.day_batches() {
             writer.write(&spill.batch(&all, &batch).map_err(combined_err)?)?;
@@ -1725,19 +1719,36 @@ pub fn ingest_files(
 /// go through the spill. A day written here that a later part holds after all (a file not
 /// in day order) is taken back into the spill, so every day is still written whole.
 struct Direct<'a> {
+    store: &'a Store,
+    lock: &'a StoreLock,
+    final_days: &'a BTreeSet<(String, NaiveDate)>,
+    /// Opened at the first partition written.
     writer: Option<BatchWriter<'a>>,
     /// Partitions written from the file being read (taken back if it fails).
     pending: Vec<(String, NaiveDate)>,
 }
 
 impl<'a> Direct<'a> {
+    /// The run's store write, opened on first use.
+    fn writer(&mut self) -> Result<&mut BatchWriter<'a>, IngestError> {
+        if self.writer.is_none() {
+            self.writer = Some(self.store.writer(self.lock, Table::Cost, self.final_days)?);
+        }
+        Ok(self.writer.as_mut().expect("just opened"))
+    }
+
+    /// The run's store write, to finish and commit.
+    fn into_writer(mut self) -> Result<BatchWriter<'a>, IngestError> {
+        self.writer()?;
+        Ok(self.writer.take().expect("just opened"))
+    }
+
     /// Send one part's daily rows to the store or the spill (see [`Direct`]).
     fn route(
         &mut self,
         frame: DataFrame,
         file: &Path,
         spill: &mut Spill,
-        open: impl FnOnce() -> Result<BatchWriter<'a>, crate::store::StoreError>,
     ) -> Result<(), IngestError> {
         let perr = polars_err(file);
         let days: Vec<i32> = frame
@@ -1780,15 +1791,12 @@ impl<'a> Direct<'a> {
             .into_iter()
             .map(|(source, day)| (source.to_string(), schema::date_of_day_number(day)))
             .collect();
-        let writer = match self.writer.as_mut() {
-            Some(w) => w,
-            None => self.writer.insert(open()?),
-        };
         let _t = crate::timing::phase("ingest: write a part's inner days");
         // Counted before the write: a write that fails part way leaves some written, and
         // the failed file must take those back too.
         self.pending.extend(written);
-        writer.write(&frame.slice(start as i64, end - start))?;
+        self.writer()?
+            .write(&frame.slice(start as i64, end - start))?;
         // Slices: held, they would keep the whole part's buffers alive.
         spill.add(frame.slice(0, start), file, false)?;
         spill.add(frame.slice(end as i64, frame.height() - end), file, false)
