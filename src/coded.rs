@@ -37,12 +37,54 @@ pub fn code(values: &StringChunked) -> Coded<'_> {
 /// Each column is coded on its own, then the codes pairwise, so no row's strings are hashed
 /// more than once.
 pub fn code_tuples(columns: &[&StringChunked]) -> (Vec<usize>, IdxCa) {
-    let Some((first, rest)) = columns.split_first() else {
+    tuples(columns.iter().map(|c| code(c).rows))
+}
+
+/// [`code_tuples`] of String or Categorical columns: a Categorical column is coded by its
+/// dictionary codes, so none of its strings is hashed (any other type by its text).
+pub fn code_columns(columns: &[&Column]) -> PolarsResult<(Vec<usize>, IdxCa)> {
+    let coded: Vec<IdxCa> = columns
+        .iter()
+        .map(|c| match c.dtype() {
+            DataType::Categorical(..) | DataType::Enum(..) => {
+                let physical = c.to_physical_repr().cast(&DataType::UInt32)?;
+                Ok(code_numbers(physical.u32()?))
+            }
+            DataType::String => Ok(code(c.str()?).rows),
+            _ => Ok(code(c.cast(&DataType::String)?.str()?).rows),
+        })
+        .collect::<PolarsResult<_>>()?;
+    Ok(tuples(coded.into_iter()))
+}
+
+/// Small numbers (dictionary codes) coded in order of first appearance, null a value of its
+/// own: a table indexed by the number, no hashing.
+fn code_numbers(values: &UInt32Chunked) -> IdxCa {
+    const FRESH: IdxSize = IdxSize::MAX;
+    let slots = values.max().map_or(0, |m| m as usize + 1) + 1;
+    let mut index = vec![FRESH; slots];
+    let mut next: IdxSize = 0;
+    let rows: Vec<IdxSize> = values
+        .iter()
+        .map(|v| {
+            let slot = &mut index[v.map_or(0, |v| v as usize + 1)];
+            if *slot == FRESH {
+                *slot = next;
+                next += 1;
+            }
+            *slot
+        })
+        .collect();
+    IdxCa::from_vec(PlSmallStr::EMPTY, rows)
+}
+
+/// Each column's codes combined pairwise into codes of the tuples (see [`code_tuples`]).
+fn tuples(mut columns: impl Iterator<Item = IdxCa>) -> (Vec<usize>, IdxCa) {
+    let Some(first) = columns.next() else {
         return (Vec::new(), IdxCa::from_vec(PlSmallStr::EMPTY, Vec::new()));
     };
-    let mut codes: Vec<IdxSize> = code(first).rows.into_no_null_iter().collect();
-    for column in rest {
-        let next = code(column).rows;
+    let mut codes: Vec<IdxSize> = first.into_no_null_iter().collect();
+    for next in columns {
         let mut index: PlHashMap<(IdxSize, IdxSize), IdxSize> = PlHashMap::new();
         for (code, other) in codes.iter_mut().zip(next.into_no_null_iter()) {
             let fresh = index.len() as IdxSize;
@@ -88,5 +130,14 @@ mod tests {
         );
         let (firsts, rows) = code_tuples(&[]);
         assert!(firsts.is_empty() && rows.is_empty());
+        // The same tuples as Categorical columns: coded by their dictionary codes, alike.
+        let cat = |c: &StringChunked| c.clone().into_column().cast(&crate::schema::categorical());
+        let (a, b) = (cat(&a).unwrap(), cat(&b).unwrap());
+        let (firsts, rows) = code_columns(&[&a, &b]).unwrap();
+        assert_eq!(firsts, vec![0, 1, 2, 3]);
+        assert_eq!(
+            rows.into_no_null_iter().collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 0]
+        );
     }
 }

@@ -359,26 +359,59 @@ impl Frame {
     /// frame filtered on its own (no copy of whole days), so an explanation reads a few
     /// days, not the whole history.
     pub fn on_days(&self, days: &[i32], filter: Expr) -> PolarsResult<LazyFrame> {
-        let mut parts: Vec<LazyFrame> = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for &d in days {
-            if d < self.first_day || d > self.last_day || !seen.insert(d) {
-                continue;
-            }
-            let (offset, len) = self.day_rows[(d - self.first_day) as usize];
-            if len > 0 {
-                parts.push(
-                    self.df
-                        .slice(offset as i64, len)
-                        .lazy()
-                        .filter(filter.clone()),
-                );
-            }
-        }
+        let parts: Vec<LazyFrame> = self
+            .day_slices(days)
+            .into_iter()
+            .map(|(_, rows)| {
+                self.df
+                    .slice(rows.start as i64, rows.len())
+                    .lazy()
+                    .filter(filter.clone())
+            })
+            .collect();
         if parts.is_empty() {
             return Ok(self.df.clear().lazy());
         }
         concat(parts, UnionArgs::default())
+    }
+
+    /// The rows of each of `days` (day numbers) that has any, once each: (day, row range).
+    fn day_slices(&self, days: &[i32]) -> Vec<(i32, std::ops::Range<usize>)> {
+        let mut seen = std::collections::BTreeSet::new();
+        days.iter()
+            .filter(|&&d| d >= self.first_day && d <= self.last_day && seen.insert(d))
+            .map(|&d| {
+                let (offset, len) = self.day_rows[(d - self.first_day) as usize];
+                (d, offset..offset + len)
+            })
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect()
+    }
+
+    /// Every row's value of `dim`, coded: each row's key (by the dimension's columns'
+    /// dictionary codes, no string per row) and each key's value as [`Dimension::expr`]
+    /// names it (a null account and `(none)` are two keys of one value).
+    fn keyed(&self, dim: Dimension) -> PolarsResult<(IdxCa, StringChunked)> {
+        let columns = dim
+            .columns()
+            .iter()
+            .map(|c| self.df.column(c))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        let (firsts, rows) = if columns.is_empty() {
+            let height = self.df.height();
+            let rows = IdxCa::from_vec(PlSmallStr::EMPTY, vec![0; height]);
+            ((height > 0).then_some(0).into_iter().collect(), rows)
+        } else {
+            crate::coded::code_columns(&columns)?
+        };
+        let firsts: Vec<IdxSize> = firsts.into_iter().map(|r| r as IdxSize).collect();
+        let values = self
+            .df
+            .take(&IdxCa::from_vec(PlSmallStr::EMPTY, firsts))?
+            .lazy()
+            .select([crate::schema::text(dim.expr()).alias("__value")])
+            .collect()?;
+        Ok((rows, text_values(values.column("__value")?)?))
     }
 
     pub fn days(&self) -> usize {
@@ -440,31 +473,17 @@ impl Frame {
     }
 
     /// The rows of `filter` on day `t` and on the baseline's reference days: what the root
-    /// causes and the decomposition of one flag compare (read once for both). `__value` is
-    /// empty and `__group` 0: the rows of one flag.
+    /// causes and the decomposition of one flag compare (read once for both), marked as the
+    /// rows of flag 0 (`__flag`) and whether they are of day `t` (`__now`).
     pub fn compared(&self, filter: Expr, t: usize, baseline: &Baseline) -> PolarsResult<DataFrame> {
-        self.compared_rows(filter, t, baseline, 0)?
-            .with_column(lit("").alias("__value"))
-            .collect()
-    }
-
-    /// [`Frame::compared`], lazily, marked with `group` (`__group`) and whether a row is of
-    /// day `t` (`__now`): flags of many days are compared in one frame.
-    fn compared_rows(
-        &self,
-        filter: Expr,
-        t: usize,
-        baseline: &Baseline,
-        group: u32,
-    ) -> PolarsResult<LazyFrame> {
-        Ok(self
-            .on_days(&self.compared_days(t, baseline), filter)?
+        self.on_days(&self.compared_days(t, baseline), filter)?
             .with_columns([
                 col("__day")
                     .eq(lit(self.first_day + t as i32))
                     .alias("__now"),
-                lit(group).cast(DataType::UInt32).alias("__group"),
-            ]))
+                lit(0u32).cast(IDX_DTYPE).alias("__flag"),
+            ])
+            .collect()
     }
 
     /// Cost per child value on the flagged day and averaged over the reference days, scaled so the
@@ -476,21 +495,22 @@ impl Frame {
         baseline: &Baseline,
         reference_total: f64,
     ) -> PolarsResult<Vec<RootCause>> {
-        let one = Scale::only(baseline, reference_total);
-        let mut by_value = self.root_causes_by_value(compared, children, &one)?;
-        Ok(by_value.remove(&ONE).unwrap_or_default())
+        let one = [Scale::of(baseline, reference_total)];
+        let mut by_flag = self.root_causes_by_flag(compared, children, &one)?;
+        Ok(by_flag.swap_remove(0))
     }
 
     /// [`Frame::root_causes`] of many flags at once: `compared` holds each flag's rows
-    /// marked with its group (`__group`: a flagged day and its reference days), its value
-    /// (`__value`) and `__now`, and `scales` each flag's scale. One group-by per child
-    /// dimension for all of them.
-    fn root_causes_by_value(
+    /// marked with its number (`__flag`) and `__now`, and `scales` each flag's scale, by
+    /// number. One group-by per child dimension for all of them, on the child's own columns
+    /// (dictionary codes); the few sums are named afterwards and added up where two keys
+    /// name one value (a null account and `(none)`).
+    fn root_causes_by_flag(
         &self,
         compared: &DataFrame,
         children: &[Dimension],
-        scales: &HashMap<FlagKey, Scale>,
-    ) -> PolarsResult<HashMap<FlagKey, Vec<RootCause>>> {
+        scales: &[Scale],
+    ) -> PolarsResult<Vec<Vec<RootCause>>> {
         let today = col("__now");
         let rows = compared.clone().lazy().with_columns([
             when(today.clone())
@@ -502,45 +522,64 @@ impl Frame {
                 .otherwise(col("effective_cost"))
                 .alias("__reference"),
         ]);
-        let mut causes: HashMap<FlagKey, Vec<RootCause>> = HashMap::new();
+        let mut causes: Vec<Vec<RootCause>> = vec![Vec::new(); scales.len()];
         for child in children {
+            let keys: Vec<Expr> = std::iter::once("__flag")
+                .chain(child.columns().iter().copied())
+                .map(col)
+                .collect();
             let df = rows
                 .clone()
-                .group_by([
-                    col("__group"),
-                    col("__value"),
-                    child.expr().alias("__child"),
-                ])
+                .group_by(keys)
                 .agg([
                     col("__actual").sum().alias("actual"),
                     col("__reference").sum().alias("reference"),
                 ])
+                .with_column(crate::schema::text(child.expr()).alias("__child"))
+                .group_by([col("__flag"), col("__child")])
+                .agg([col("actual").sum(), col("reference").sum()])
                 .collect()?;
-            let group = df.column("__group")?.u32()?.clone();
-            let flagged = text_values(df.column("__value")?)?;
+            let flag = df.column("__flag")?.idx()?;
             let values = text_values(df.column("__child")?)?;
-            let actual = df.column("actual")?.f64()?.clone();
-            let reference = df.column("reference")?.f64()?.clone();
-            for ((((g, f), v), a), r) in group
+            let actual = df.column("actual")?.f64()?;
+            let reference = df.column("reference")?.f64()?;
+            // (impact in the flag's direction, value, actual, expected) of each flag's
+            // causes: all of them, or the largest few in its direction, best first.
+            let mut kept: Vec<Vec<(f64, &str, f64, f64)>> = vec![Vec::new(); scales.len()];
+            for (((f, v), a), r) in flag
                 .iter()
-                .zip(flagged.iter())
                 .zip(values.iter())
                 .zip(actual.iter())
                 .zip(reference.iter())
             {
-                let key = (g.unwrap_or_default(), f.unwrap_or_default().to_string());
-                let Some(scale) = scales.get(&key) else {
+                let f = f.unwrap_or_default() as usize;
+                let Some(scale) = scales.get(f) else {
                     continue;
                 };
                 let a = a.unwrap_or(0.0);
                 let e = r.unwrap_or(0.0) / scale.n_ref * scale.k;
-                causes.entry(key).or_default().push(RootCause {
+                let cause = (round(a - e) * scale.sign, v.unwrap_or_default(), a, e);
+                let list = &mut kept[f];
+                if scale.sign == 0.0 {
+                    list.push(cause);
+                } else if cause.0 > 0.005 {
+                    // As `anomaly` orders them: larger first, then by value.
+                    let at = list
+                        .partition_point(|c| c.0 > cause.0 || (c.0 == cause.0 && c.1 < cause.1));
+                    if at < MOST_CAUSES {
+                        list.insert(at, cause);
+                        list.truncate(MOST_CAUSES);
+                    }
+                }
+            }
+            for (f, list) in kept.into_iter().enumerate() {
+                causes[f].extend(list.into_iter().map(|(_, v, a, e)| RootCause {
                     dimension: child.name().to_string(),
-                    value: v.unwrap_or_default().to_string(),
+                    value: v.to_string(),
                     actual: round(a),
                     expected: round(e),
                     impact: round(a - e),
-                });
+                }));
             }
         }
         Ok(causes)
@@ -555,28 +594,29 @@ impl Frame {
         baseline: &Baseline,
         reference_total: f64,
     ) -> PolarsResult<Option<Decomposition>> {
-        let one = Scale::only(baseline, reference_total);
-        let mut by_value = self.decompose_by_value(compared, &one)?;
-        Ok(by_value.remove(&ONE).flatten())
+        let one = [Scale::of(baseline, reference_total)];
+        let mut by_flag = self.decompose_by_flag(compared, &one)?;
+        Ok(by_flag.swap_remove(0))
     }
 
-    /// [`Frame::decompose`] of several flags at once (see [`Frame::root_causes_by_value`]).
-    fn decompose_by_value(
+    /// [`Frame::decompose`] of many flags at once (see [`Frame::root_causes_by_flag`]):
+    /// summed by the model and usage type columns themselves, named afterwards.
+    fn decompose_by_flag(
         &self,
         compared: &DataFrame,
-        scales: &HashMap<FlagKey, Scale>,
-    ) -> PolarsResult<HashMap<FlagKey, Option<Decomposition>>> {
-        let token = crate::schema::is_token_usage()
-            .and(col("consumed_quantity").fill_null(lit(0.0)).gt(lit(0.0)));
+        scales: &[Scale],
+    ) -> PolarsResult<Vec<Option<Decomposition>>> {
         let df = compared
             .clone()
             .lazy()
             .group_by([
-                col("__group"),
-                col("__value"),
+                col("__flag"),
                 col("__now"),
-                token.alias("__token"),
-                Dimension::Model.expr().alias("__model"),
+                col("consumed_quantity")
+                    .fill_null(lit(0.0))
+                    .gt(lit(0.0))
+                    .alias("__counted"),
+                col("model"),
                 col("usage_type"),
             ])
             .agg([
@@ -586,25 +626,27 @@ impl Frame {
                     .sum()
                     .alias("qty"),
             ])
+            .with_columns([
+                crate::schema::is_token_usage()
+                    .and(col("__counted"))
+                    .alias("__token"),
+                crate::schema::text(Dimension::Model.expr()).alias("__model"),
+            ])
             .collect()?;
-        let group = df.column("__group")?.u32()?.clone();
-        let flagged = text_values(df.column("__value")?)?;
-        let now = df.column("__now")?.bool()?.clone();
-        let is_token = df.column("__token")?.bool()?.clone();
+        let flag = df.column("__flag")?.idx()?;
+        let now = df.column("__now")?.bool()?;
+        let is_token = df.column("__token")?.bool()?;
         let model = text_values(df.column("__model")?)?;
         let usage = text_values(df.column("usage_type")?)?;
-        let cost = df.column("cost")?.f64()?.clone();
-        let qty = df.column("qty")?.f64()?.clone();
-        let mut mixes: HashMap<FlagKey, Mix> = HashMap::new();
+        let cost = df.column("cost")?.f64()?;
+        let qty = df.column("qty")?.f64()?;
+        let mut mixes: Vec<Option<Mix>> = (0..scales.len()).map(|_| None).collect();
         for i in 0..df.height() {
-            let key = (
-                group.get(i).unwrap_or_default(),
-                flagged.get(i).unwrap_or_default().to_string(),
-            );
-            let Some(scale) = scales.get(&key) else {
+            let f = flag.get(i).unwrap_or_default() as usize;
+            let Some(scale) = scales.get(f) else {
                 continue;
             };
-            let m = mixes.entry(key).or_default();
+            let m = mixes[f].get_or_insert_with(Mix::default);
             let is_now = now.get(i).unwrap_or(false);
             let c = cost.get(i).unwrap_or(0.0);
             if !is_token.get(i).unwrap_or(false) {
@@ -631,7 +673,7 @@ impl Frame {
         }
         Ok(mixes
             .into_iter()
-            .map(|(f, m)| (f, m.decomposition()))
+            .map(|m| m.and_then(|m| m.decomposition()))
             .collect())
     }
 }
@@ -643,6 +685,9 @@ impl Frame {
 pub struct Scale {
     k: f64,
     n_ref: f64,
+    /// The direction of the flag's change (+1 or -1) when only the causes an anomaly lists
+    /// are wanted (see [`anomaly`]); 0 for every cause.
+    sign: f64,
 }
 
 impl Scale {
@@ -654,19 +699,32 @@ impl Scale {
                 0.0
             },
             n_ref: baseline.reference.len().max(1) as f64,
+            sign: 0.0,
         }
     }
 
-    /// The scales of a single flag, whose [`Frame::compared`] rows are [`ONE`]'s.
-    fn only(baseline: &Baseline, reference_total: f64) -> HashMap<FlagKey, Scale> {
-        HashMap::from([(ONE, Scale::of(baseline, reference_total))])
+    /// The scale of an anomaly's flag (series `x`): only the causes [`anomaly`] could list
+    /// are kept, each child dimension's largest few in the flag's direction.
+    fn of_flag(flag: &Flag, x: &[f64]) -> Scale {
+        let b = &flag.baseline;
+        Scale {
+            sign: direction(flag.actual - b.expected),
+            ..Scale::of(b, reference_mean(x, b))
+        }
     }
 }
 
-/// A flag among many compared at once: its group (flagged day and reference days) and value.
-type FlagKey = (u32, String);
-/// The key of the rows of a single flag ([`Frame::compared`]).
-const ONE: FlagKey = (0, String::new());
+/// +1 for a rise (or no change), -1 for a fall.
+fn direction(impact: f64) -> f64 {
+    if impact >= 0.0 {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// Root causes an anomaly lists, at most.
+const MOST_CAUSES: usize = 5;
 
 /// Token segments (model, usage type) -> (cost before, tokens before, cost now, tokens now),
 /// the before side scaled; and the cost of everything else before and now.
@@ -885,58 +943,83 @@ pub fn explain_selection(
 }
 
 /// Every flag of `dim`, explained together: `groups` holds the flags of each day (flags on
-/// the same day against the same reference days). Each flag's rows on its compared days are
-/// picked by comparing codes and gathered in one frame, then one group-by per child dimension
-/// and one for the decomposition serve them all, where a group at a time made seven small
-/// queries per flagged day (hundreds on a noisy year). The same answers as [`explain`] on
-/// each.
+/// the same day against the same reference days). Each row's value of `dim` is coded once;
+/// a group's rows on its compared days are then picked by looking their key up in a table
+/// of the group's flags (no expression per group, no string per row) and gathered in one
+/// frame, marked with their flag's number; one group-by per child dimension and one for the
+/// decomposition serve them all. The same answers as [`explain`] on each.
 fn explain_together(
     frame: &Frame,
     dim: Dimension,
     groups: &[Vec<(&str, &[f64], &Flag)>],
     cfg: &AnomalyConfig,
 ) -> PolarsResult<Vec<Anomaly>> {
-    let mut parts = Vec::with_capacity(groups.len());
-    let mut scales: HashMap<FlagKey, Scale> = HashMap::new();
-    for (g, flags) in groups.iter().enumerate() {
-        let Some((_, _, first)) = flags.first() else {
+    const NO_FLAG: IdxSize = IdxSize::MAX;
+    let (row_keys, key_values) = frame.keyed(dim)?;
+    let row_keys = row_keys.rechunk();
+    let row_keys = row_keys.cont_slice()?;
+    let mut keys_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (key, value) in key_values.iter().enumerate() {
+        if let Some(value) = value {
+            keys_of.entry(value).or_default().push(key);
+        }
+    }
+    let mut flag_of_key = vec![NO_FLAG; key_values.len()];
+    let (mut rows, mut flag_of_row, mut now) = (Vec::new(), Vec::new(), Vec::new());
+    let mut flags: Vec<(&str, &Flag)> = Vec::new();
+    let mut scales = Vec::new();
+    for group in groups {
+        let Some((_, _, first)) = group.first() else {
             continue;
         };
-        let picked = flags
-            .iter()
-            .map(|(v, _, _)| dim.matches(v))
-            .reduce(Expr::or)
-            .unwrap_or(lit(false));
-        parts.push(frame.compared_rows(picked, first.index, &first.baseline, g as u32)?);
-        for (v, x, f) in flags {
-            let scale = Scale::of(&f.baseline, reference_mean(x, &f.baseline));
-            scales.insert((g as u32, v.to_string()), scale);
+        let keys = |value: &str| keys_of.get(value).map(Vec::as_slice).unwrap_or_default();
+        for (value, x, flag) in group {
+            for &key in keys(value) {
+                flag_of_key[key] = flags.len() as IdxSize;
+            }
+            flags.push((value, flag));
+            scales.push(Scale::of_flag(flag, x));
+        }
+        let today = frame.first_day + first.index as i32;
+        for (day, range) in frame.day_slices(&frame.compared_days(first.index, &first.baseline)) {
+            for row in range {
+                let flag = flag_of_key[row_keys[row] as usize];
+                if flag != NO_FLAG {
+                    rows.push(row as IdxSize);
+                    flag_of_row.push(flag);
+                    now.push(day == today);
+                }
+            }
+        }
+        for (value, _, _) in group {
+            for &key in keys(value) {
+                flag_of_key[key] = NO_FLAG;
+            }
         }
     }
-    if parts.is_empty() {
+    if flags.is_empty() {
         return Ok(Vec::new());
     }
-    // Only the picked rows are named.
-    let compared = concat(parts, UnionArgs::default())?
-        .with_column(crate::schema::text(dim.expr()).alias("__value"))
-        .collect()?;
-    let mut causes = frame.root_causes_by_value(&compared, dim.children(), &scales)?;
-    let mut decompositions = frame.decompose_by_value(&compared, &scales)?;
-    let mut out = Vec::new();
-    for (g, flags) in groups.iter().enumerate() {
-        for (v, _, f) in flags {
-            let key = (g as u32, v.to_string());
-            out.push(anomaly(
+    let mut compared = frame.df.take(&IdxCa::from_vec(PlSmallStr::EMPTY, rows))?;
+    compared.with_column(Column::new("__flag".into(), flag_of_row))?;
+    compared.with_column(Column::new("__now".into(), now))?;
+    let causes = frame.root_causes_by_flag(&compared, dim.children(), &scales)?;
+    let decompositions = frame.decompose_by_flag(&compared, &scales)?;
+    Ok(flags
+        .into_iter()
+        .zip(causes)
+        .zip(decompositions)
+        .map(|(((value, flag), causes), decomposition)| {
+            anomaly(
                 frame,
-                (dim.name(), v),
-                (*f).clone(),
-                causes.remove(&key).unwrap_or_default(),
-                decompositions.remove(&key).flatten(),
+                (dim.name(), value),
+                flag.clone(),
+                causes,
+                decomposition,
                 cfg,
-            ));
-        }
-    }
-    Ok(out)
+            )
+        })
+        .collect())
 }
 
 /// Mean cost of the reference days of series `x`.
@@ -961,7 +1044,7 @@ fn anomaly(
     let b = &flag.baseline;
     let impact = flag.actual - b.expected;
     // Largest contributions in the direction of the anomaly first.
-    let sign = if impact >= 0.0 { 1.0 } else { -1.0 };
+    let sign = direction(impact);
     causes.retain(|c| c.impact * sign > 0.005);
     causes.sort_by(|a, b| {
         (b.impact * sign)
@@ -969,7 +1052,7 @@ fn anomaly(
             .then(a.dimension.cmp(&b.dimension))
             .then(a.value.cmp(&b.value))
     });
-    causes.truncate(5);
+    causes.truncate(MOST_CAUSES);
     Anomaly {
         date: date_of_day(frame.first_day + flag.index as i32),
         dimension: dimension.to_string(),
@@ -1045,12 +1128,15 @@ mod tests {
         x
     }
 
-    /// Six weeks of four accounts (two teams, two models, input and output tokens each);
-    /// on the last day accounts 0 and 1 jump 4x with a different team and model mix, and
-    /// account 2 drops. Costs are whole dollars, so sums are exact in any order.
+    /// Six weeks of four accounts (two teams, two models, input and output tokens each, on
+    /// two resources); on the last day accounts 0 and 1 jump 4x with a different team and
+    /// model mix, and account 2 drops. The fourth account is named null one day and
+    /// `(none)` the next (one series), as are its resources (one root cause); the others
+    /// share eight resources, more than an anomaly lists. Costs are whole dollars, so sums
+    /// are exact in any order.
     fn accounts() -> Frame {
-        let (mut day, mut account, mut team, mut model, mut usage) =
-            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut day, mut account, mut resource, mut team, mut model, mut usage) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut cost, mut qty) = (vec![], vec![]);
         let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         for d in 0..42i64 {
@@ -1061,25 +1147,34 @@ mod tests {
                     (1, 0, "input_tokens"),
                     (1, 1, "output_tokens"),
                 ] {
-                    let base = (25 + (d * 37 + a * 13 + t * 5 + m * 3) % 11) as f64;
-                    let factor = match (d, a, t, m) {
-                        (41, 0, 1, _) => 6.0,
-                        (41, 0, 0, _) => 2.0,
-                        (41, 1, _, 1) => 7.0,
-                        (41, 2, _, _) => 0.25,
-                        // Another day's flag: explained in the same batch, against its own
-                        // reference days.
-                        (38, 3, _, _) => 5.0,
-                        (39, 0, _, _) => 4.0,
-                        _ => 1.0,
-                    };
-                    day.push(first + chrono::Duration::days(d));
-                    account.push(format!("acct-{a}"));
-                    team.push(format!("team-{t}"));
-                    model.push(format!("model-{m}"));
-                    usage.push(u);
-                    cost.push(base * factor);
-                    qty.push(base * factor * 1000.0);
+                    for r in 0..2i64 {
+                        let base = (25 + (d * 37 + a * 13 + t * 5 + m * 3 + r * 7) % 11) as f64;
+                        let factor = match (d, a, t, m) {
+                            (41, 0, 1, _) => 6.0,
+                            (41, 0, 0, _) => 2.0,
+                            (41, 1, _, 1) => 7.0,
+                            (41, 2, _, _) => 0.25,
+                            // Another day's flag: explained in the same batch, against its own
+                            // reference days.
+                            (38, 3, _, _) => 5.0,
+                            (39, 0, _, _) => 4.0,
+                            _ => 1.0,
+                        };
+                        day.push(first + chrono::Duration::days(d));
+                        let none = |null: bool| (!null).then(|| "(none)".to_string());
+                        if a == 3 {
+                            account.push(none(d % 2 == 0));
+                            resource.push(none(r == 0));
+                        } else {
+                            account.push(Some(format!("acct-{a}")));
+                            resource.push(Some(format!("res-{t}{m}{r}")));
+                        }
+                        team.push(format!("team-{t}"));
+                        model.push(format!("model-{m}"));
+                        usage.push(u);
+                        cost.push(base * factor);
+                        qty.push(base * factor * 1000.0);
+                    }
                 }
             }
         }
@@ -1091,7 +1186,7 @@ mod tests {
                 Column::new("provider_name".into(), vec!["aws"; n]),
                 Column::new("sub_account_id".into(), account),
                 Column::new("region_id".into(), vec!["us-east-1"; n]),
-                Column::new("resource_id".into(), vec!["res"; n]),
+                Column::new("resource_id".into(), resource),
                 Column::new("team".into(), team),
                 Column::new("feature".into(), vec!["chat"; n]),
                 Column::new("model".into(), model),
@@ -1139,7 +1234,7 @@ mod tests {
         let day_38 = (date_of_day(frame.first_day) + chrono::Duration::days(38)).to_string();
         let day_39 = (date_of_day(frame.first_day) + chrono::Duration::days(39)).to_string();
         assert!(
-            flagged.contains(&(day_38, "acct-3")) && flagged.contains(&(day_39, "acct-0")),
+            flagged.contains(&(day_38, "(none)")) && flagged.contains(&(day_39, "acct-0")),
             "and others on other days, one a value also flagged on the last: {flagged:?}"
         );
         let (lo, hi) = (frame.days() - 7, frame.days() - 1);
@@ -1153,6 +1248,22 @@ mod tests {
                     .unwrap();
                 compared += 1;
                 assert!(!alone.root_causes.is_empty() && alone.decomposition.is_some());
+                if value == "(none)" {
+                    // Null and `(none)` rows are one series and one cause.
+                    let resources: Vec<_> = alone
+                        .root_causes
+                        .iter()
+                        .filter(|c| c.dimension == "resource")
+                        .collect();
+                    assert!(
+                        resources.len() == 1 && resources[0].value == "(none)",
+                        "{alone:?}"
+                    );
+                    assert!(
+                        (resources[0].actual - alone.actual).abs() < 0.01,
+                        "{alone:?}"
+                    );
+                }
                 assert_eq!(
                     serde_json::to_value(together).unwrap(),
                     serde_json::to_value(&alone).unwrap(),
