@@ -195,12 +195,65 @@ pub fn categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
         .filter(|c| matches!(df.schema().get(c), Some(DataType::String)))
         .collect();
     let cast = crate::timing::on_all_cores(&names, |c| {
-        df.column(c).and_then(|column| column.cast(&categorical()))
+        df.column(c)
+            .and_then(|column| categorical_of(column.str()?))
     });
     for column in cast {
         df.with_column(column?)?;
     }
     Ok(df)
+}
+
+/// A String column as [`categorical`]: the same codes as polars' cast, found once per
+/// distinct value of each chunk, not once per row. Values read from a Parquet dictionary
+/// share their 16-byte views, so a row is coded by hashing its view; a view stands for one
+/// string within its chunk (inline bytes, or a place in the chunk's buffers), and the same
+/// string under two views only costs a second lookup. A chunk whose views are mostly
+/// distinct (strings not read from a dictionary) is left to polars' cast.
+fn categorical_of(strings: &StringChunked) -> PolarsResult<Column> {
+    let dtype = categorical();
+    let DataType::Categorical(_, mapping) = &dtype else {
+        unreachable!("categorical() is Categorical")
+    };
+    let mut coded: Option<UInt32Chunked> = None;
+    for (array, chunk) in strings.downcast_iter().zip(strings.chunks()) {
+        let validity = chunk.validity();
+        let mut seen: PlHashMap<u128, u32> = PlHashMap::new();
+        let mut codes: Vec<u32> = Vec::with_capacity(array.len());
+        for (row, view) in array.views().iter().enumerate() {
+            if row % 65_536 == 65_535 && seen.len() > row / 2 {
+                break;
+            }
+            if validity.is_some_and(|v| !v.get_bit(row)) {
+                codes.push(0);
+                continue;
+            }
+            codes.push(match seen.get(&view.as_u128()) {
+                Some(&code) => code,
+                None => {
+                    let code = mapping.insert_cat(array.value(row))?;
+                    seen.insert(view.as_u128(), code);
+                    code
+                }
+            });
+        }
+        let part = if codes.len() == array.len() {
+            UInt32Chunked::from_vec_validity(strings.name().clone(), codes, validity.cloned())
+        } else {
+            let one = StringChunked::with_chunk(strings.name().clone(), array.clone());
+            let cast = one.into_column().cast(&dtype)?;
+            cast.to_physical_repr().u32()?.clone()
+        };
+        match &mut coded {
+            Some(all) => all.append_owned(part)?,
+            None => coded = Some(part),
+        }
+    }
+    let coded =
+        coded.unwrap_or_else(|| UInt32Chunked::from_vec(strings.name().clone(), Vec::new()));
+    // SAFETY: every code was handed out by `mapping` (the global categories of `dtype`).
+    let ca = unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(coded, dtype.clone()) };
+    Ok(ca.into_series().into_column())
 }
 
 /// `df` with every Categorical column back to String (for outputs other tools read).
@@ -548,6 +601,45 @@ mod tests {
                     assert_eq!((r, v.as_str()), (row, value))
                 }
                 other => panic!("expected bad tags, got {other:?}"),
+            }
+        }
+    }
+
+    /// `categoricals` codes as polars' cast does: values inline and in buffers, nulls, a
+    /// column of several chunks, one read back from a Parquet dictionary (rows sharing
+    /// views) and one of mostly distinct long values (left to polars).
+    #[test]
+    fn categoricals_code_as_the_cast_does() {
+        let value = |i: usize| match i % 7 {
+            0 => None,
+            1 => Some("short".to_string()),
+            k => Some(format!("a-value-longer-than-twelve-bytes-{k}")),
+        };
+        let a: Vec<Option<String>> = (0..200_000).map(value).collect();
+        let distinct: Vec<Option<String>> = (0..200_000)
+            .map(|i| (i % 5 != 0).then(|| format!("resource-number-{i:08}")))
+            .collect();
+        let mut df = df!("team" => &a, "resource_id" => &distinct).unwrap();
+        df.vstack_mut(&df.clone()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df.clone())
+            .unwrap();
+        let read = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        for frame in [df, read] {
+            let coded = categoricals(frame.clone()).unwrap();
+            for name in ["team", "resource_id"] {
+                let cast = frame.column(name).unwrap().cast(&categorical()).unwrap();
+                let got = coded.column(name).unwrap();
+                assert_eq!(got.dtype(), cast.dtype());
+                assert!(
+                    got.as_materialized_series()
+                        .equals_missing(cast.as_materialized_series()),
+                    "{name}"
+                );
             }
         }
     }
