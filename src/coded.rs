@@ -48,7 +48,7 @@ pub fn code_columns(columns: &[&Column]) -> PolarsResult<(Vec<usize>, IdxCa)> {
         .map(|c| match c.dtype() {
             DataType::Categorical(..) | DataType::Enum(..) => {
                 let physical = c.to_physical_repr().cast(&DataType::UInt32)?;
-                Ok(code_numbers(physical.u32()?))
+                Ok(code_numbers(physical.u32()?).1)
             }
             DataType::String => Ok(code(c.str()?).rows),
             _ => Ok(code(c.cast(&DataType::String)?.str()?).rows),
@@ -58,24 +58,25 @@ pub fn code_columns(columns: &[&Column]) -> PolarsResult<(Vec<usize>, IdxCa)> {
 }
 
 /// Small numbers (dictionary codes) coded in order of first appearance, null a value of its
-/// own: a table indexed by the number, no hashing.
-fn code_numbers(values: &UInt32Chunked) -> IdxCa {
+/// own: the distinct values and each row's index into them, by a table indexed by the
+/// number (no hashing).
+pub fn code_numbers(values: &UInt32Chunked) -> (Vec<Option<u32>>, IdxCa) {
     const FRESH: IdxSize = IdxSize::MAX;
     let slots = values.max().map_or(0, |m| m as usize + 1) + 1;
     let mut index = vec![FRESH; slots];
-    let mut next: IdxSize = 0;
+    let mut keys = Vec::new();
     let rows: Vec<IdxSize> = values
         .iter()
         .map(|v| {
             let slot = &mut index[v.map_or(0, |v| v as usize + 1)];
             if *slot == FRESH {
-                *slot = next;
-                next += 1;
+                *slot = keys.len() as IdxSize;
+                keys.push(v);
             }
             *slot
         })
         .collect();
-    IdxCa::from_vec(PlSmallStr::EMPTY, rows)
+    (keys, IdxCa::from_vec(PlSmallStr::EMPTY, rows))
 }
 
 /// Each column's codes combined pairwise into codes of the tuples (see [`code_tuples`]).

@@ -256,18 +256,37 @@ fn categorical_of(strings: &StringChunked) -> PolarsResult<Column> {
     Ok(ca.into_series().into_column())
 }
 
-/// `df` with every Categorical column back to String (for outputs other tools read).
-pub fn without_categoricals(df: DataFrame) -> PolarsResult<DataFrame> {
-    let casts: Vec<Expr> = df
+/// `df` with every Categorical column back to String (for outputs other tools read, and
+/// shared-cost splits, which write text).
+pub fn without_categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let names: Vec<PlSmallStr> = df
         .schema()
         .iter()
         .filter(|(_, t)| t.is_categorical())
-        .map(|(n, _)| col(n.clone()).cast(DataType::String))
+        .map(|(n, _)| n.clone())
         .collect();
-    if casts.is_empty() {
-        return Ok(df);
+    for name in names {
+        let text = text_of(df.column(&name)?)?;
+        df.with_column(text)?;
     }
-    df.lazy().with_columns(casts).collect()
+    Ok(df)
+}
+
+/// A Categorical column as String: each distinct code's text made once and gathered to the
+/// rows (the rows share its bytes), where a cast builds every row's string.
+fn text_of(column: &Column) -> PolarsResult<Column> {
+    let physical = column.to_physical_repr();
+    let Ok(codes) = physical.u32() else {
+        return column.cast(&DataType::String);
+    };
+    let (distinct, rows) = crate::coded::code_numbers(codes);
+    let distinct = UInt32Chunked::from_iter_options(column.name().clone(), distinct.into_iter());
+    // SAFETY: the codes are the column's own, of its own dtype.
+    let distinct = unsafe {
+        Categorical32Chunked::from_cats_and_dtype_unchecked(distinct, column.dtype().clone())
+    };
+    let text = distinct.into_series().cast(&DataType::String)?;
+    Ok(text.take(&rows)?.into_column())
 }
 
 /// A string-valued expression as String, whether the column is String or Categorical (for
@@ -631,6 +650,9 @@ mod tests {
             .unwrap();
         for frame in [df, read] {
             let coded = categoricals(frame.clone()).unwrap();
+            // And back: the same text.
+            let text = without_categoricals(coded.clone()).unwrap();
+            assert!(text.equals_missing(&frame));
             for name in ["team", "resource_id"] {
                 let cast = frame.column(name).unwrap().cast(&categorical()).unwrap();
                 let got = coded.column(name).unwrap();
