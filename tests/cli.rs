@@ -1252,6 +1252,46 @@ fn investigate_focuses_on_the_spike_and_shows_unit_costs() {
     }
 }
 
+/// One team is investigated from its daily sums and the rows of the days it looks at (its
+/// events, the focus day and their reference days); the same selection written as a glob
+/// reads every row it picks: the answers are the same, on an event and on a quiet day.
+#[test]
+fn investigate_answers_alike_from_the_sums_and_from_every_row() {
+    let env = Env::new();
+    let mut rows = Vec::new();
+    for day in 0..70 {
+        let wobble = ((day * 7) % 13) as f64;
+        rows.push((
+            day,
+            "search",
+            if day == 60 { 900.0 } else { 300.0 + wobble },
+        ));
+        rows.push((day, "ads", 200.0 + wobble));
+    }
+    let file = env.path("synthetic.csv");
+    synthetic_focus(&file, &rows);
+    env.ok(&["ingest", file.to_str().unwrap()]);
+    for at in [None, Some("2026-02-10")] {
+        let mut answers = Vec::new();
+        for chosen in ["team=search", "team=searc*"] {
+            let mut args = vec!["investigate", "--where", chosen, "--format", "json"];
+            args.extend(at.iter().flat_map(|d| ["--at", d]));
+            // The selection as written is the only difference.
+            let mut inv: Value = serde_json::from_str(&env.ok(&args)).unwrap();
+            inv.as_object_mut().unwrap().remove("selection");
+            for a in inv["anomalies"].as_array_mut().unwrap() {
+                a.as_object_mut().unwrap().remove("value");
+            }
+            answers.push(inv);
+        }
+        let focus = &answers[0]["focus"];
+        assert_eq!(focus["date"], at.unwrap_or("2026-03-02"), "{focus}");
+        assert_eq!(focus["reference_days"].as_array().unwrap().len(), 4);
+        assert!(answers[0]["unit_costs_before"]["tokens"].as_f64().unwrap() > 0.0);
+        assert_eq!(answers[0], answers[1], "--at {at:?}");
+    }
+}
+
 #[test]
 fn investigate_rejects_unknown_dimensions_and_empty_selections() {
     let env = Env::new();

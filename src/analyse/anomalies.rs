@@ -1022,6 +1022,11 @@ fn explain_together(
         .collect())
 }
 
+/// A flag's impact (actual less expected), in cents, as its anomaly states it.
+pub fn impact(flag: &Flag) -> f64 {
+    round(flag.actual - flag.baseline.expected)
+}
+
 /// Mean cost of the reference days of series `x`.
 fn reference_mean(x: &[f64], b: &Baseline) -> f64 {
     if b.reference.is_empty() {

@@ -3,6 +3,7 @@
 //! after, and the volume / mix / rate decomposition.
 
 use super::anomalies::{self, Anomaly, Baseline, Decomposition, Frame, RootCause};
+use super::sums::Sums;
 use super::{AnalyseError, Dimension};
 use crate::config::AnomalyConfig;
 use crate::schema::{text, text_values};
@@ -148,10 +149,125 @@ fn unit_costs(frame: &Frame, filter: Expr, days: &[i32]) -> PolarsResult<Option<
     }))
 }
 
+/// A selection whose daily series the stored sums hold: a single selector, without `*`, on
+/// a dimension some grouping set is kept by. Its investigation reads the series from the
+/// sums and rows only on the days it looks at ([`Plan::days`]).
+pub fn summed(selection: &[(Dimension, String)]) -> Option<(Dimension, &str)> {
+    let [(dim, value)] = selection else {
+        return None;
+    };
+    let kept = super::sums::SETS
+        .iter()
+        .any(|set| dim.columns().iter().all(|c| set.contains(c)));
+    (kept && !dim.columns().is_empty() && !value.contains('*')).then_some((*dim, value.as_str()))
+}
+
+/// The daily effective cost of `dim` = `value` over `days` days from day number `first_day`,
+/// summed from `sums`; `None` when no sum matches (as no row would).
+pub fn series_from_sums(
+    sums: &Sums,
+    dim: Dimension,
+    value: &str,
+    first_day: i32,
+    days: usize,
+) -> PolarsResult<Option<Vec<f64>>> {
+    let Some(rows) = sums.by(dim.columns()) else {
+        return Ok(None);
+    };
+    let df = rows
+        .filter(dim.matches(value))
+        .group_by([col("__day")])
+        .agg([col("effective_cost").sum()])
+        .collect()?;
+    if df.height() == 0 {
+        return Ok(None);
+    }
+    let mut x = vec![0.0; days];
+    let day = df.column("__day")?.i32()?;
+    let cost = df.column("effective_cost")?.f64()?;
+    for (d, c) in day.iter().zip(cost.iter()) {
+        if let (Some(d), Some(c)) = (d, c) {
+            if let Some(v) = usize::try_from(d - first_day)
+                .ok()
+                .and_then(|i| x.get_mut(i))
+            {
+                *v += c;
+            }
+        }
+    }
+    Ok(Some(x))
+}
+
+/// What an investigation of series `x` (day 0 is day number `first_day`) over
+/// `start..=end` looks at: the period's indices, the selection's events, the focus day (`at`,
+/// else the largest event, else the period's last day) and its baseline.
+pub struct Plan {
+    pub lo: usize,
+    pub hi: usize,
+    pub events: Vec<anomalies::Flag>,
+    pub focus: usize,
+    pub baseline: Option<Baseline>,
+}
+
+impl Plan {
+    pub fn of(
+        x: &[f64],
+        first_day: i32,
+        (start, end): (NaiveDate, NaiveDate),
+        at: Option<NaiveDate>,
+        cfg: &AnomalyConfig,
+    ) -> Plan {
+        let idx = |d: NaiveDate| {
+            (anomalies::day_of_date(d) - first_day).clamp(0, x.len() as i32 - 1) as usize
+        };
+        let (lo, hi) = (idx(start), idx(end));
+        let events = anomalies::events(x, lo, hi, cfg);
+        let focus = match at {
+            Some(d) => idx(d),
+            None => events
+                .iter()
+                .max_by(|a, b| {
+                    anomalies::impact(a)
+                        .abs()
+                        .total_cmp(&anomalies::impact(b).abs())
+                })
+                // An event that began before the period is looked at on the period's first day.
+                .map(|f| f.index.max(lo))
+                .unwrap_or(hi),
+        };
+        let first = x.iter().position(|v| *v != 0.0);
+        let baseline = anomalies::baseline(x, focus, first).filter(|b| !b.reference.is_empty());
+        Plan {
+            lo,
+            hi,
+            events,
+            focus,
+            baseline,
+        }
+    }
+
+    /// The days (indices into the series) whose rows the investigation reads: each event's
+    /// and the focus day, with their reference days.
+    pub fn days(&self) -> std::collections::BTreeSet<usize> {
+        let flagged = self.events.iter().map(|f| (f.index, &f.baseline.reference));
+        let focus = std::iter::once(self.focus).chain(
+            self.baseline
+                .iter()
+                .flat_map(|b| b.reference.iter().copied()),
+        );
+        flagged
+            .flat_map(|(i, r)| std::iter::once(i).chain(r.iter().copied()))
+            .chain(focus)
+            .collect()
+    }
+}
+
 /// Investigate the selection over `start..=end` of `frame` (which should hold history before
 /// `start` for baselines). `at` picks the focus day; by default the selection's largest
 /// anomaly in the period, else its last day. `usage` (attributed UsageRecords) gives request
-/// counts for per-request costs.
+/// counts for per-request costs. `series`, when given, is the selection's daily series over
+/// the frame's days (from the sums, see [`summed`]): the frame then needs rows only on the
+/// days of its [`Plan`].
 #[allow(clippy::too_many_arguments)]
 pub fn investigate(
     frame: &Frame,
@@ -162,21 +278,27 @@ pub fn investigate(
     currency: &str,
     cfg: &AnomalyConfig,
     usage: Option<&DataFrame>,
+    series: Option<Vec<f64>>,
 ) -> Result<Investigation, AnalyseError> {
     let filter = selection_filter(selection);
     let described = || describe(selection);
-    let series = frame.series(Dimension::Total, Some(filter.clone()))?;
-    let Some((_, x)) = series.into_iter().next() else {
+    let x = match series {
+        Some(x) => Some(x),
+        None => frame
+            .series(Dimension::Total, Some(filter.clone()))?
+            .into_iter()
+            .next()
+            .map(|(_, x)| x),
+    };
+    let Some(x) = x else {
         return Err(AnalyseError::NoMatch(if selection.is_empty() {
             "the period".into()
         } else {
             described()
         }));
     };
-    let idx = |d: NaiveDate| {
-        (anomalies::day_of_date(d) - frame.first_day).clamp(0, x.len() as i32 - 1) as usize
-    };
-    let (lo, hi) = (idx(start), idx(end));
+    let plan = Plan::of(&x, frame.first_day, (start, end), at, cfg);
+    let (lo, hi) = (plan.lo, plan.hi);
     let selected: Vec<Dimension> = selection.iter().map(|(d, _)| *d).collect();
     let children: Vec<Dimension> = Dimension::ALL
         .iter()
@@ -184,8 +306,7 @@ pub fn investigate(
         .filter(|d| *d != Dimension::Total && !selected.contains(d))
         .collect();
     let mut found = Vec::new();
-    for f in anomalies::events(&x, lo, hi, cfg) {
-        let index = f.index;
+    for f in plan.events {
         let a = anomalies::explain_selection(
             frame,
             filter.clone(),
@@ -196,20 +317,9 @@ pub fn investigate(
             f,
             cfg,
         )?;
-        found.push((index, a));
+        found.push(a);
     }
-    let t = match at {
-        Some(d) => idx(d),
-        None => found
-            .iter()
-            .max_by(|a, b| a.1.impact.abs().total_cmp(&b.1.impact.abs()))
-            // An event that began before the period is looked at on the period's first day.
-            .map(|(i, _)| (*i).max(lo))
-            .unwrap_or(hi),
-    };
-    let first = x.iter().position(|v| *v != 0.0);
-    let baseline: Option<Baseline> =
-        anomalies::baseline(&x, t, first).filter(|b| !b.reference.is_empty());
+    let (t, baseline) = (plan.focus, plan.baseline);
     let reference_total = baseline
         .as_ref()
         .map(|b| b.reference.iter().map(|&i| x[i]).sum::<f64>() / b.reference.len() as f64)
@@ -300,6 +410,6 @@ pub fn investigate(
         unit_costs_before,
         unit_costs_after,
         decomposition,
-        anomalies: found.into_iter().map(|(_, a)| a).collect(),
+        anomalies: found,
     })
 }

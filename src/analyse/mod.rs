@@ -387,6 +387,12 @@ pub struct Pick {
     /// Only these columns (honoured where the window's sums are the stored ones: no rows
     /// picked, no splits): fewer columns read from the rollups, less memory.
     pub columns: Option<Vec<&'static str>>,
+    /// Only the rows of these days (the rollups of the others are not read; the currency
+    /// must then be given).
+    pub days: Option<std::collections::BTreeSet<NaiveDate>>,
+    /// Only the stored sums this picks (pushed into their scan; [`Window::stored_sums`] are
+    /// then only those).
+    pub sums: Option<Expr>,
 }
 
 /// [`load_window`], keeping only the attributed rows and columns `pick` names (read from the
@@ -420,6 +426,7 @@ pub fn load_window_where(
     let days: Vec<CostDay> = all_days
         .into_iter()
         .filter(|d| d.day >= load_start && d.day <= end)
+        .filter(|d| pick.days.as_ref().is_none_or(|only| only.contains(&d.day)))
         .collect();
     let loaded = days.first().zip(days.last()).map(|(a, b)| (a.day, b.day));
     let t = crate::timing::phase("window: rollups");
@@ -446,7 +453,7 @@ pub fn load_window_where(
         None => Vec::new(),
     };
     let currency = match (currency, found.len()) {
-        (Some(c), _) if found.iter().any(|f| f == c) => c.to_string(),
+        (Some(c), _) if found.iter().any(|f| f == c) || pick.days.is_some() => c.to_string(),
         (Some(c), n) if n > 0 => {
             return Err(AnalyseError::NoSuchCurrency {
                 wanted: c.to_string(),
@@ -464,7 +471,14 @@ pub fn load_window_where(
             .and(between(load_start, end))
     };
     let (labelled, stored_sums) = match labelled {
-        Some(l) => (l.rows.filter(in_window()), Some(l.sums.filter(in_window()))),
+        Some(l) => {
+            let sums = l.sums.filter(in_window());
+            let sums = match &pick.sums {
+                Some(f) => sums.filter(f.clone()),
+                None => sums,
+            };
+            (l.rows.filter(in_window()), Some(sums))
+        }
         None => (
             attributor
                 .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()))?
@@ -524,6 +538,11 @@ pub fn load_window_where(
 impl Window {
     /// The frame's sums by dimension ([`sums`]), for totals and series: as stored beside the
     /// rollups, or summed from the frame.
+    /// The frame's sums as stored (of every row of the window's days), if they were read.
+    pub fn stored_sums(&self) -> Option<sums::Sums> {
+        self.stored_sums.clone().map(sums::Sums)
+    }
+
     pub fn sums(&self) -> PolarsResult<sums::Sums> {
         Ok(sums::Sums(match &self.stored_sums {
             Some(s) => s.clone(),

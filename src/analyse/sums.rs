@@ -86,11 +86,17 @@ impl Sums {
     /// so summing them again by `keys` gives each value's total once), or `None` when no
     /// set does.
     pub fn by(&self, keys: &[&str]) -> Option<LazyFrame> {
-        let i = SETS
-            .iter()
-            .position(|set| keys.iter().all(|k| set.contains(k)))?;
-        Some(self.0.clone().lazy().filter(col(SET).eq(lit(i as u32))))
+        Some(self.0.clone().lazy().filter(set_by(keys)?))
     }
+}
+
+/// The sums rows of the first grouping set holding every column of `keys` (see
+/// [`Sums::by`]), as a filter, or `None` when no set does.
+pub fn set_by(keys: &[&str]) -> Option<Expr> {
+    let i = SETS
+        .iter()
+        .position(|set| keys.iter().all(|k| set.contains(k)))?;
+    Some(col(SET).eq(lit(i as u32)))
 }
 
 #[cfg(test)]
