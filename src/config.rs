@@ -844,8 +844,10 @@ pub fn secret_warning(path: &Path, text: &str) -> Option<String> {
         if mode & 0o077 == 0 {
             return None;
         }
+        // The secret word is a whole part of the key (`webhook_token`, `client_secret`),
+        // not a prefix of another word (`tokens_per_minute_per_unit` counts tokens).
         let assignment = regex::Regex::new(
-            r"(?im)^\s*#?\s*([a-z0-9_.-]*(secret|password|passwd|token|api_?key|private_?key|connection_?string)[a-z0-9_.-]*)\s*=",
+            r"(?im)^\s*#?\s*((?:[a-z0-9_.-]*[_.-])?(?:secret|password|passwd|token|api_?key|private_?key|connection_?string)(?:[_.-][a-z0-9_.-]*)?)\s*=",
         )
         .expect("regex");
         let url = regex::Regex::new(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^@\s]+@").expect("regex");
