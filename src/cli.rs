@@ -578,81 +578,20 @@ pub fn run() -> Result<ExitCode> {
                     selection.push((dim, v.clone()));
                 }
             }
-            // Everything investigate looks at lies within the selection: load only that. A
-            // selection the sums are kept by has its series read from them, and rows only on
-            // the days the investigation looks at.
-            let pick = |days| analyse::Pick {
-                rows: Some(investigate::selection_filter(&selection)),
-                columns: None,
-                days,
-                sums: None,
-            };
-            let (config, store, attributor, mut window) = open_window(
-                &cli,
+            // Everything investigate looks at lies within the selection: load only that.
+            let config = load_config(&cli)?;
+            let store = Store::new(&cli.data_dir);
+            let attributor = attributor(&config, &store)?;
+            let (window, series) = investigate::load(
+                &store,
+                &attributor,
+                &selection,
                 *from,
                 *to,
                 currency.as_deref(),
-                analyse::HISTORY_DAYS,
-                match investigate::summed(&selection) {
-                    // First the selection's sums alone (no column of the rows).
-                    Some((dim, value)) => analyse::Pick {
-                        rows: None,
-                        columns: Some(Vec::new()),
-                        days: None,
-                        sums: analyse::sums::set_by(dim.columns())
-                            .map(|set| set.and(dim.matches(value))),
-                    },
-                    None => pick(None),
-                },
+                *at,
+                &config.anomalies,
             )?;
-            let mut series = None;
-            if let (Some((dim, value)), Some(sums), Some((first, last))) = (
-                investigate::summed(&selection),
-                window.stored_sums(),
-                window.loaded,
-            ) {
-                let first_day = anomalies::day_of_date(first);
-                let days = (last - first).num_days() as usize + 1;
-                let Some(x) = investigate::series_from_sums(&sums, dim, value, first_day, days)?
-                else {
-                    let no_match =
-                        analyse::AnalyseError::NoMatch(investigate::describe(&selection));
-                    return Err(no_match.into());
-                };
-                let plan = investigate::Plan::of(
-                    &x,
-                    first_day,
-                    (window.start, window.end),
-                    *at,
-                    &config.anomalies,
-                );
-                let days = plan
-                    .days()
-                    .into_iter()
-                    .map(|i| first + chrono::Duration::days(i as i64));
-                let rows = analyse::load_window_where(
-                    &store,
-                    &attributor,
-                    Some(window.start),
-                    Some(window.end),
-                    Some(&window.currency),
-                    analyse::HISTORY_DAYS,
-                    pick(Some(days.collect())),
-                )?;
-                window.frame = rows.frame;
-                series = Some(x);
-            } else if investigate::summed(&selection).is_some() {
-                // The sums are not the rows' (shared-cost splits): read the selection's rows.
-                window = analyse::load_window_where(
-                    &store,
-                    &attributor,
-                    Some(window.start),
-                    Some(window.end),
-                    Some(&window.currency),
-                    analyse::HISTORY_DAYS,
-                    pick(None),
-                )?;
-            }
             let currency = window.currency.clone();
             let (start, end) = (window.start, window.end);
             let frame =

@@ -4,9 +4,11 @@
 
 use super::anomalies::{self, Anomaly, Baseline, Decomposition, Frame, RootCause};
 use super::sums::Sums;
-use super::{AnalyseError, Dimension};
+use super::{AnalyseError, Dimension, Pick, Window};
+use crate::attribute::Attributor;
 use crate::config::AnomalyConfig;
 use crate::schema::{text, text_values};
+use crate::store::Store;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::Serialize;
@@ -196,6 +198,71 @@ pub fn series_from_sums(
         }
     }
     Ok(Some(x))
+}
+
+/// The window an investigation of `selection` over `from..=to` reads (the selection's
+/// attributed rows, with [`super::HISTORY_DAYS`] of history), and the selection's daily
+/// series when it was read from the stored sums ([`summed`]; without shared-cost splits,
+/// which divide rows after the sums): the rows are then read only on the days of its
+/// [`Plan`] (`at` as [`investigate`] takes it).
+#[allow(clippy::too_many_arguments)]
+pub fn load(
+    store: &Store,
+    attributor: &Attributor,
+    selection: &[(Dimension, String)],
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    currency: Option<&str>,
+    at: Option<NaiveDate>,
+    cfg: &AnomalyConfig,
+) -> Result<(Window, Option<Vec<f64>>), AnalyseError> {
+    let history = super::HISTORY_DAYS;
+    let rows = |days| Pick {
+        rows: Some(selection_filter(selection)),
+        columns: None,
+        days,
+        sums: None,
+    };
+    let read_all =
+        || super::load_window_where(store, attributor, from, to, currency, history, rows(None));
+    let Some((dim, value)) = summed(selection).filter(|_| !attributor.has_splits()) else {
+        return Ok((read_all()?, None));
+    };
+    // The selection's sums alone first (no column of the rows).
+    let sums_only = Pick {
+        rows: None,
+        columns: Some(Vec::new()),
+        days: None,
+        sums: super::sums::set_by(dim.columns()).map(|set| set.and(dim.matches(value))),
+    };
+    let mut window =
+        super::load_window_where(store, attributor, from, to, currency, history, sums_only)?;
+    let (Some(sums), Some((first, last))) = (window.stored_sums(), window.loaded) else {
+        return Ok((read_all()?, None));
+    };
+    let first_day = anomalies::day_of_date(first);
+    let days = (last - first).num_days() as usize + 1;
+    let Some(x) = series_from_sums(&sums, dim, value, first_day, days)? else {
+        return Err(AnalyseError::NoMatch(describe(selection)));
+    };
+    let plan = Plan::of(&x, first_day, (window.start, window.end), at, cfg);
+    let days = plan
+        .days()
+        .into_iter()
+        .map(|i| first + chrono::Duration::days(i as i64))
+        .collect();
+    let (start, end) = (Some(window.start), Some(window.end));
+    let picked = super::load_window_where(
+        store,
+        attributor,
+        start,
+        end,
+        Some(&window.currency),
+        history,
+        rows(Some(days)),
+    )?;
+    window.frame = picked.frame;
+    Ok((window, Some(x)))
 }
 
 /// What an investigation of series `x` (day 0 is day number `first_day`) over
