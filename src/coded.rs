@@ -79,17 +79,41 @@ pub fn code_numbers(values: &UInt32Chunked) -> (Vec<Option<u32>>, IdxCa) {
     (keys, IdxCa::from_vec(PlSmallStr::EMPTY, rows))
 }
 
-/// Each column's codes combined pairwise into codes of the tuples (see [`code_tuples`]).
+/// Tuples a table indexed by every combination of the columns' codes may cover (64 MB of
+/// codes); more combinations are coded through a hash table.
+const DENSE_TUPLES: usize = 1 << 24;
+
+/// Each column's codes combined into codes of the tuples (see [`code_tuples`]): pairwise, by
+/// a table indexed by both codes where their combinations are few, else by hashing.
 fn tuples(mut columns: impl Iterator<Item = IdxCa>) -> (Vec<usize>, IdxCa) {
     let Some(first) = columns.next() else {
         return (Vec::new(), IdxCa::from_vec(PlSmallStr::EMPTY, Vec::new()));
     };
     let mut codes: Vec<IdxSize> = first.into_no_null_iter().collect();
     for next in columns {
-        let mut index: PlHashMap<(IdxSize, IdxSize), IdxSize> = PlHashMap::new();
-        for (code, other) in codes.iter_mut().zip(next.into_no_null_iter()) {
-            let fresh = index.len() as IdxSize;
-            *code = *index.entry((*code, other)).or_insert(fresh);
+        let width = next.max().map_or(0, |m| m as usize + 1);
+        let height = codes.iter().max().map_or(0, |&m| m as usize + 1);
+        match width.checked_mul(height).filter(|&n| n <= DENSE_TUPLES) {
+            Some(n) => {
+                const FRESH: IdxSize = IdxSize::MAX;
+                let mut index = vec![FRESH; n];
+                let mut fresh: IdxSize = 0;
+                for (code, other) in codes.iter_mut().zip(next.into_no_null_iter()) {
+                    let slot = &mut index[*code as usize * width + other as usize];
+                    if *slot == FRESH {
+                        *slot = fresh;
+                        fresh += 1;
+                    }
+                    *code = *slot;
+                }
+            }
+            None => {
+                let mut index: PlHashMap<(IdxSize, IdxSize), IdxSize> = PlHashMap::new();
+                for (code, other) in codes.iter_mut().zip(next.into_no_null_iter()) {
+                    let fresh = index.len() as IdxSize;
+                    *code = *index.entry((*code, other)).or_insert(fresh);
+                }
+            }
         }
     }
     // Codes are handed out in order of first appearance, so a row whose code is the next

@@ -763,12 +763,6 @@ fn builders(names: &[&str], capacity: usize) -> Vec<StringChunkedBuilder> {
 /// Distinct hints remembered by [`Lookup::hints`] before the memory is cleared.
 const HINT_MEMO: usize = 500_000;
 
-pub(crate) fn left_join_nulls_equal() -> JoinArgs {
-    let mut args = JoinArgs::new(JoinType::Left);
-    args.nulls_equal = true;
-    args
-}
-
 /// Turn a staged file into daily CostRecord rows (plus what was skipped), or fail naming the
 /// line and column of the first bad value.
 pub fn finish(

@@ -480,65 +480,106 @@ fn daily_rows(
             .chain(keys.iter().map(|k| col(*k)))
             .collect()
     };
-    let with_day =
-        |rows: LazyFrame| rows.with_column(crate::schema::day_number_expr().alias("__day"));
-    // Rows are summed a slice at a time (a slice's partial sums summed again at the end).
-    let grouped = if max_series > 0 {
-        // The period's largest series first (one row per series), then every row is
-        // folded against them and summed per day: no day x series table of the whole window.
-        let totals = analyse::sliced(attributed, |rows| {
-            with_day(rows)
-                .filter(
-                    col("__day")
-                        .gt_eq(lit(crate::schema::day_number(period.start)))
-                        .and(col("__day").lt_eq(lit(crate::schema::day_number(period.end)))),
-                )
-                .group_by(by(false))
-                .agg([col("effective_cost").sum().alias("__total")])
-        })?;
-        let top = totals
-            .group_by(by(false))
-            .agg([col("__total").sum()])
-            .sort(
-                ["__total"],
-                SortMultipleOptions::default().with_order_descending(true),
-            )
-            .limit(max_series as IdxSize)
-            .select(
-                by(false)
-                    .into_iter()
-                    .chain([lit(true).alias("__top")])
-                    .collect::<Vec<_>>(),
-            )
-            .collect()?;
-        let kept = col("__top").fill_null(lit(false));
-        let fold = |name: &str| {
-            when(kept.clone())
-                .then(col(name))
-                .otherwise(lit(OTHER).cast(crate::schema::categorical()))
-                .alias(name)
-        };
-        analyse::sliced(attributed, |rows| {
-            with_day(rows)
-                .join(
-                    top.clone().lazy(),
-                    by(false),
-                    by(false),
-                    crate::ingest::left_join_nulls_equal(),
-                )
-                .with_columns([fold("feature"), fold("model")])
-                .group_by(by(true))
-                .agg([col("effective_cost").sum()])
-        })?
-    } else {
-        analyse::sliced(attributed, |rows| {
-            with_day(rows)
-                .group_by(by(true))
-                .agg([col("effective_cost").sum()])
-        })?
+    // Each row's series is coded once (the four columns' dictionary codes): the period's
+    // totals by series, the choice of the largest and each row's day sum are then lookups
+    // by index, where a group-by and a join on the four columns ran over every row.
+    let columns = keys
+        .iter()
+        .map(|k| attributed.column(k))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let (firsts, series_of_row) = crate::coded::code_columns(&columns)?;
+    let day_of_row = attributed
+        .clone()
+        .lazy()
+        .select([crate::schema::day_number_expr().alias("__day")])
+        .collect()?;
+    let day_of_row = day_of_row.column("__day")?.i32()?;
+    let cost_of_row = attributed.column("effective_cost")?.f64()?;
+    let rows = || {
+        series_of_row
+            .into_no_null_iter()
+            .zip(day_of_row.iter())
+            .zip(cost_of_row.iter())
+            .filter_map(|((s, d), c)| Some((s as usize, d?, c)))
+    };
+    let (first, last) = (
+        crate::schema::day_number(period.start),
+        crate::schema::day_number(period.end),
+    );
+    let mut total: Vec<Option<f64>> = vec![None; firsts.len()];
+    for (s, d, c) in rows() {
+        if d >= first && d <= last {
+            *total[s].get_or_insert(0.0) += c.unwrap_or(0.0);
+        }
     }
-    .group_by(by(true))
-    .agg([col("effective_cost").sum()]);
+    // The period's largest series whole (ties by first appearance), every other one folded
+    // into its provider and team: a series' row index is its own or its fold's.
+    let mut kept = vec![max_series == 0; firsts.len()];
+    if max_series > 0 {
+        let mut ranked: Vec<(usize, f64)> = total
+            .iter()
+            .enumerate()
+            .filter_map(|(s, t)| Some((s, (*t)?)))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (s, _) in ranked.into_iter().take(max_series) {
+            kept[s] = true;
+        }
+    }
+    // Each series' names (from its first row), and each output series: the series naming
+    // it and whether it is a fold.
+    let firsts = IdxCa::from_vec(
+        PlSmallStr::EMPTY,
+        firsts.into_iter().map(|r| r as IdxSize).collect(),
+    );
+    let names = attributed.select(keys)?.take(&firsts)?;
+    let provider = crate::schema::text_values(names.column("provider_name")?)?;
+    let team = crate::schema::text_values(names.column("team")?)?;
+    let mut folds: PlHashMap<(Option<&str>, Option<&str>), usize> = PlHashMap::new();
+    let mut named: Vec<(IdxSize, bool)> = Vec::new();
+    let mut out_of_series: Vec<usize> = Vec::with_capacity(names.height());
+    for (s, &whole) in kept.iter().enumerate() {
+        out_of_series.push(if whole {
+            named.push((s as IdxSize, false));
+            named.len() - 1
+        } else {
+            *folds
+                .entry((provider.get(s), team.get(s)))
+                .or_insert_with(|| {
+                    named.push((s as IdxSize, true));
+                    named.len() - 1
+                })
+        });
+    }
+    let mut sums: PlHashMap<(i32, usize), f64> = PlHashMap::new();
+    for (s, d, c) in rows() {
+        *sums.entry((d, out_of_series[s])).or_insert(0.0) += c.unwrap_or(0.0);
+    }
+    let (mut day, mut name_row, mut folded, mut cost) = (vec![], vec![], vec![], vec![]);
+    for ((d, out), c) in sums {
+        let (series, fold) = named[out];
+        day.push(d);
+        name_row.push(series);
+        folded.push(fold);
+        cost.push(c);
+    }
+    let mut grouped = names.take(&IdxCa::from_vec(PlSmallStr::EMPTY, name_row))?;
+    grouped.with_column(Column::new("__day".into(), day))?;
+    grouped.with_column(Column::new("__folded".into(), folded))?;
+    grouped.with_column(Column::new("effective_cost".into(), cost))?;
+    let fold = |name: &str| {
+        when(col("__folded"))
+            .then(lit(OTHER).cast(crate::schema::categorical()))
+            .otherwise(col(name))
+            .alias(name)
+    };
+    // A kept series could be named like a fold (a feature and model called `(other)`): one
+    // more group-by over these few rows makes them one.
+    let grouped = grouped
+        .lazy()
+        .with_columns([fold("feature"), fold("model")])
+        .group_by(by(true))
+        .agg([col("effective_cost").sum()]);
     let df = grouped
         .sort(
             ["__day", "provider_name", "team", "feature", "model"],
