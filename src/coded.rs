@@ -165,4 +165,25 @@ mod tests {
             vec![0, 1, 2, 3, 0]
         );
     }
+
+    /// Pairs whose combinations are too many for a table are coded through a hash table,
+    /// with the same answer: first appearance, repeats coded alike.
+    #[test]
+    fn many_combinations_are_coded_alike() {
+        let n = 5_000; // 5,000 x 5,000 combinations: more than a table holds
+        let values = |reversed: bool| -> StringChunked {
+            (0..2 * n)
+                .map(|i| i % n)
+                .map(|i| Some(if reversed { n - 1 - i } else { i }.to_string()))
+                .collect()
+        };
+        let (a, b) = (values(false), values(true));
+        let (firsts, rows) = code_tuples(&[&a, &b]);
+        assert!(firsts == (0..n).collect::<Vec<_>>(), "first rows");
+        let rows: Vec<IdxSize> = rows.into_no_null_iter().collect();
+        assert!(
+            rows.iter().enumerate().all(|(i, &r)| r as usize == i % n),
+            "repeats coded alike"
+        );
+    }
 }

@@ -562,7 +562,7 @@ impl Frame {
                 let list = &mut kept[f];
                 if scale.sign == 0.0 {
                     list.push(cause);
-                } else if cause.0 > 0.005 {
+                } else if cause.0 > LEAST_CAUSE {
                     // As `anomaly` orders them: larger first, then by value.
                     let at = list
                         .partition_point(|c| c.0 > cause.0 || (c.0 == cause.0 && c.1 < cause.1));
@@ -723,8 +723,10 @@ fn direction(impact: f64) -> f64 {
     }
 }
 
-/// Root causes an anomaly lists, at most.
+/// Root causes an anomaly lists, at most, each moving its value more than half a cent in
+/// the anomaly's direction.
 const MOST_CAUSES: usize = 5;
+const LEAST_CAUSE: f64 = 0.005;
 
 /// Token segments (model, usage type) -> (cost before, tokens before, cost now, tokens now),
 /// the before side scaled; and the cost of everything else before and now.
@@ -1047,10 +1049,10 @@ fn anomaly(
     cfg: &AnomalyConfig,
 ) -> Anomaly {
     let b = &flag.baseline;
-    let impact = flag.actual - b.expected;
+    let change = flag.actual - b.expected;
     // Largest contributions in the direction of the anomaly first.
-    let sign = direction(impact);
-    causes.retain(|c| c.impact * sign > 0.005);
+    let sign = direction(change);
+    causes.retain(|c| c.impact * sign > LEAST_CAUSE);
     causes.sort_by(|a, b| {
         (b.impact * sign)
             .total_cmp(&(a.impact * sign))
@@ -1065,10 +1067,10 @@ fn anomaly(
         kind: flag.kind,
         actual: round(flag.actual),
         expected: round(b.expected),
-        impact: round(impact),
-        impact_pct: (b.expected > 0.0).then(|| (impact / b.expected * 1e4).round() / 1e4),
+        impact: impact(&flag),
+        impact_pct: (b.expected > 0.0).then(|| (change / b.expected * 1e4).round() / 1e4),
         score: flag.score.map(|s| (s * 100.0).round() / 100.0),
-        severity: Severity::of(impact, cfg.min_impact),
+        severity: Severity::of(change, cfg.min_impact),
         duration_days: flag.days,
         root_causes: causes,
         decomposition,

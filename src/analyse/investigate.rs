@@ -158,9 +158,7 @@ pub fn summed(selection: &[(Dimension, String)]) -> Option<(Dimension, &str)> {
     let [(dim, value)] = selection else {
         return None;
     };
-    let kept = super::sums::SETS
-        .iter()
-        .any(|set| dim.columns().iter().all(|c| set.contains(c)));
+    let kept = super::sums::set_by(dim.columns()).is_some();
     (kept && !dim.columns().is_empty() && !value.contains('*')).then_some((*dim, value.as_str()))
 }
 

@@ -536,13 +536,14 @@ pub fn load_window_where(
 }
 
 impl Window {
-    /// The frame's sums by dimension ([`sums`]), for totals and series: as stored beside the
-    /// rollups, or summed from the frame.
-    /// The frame's sums as stored (of every row of the window's days), if they were read.
+    /// The frame's sums as stored (of every row of the window's days, or those
+    /// [`Pick::sums`] picked), if they were read.
     pub fn stored_sums(&self) -> Option<sums::Sums> {
         self.stored_sums.clone().map(sums::Sums)
     }
 
+    /// The frame's sums by dimension ([`sums`]), for totals and series: as stored beside the
+    /// rollups, or summed from the frame.
     pub fn sums(&self) -> PolarsResult<sums::Sums> {
         Ok(sums::Sums(match &self.stored_sums {
             Some(s) => s.clone(),
