@@ -45,9 +45,11 @@ pub fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
         .map(|n| n.get())
         .unwrap_or(1)
         .min(items.len());
-    std::thread::scope(|scope| {
+    // On polars' threads, which live as long as the process: threads of our own, started per
+    // call, each take fresh memory from the allocator and give it back when they end.
+    polars_core::runtime::THREAD_POOL.scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| loop {
+            scope.spawn(|_| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(item) = items.get(i) else { break };
                 let r = f(item);
