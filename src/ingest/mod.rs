@@ -1637,7 +1637,7 @@ pub fn ingest_files(
     };
     for f in files {
         let mut whole: Option<Parsed> = None;
-        let result = parse_parts(f, opts, &mut |p| {
+        let result = read_while_writing(f, opts, &mut |p| {
             match whole.as_mut() {
                 None => whole = Some(p),
                 Some(w) => {
@@ -1703,6 +1703,36 @@ pub fn ingest_files(
         parsed,
         failed,
         written,
+    })
+}
+
+/// [`parse_parts`] with each part handed to `each` on this thread while the next part is
+/// parsed on another: writing a part (Parquet encoding, mostly one core's work) overlaps
+/// reading and checking the next. At most one parsed part waits. The first error wins: a
+/// part's error stops the reading after the parts before it were handed over; an error of
+/// `each` stops the reading at the next part.
+fn read_while_writing(
+    file: &Path,
+    opts: &IngestOptions,
+    each: &mut dyn FnMut(Parsed) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    std::thread::scope(|scope| {
+        let (parts, parsed) = std::sync::mpsc::sync_channel::<Parsed>(1);
+        let reader = scope.spawn(move || {
+            parse_parts(file, opts, &mut |p| {
+                // Sending fails only once `each` failed; its error is the one reported.
+                parts.send(p).map_err(|_| IngestError::Io {
+                    file: file.to_path_buf(),
+                    cause: std::io::Error::other("stopped: writing failed"),
+                })
+            })
+        });
+        let written = parsed.iter().try_for_each(&mut *each);
+        drop(parsed);
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written.and(read)
     })
 }
 
