@@ -18,6 +18,14 @@ pub fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, I
         file,
         container,
         part,
+        &[
+            "CostInBillingCurrency",
+            "Cost",
+            "PreTaxCost",
+            "AmortizedCost",
+            "Quantity",
+            "UsageQuantity",
+        ],
         "Azure cost details",
         "export 'Cost and usage details' (actual or amortized) from Cost Management; older 'usage details' layouts need the Cost or CostInBillingCurrency column",
     )?)

@@ -26,6 +26,7 @@ pub fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, I
         file,
         container,
         part,
+        &["BilledCost", "EffectiveCost", "ConsumedQuantity"],
         "FOCUS",
         "FOCUS 1.0+ exports always have this column; check the file is complete and its header intact",
     )?;

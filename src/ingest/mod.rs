@@ -448,7 +448,14 @@ fn ragged_record_in(text: &str) -> Option<(u64, usize, usize)> {
 
 /// Read a Parquet file with every column cast to string (nested columns are left as they are)
 /// and a `__line` column (1-based row number).
-pub(crate) fn read_parquet_strings(file: &Path, part: &Part) -> Result<DataFrame, IngestError> {
+/// A part of a Parquet export, every column as text (as a CSV reads) except `numbers`
+/// (money and quantities, matched case-insensitively) where the file types them as numbers:
+/// those are kept as they are rather than written out as text and parsed back.
+pub(crate) fn read_parquet_strings(
+    file: &Path,
+    part: &Part,
+    numbers: &[&str],
+) -> Result<DataFrame, IngestError> {
     let lf = LazyFrame::scan_parquet(
         PlRefPath::new(file.to_string_lossy().as_ref()),
         ScanArgsParquet::default(),
@@ -464,6 +471,9 @@ pub(crate) fn read_parquet_strings(file: &Path, part: &Part) -> Result<DataFrame
         .schema()
         .iter()
         .filter(|(n, dt)| n.as_str() != stage::LINE && !dt.is_nested())
+        .filter(|(n, dt)| {
+            !(dt.is_primitive_numeric() && numbers.iter().any(|k| k.eq_ignore_ascii_case(n)))
+        })
         .map(|(n, dt)| {
             let c = col(n.as_str());
             match dt {
@@ -638,9 +648,14 @@ impl<'a> Lookup<'a> {
     }
 
     fn bad(&self, column: &str, value: &str, message: String) -> IngestError {
+        self.bad_at(column, self.line_of(column, value), message)
+    }
+
+    /// A bad value of `column` on `line` (of the file as its rows are numbered).
+    fn bad_at(&self, column: &str, line: u64, message: String) -> IngestError {
         IngestError::BadValue {
             file: self.file.to_path_buf(),
-            line: self.line_of(column, value),
+            line,
             column: self
                 .staged
                 .origin
@@ -818,7 +833,7 @@ pub fn finish(
             .df
             .clone()
             .lazy()
-            .select([col(c), col(parsed)])
+            .select([col(stage::LINE), col(c), col(parsed)])
             .filter(
                 col(c).is_not_null().and(
                     col(parsed)
@@ -831,8 +846,17 @@ pub fn finish(
             .collect()
             .map_err(&perr)?;
         if check.height() > 0 {
-            let raw = first_string(&check, c).map_err(&perr)?;
-            return Err(lookup.bad(c, &raw, format!("`{}` is not a number", shorten(&raw))));
+            // The value as the file holds it: text, or a number a Parquet file typed (NaN).
+            let raw = check
+                .column(c)
+                .and_then(|v| v.cast(&DataType::String))
+                .and_then(|v| Ok(v.str()?.get(0).unwrap_or_default().to_string()))
+                .map_err(&perr)?;
+            let line = check
+                .column(stage::LINE)
+                .and_then(|l| Ok(l.u64()?.get(0).unwrap_or(0)))
+                .map_err(&perr)?;
+            return Err(lookup.bad_at(c, line, format!("`{}` is not a number", shorten(&raw))));
         }
     }
     for c in [
@@ -1516,15 +1540,18 @@ pub(crate) struct ExportTable<'a> {
 }
 
 impl<'a> ExportTable<'a> {
+    /// `numbers`: the format's money and quantity columns, kept as numbers where a Parquet
+    /// file types them so (see [`read_parquet_strings`]).
     pub fn read(
         file: &'a Path,
         container: Container,
         part: &Part,
+        numbers: &[&str],
         format: &'static str,
         hint: &'static str,
     ) -> Result<ExportTable<'a>, IngestError> {
         let df = match container {
-            Container::Parquet => read_parquet_strings(file, part)?,
+            Container::Parquet => read_parquet_strings(file, part, numbers)?,
             _ => read_csv_strings(file, part)?,
         };
         Ok(ExportTable::new(file, df, format, hint))

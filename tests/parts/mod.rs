@@ -265,3 +265,63 @@ fn a_bad_value_in_a_late_part_names_the_same_line_as_a_whole_read() {
         assert!(!store.spill_dir().exists(), "spill files left behind");
     }
 }
+
+#[test]
+fn parquet_money_typed_as_numbers_is_stored_as_its_text_would_be() {
+    // A Parquet export types its costs and quantities as numbers; they are read as numbers
+    // (not written out as text and parsed back) and must land exactly as the text does.
+    let env = Env::new();
+    let text = sample_in_day_order();
+    let typed = text
+        .clone()
+        .lazy()
+        .with_columns(
+            ["BilledCost", "EffectiveCost", "ConsumedQuantity"]
+                .map(|c| col(c).strict_cast(DataType::Float64)),
+        )
+        .collect()
+        .unwrap();
+    let ingest_whole = |name: &str, df: &DataFrame| {
+        let file = env.path(&format!("{name}.parquet"));
+        write_parquet(&file, df);
+        let dir = env.path(&format!("store-{name}"));
+        let store = Store::new(&dir);
+        let lock = store.lock().unwrap();
+        let report = ingest::ingest_files(&store, &lock, &[file], &all_services()).unwrap();
+        assert!(report.failed.is_empty(), "{name}: {:?}", report.failed);
+        stored_in_order(&dir)
+    };
+    let from_text = ingest_whole("text", &text);
+    assert!(from_text.height() > 0);
+    assert!(
+        ingest_whole("typed", &typed).equals_missing(&from_text),
+        "numbers typed by the file are stored differently from the same numbers as text"
+    );
+
+    // A typed NaN is refused like the text `NaN`, naming its row, column and value.
+    let mut bad = typed.clone();
+    let cost: Float64Chunked = bad
+        .column("EffectiveCost")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i == 41 { Some(f64::NAN) } else { v })
+        .collect();
+    bad.with_column(cost.with_name("EffectiveCost".into()).into_column())
+        .unwrap();
+    let file = env.path("nan.parquet");
+    write_parquet(&file, &bad);
+    let err = ingest::parse_file(&file, &all_services())
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "nan.parquet",
+        "line 42,",
+        "column `EffectiveCost`",
+        "`NaN` is not a number",
+    ] {
+        assert!(err.contains(want), "`{want}` not in: {err}");
+    }
+}
