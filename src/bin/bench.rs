@@ -12,7 +12,9 @@
 //!   of the same weekday over four weeks; spendlens also explains each flag),
 //! - `investigate` for one team (DuckDB: that team's daily series and breakdowns),
 //!
-//! and prints the spendlens / DuckDB ratio per step. An ingest step's input file is read
+//! and prints the spendlens / DuckDB ratio per step. With `--repeat N` each step runs N times
+//! (spendlens, then DuckDB, in turn; every report repeat builds the rollups again) and the
+//! table shows the median time, the fastest–slowest and the largest peak. An ingest step's input file is read
 //! through before each program runs (both start with it in the page cache). DuckDB runs from
 //! Python (`pip install duckdb`; `bench/duckdb_steps.py`). Not a test: timings vary by
 //! machine.
@@ -25,6 +27,24 @@ use std::time::Instant;
 struct Measured {
     seconds: f64,
     peak_mb: f64,
+    /// The fastest and slowest of repeated runs (`seconds` is their median).
+    spread: Option<(f64, f64)>,
+}
+
+/// Repeated runs of one step as one: the median time (the lower middle of an even count),
+/// the fastest and slowest, the largest peak memory; a failed run is the answer.
+fn summarize(runs: Vec<Result<Measured, String>>) -> Result<Measured, String> {
+    let runs: Vec<Measured> = runs.into_iter().collect::<Result<_, _>>()?;
+    let mut times: Vec<f64> = runs.iter().map(|m| m.seconds).collect();
+    times.sort_by(f64::total_cmp);
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return Err("not run".into());
+    };
+    Ok(Measured {
+        seconds: times[(times.len() - 1) / 2],
+        peak_mb: runs.iter().map(|m| m.peak_mb).fold(0.0, f64::max),
+        spread: (times.len() > 1).then_some((first, last)),
+    })
 }
 
 /// Run `cmd` to completion; its wall time and peak resident memory.
@@ -56,6 +76,7 @@ fn measure(cmd: &mut Command, what: &str) -> Result<Measured, String> {
         seconds,
         // Linux reports ru_maxrss in kilobytes.
         peak_mb: usage.ru_maxrss as f64 / 1024.0,
+        spread: None,
     })
 }
 
@@ -196,6 +217,7 @@ fn main() {
     let mut rows: u64 = 1_000_000;
     let mut dir = PathBuf::from("bench-data");
     let mut skip_duckdb = false;
+    let mut repeat: usize = 1;
     let mut steps: Vec<String> = STEPS.iter().map(|s| s.to_string()).collect();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -208,6 +230,13 @@ fn main() {
             }
             "--dir" => dir = PathBuf::from(args.next().expect("--dir DIR")),
             "--no-duckdb" => skip_duckdb = true,
+            "--repeat" => {
+                repeat = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .expect("--repeat N (at least 1)")
+            }
             "--steps" => {
                 steps = args
                     .next()
@@ -217,7 +246,7 @@ fn main() {
                     .collect()
             }
             other => {
-                eprintln!("usage: spendlens-bench [--rows N] [--dir DIR] [--no-duckdb] [--steps {}]\nunknown argument `{other}`", STEPS.join(","));
+                eprintln!("usage: spendlens-bench [--rows N] [--dir DIR] [--no-duckdb] [--repeat N] [--steps {}]\nunknown argument `{other}`", STEPS.join(","));
                 std::process::exit(2);
             }
         }
@@ -306,35 +335,50 @@ fn main() {
         if !wanted(step) {
             continue;
         }
-        if step.starts_with("ingest") {
-            let _ = std::fs::remove_dir_all(&duck_out);
+        // Each repeat runs spendlens, then DuckDB: both see the machine in the same state.
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..repeat {
+            if step.starts_with("ingest") {
+                let _ = std::fs::remove_dir_all(&duck_out);
+            }
+            if step == "report" {
+                // Every repeat is the first report after the ingest: it builds the rollups.
+                let _ = std::fs::remove_dir_all(store.join("rollup"));
+            }
+            warm(step);
+            ours.push(match step {
+                "ingest-csv" => run(
+                    &fresh("store-csv"),
+                    &["ingest", "--services", "all", c],
+                    step,
+                ),
+                "ingest-parquet" => run(
+                    &fresh("store-parquet"),
+                    &["ingest", "--services", "all", p],
+                    step,
+                ),
+                "report" => run(&store, &["report", "--format", "json"], step),
+                "anomalies" => run(&store, &["anomalies", "--format", "json"], step),
+                _ => run(
+                    &store,
+                    &["investigate", "--team", "team-07", "--format", "json"],
+                    step,
+                ),
+            });
+            theirs.extend(duck(step));
         }
-        warm(step);
-        let m = match step {
-            "ingest-csv" => run(
-                &fresh("store-csv"),
-                &["ingest", "--services", "all", c],
-                step,
-            ),
-            "ingest-parquet" => run(
-                &fresh("store-parquet"),
-                &["ingest", "--services", "all", p],
-                step,
-            ),
-            "report" => run(&store, &["report", "--format", "json"], step),
-            "anomalies" => run(&store, &["anomalies", "--format", "json"], step),
-            _ => run(
-                &store,
-                &["investigate", "--team", "team-07", "--format", "json"],
-                step,
-            ),
-        };
+        let m = summarize(ours);
+        let d = (!theirs.is_empty()).then(|| summarize(theirs));
         // Each row as soon as it is measured: a step that fails does not lose the others.
         let cell = |m: &Result<Measured, String>| match m {
+            Ok(Measured {
+                seconds,
+                peak_mb,
+                spread: Some((fastest, slowest)),
+            }) => format!("{seconds:.2} ({fastest:.2}–{slowest:.2}) | {peak_mb:.0}"),
             Ok(m) => format!("{:.2} | {:.0}", m.seconds, m.peak_mb),
             Err(e) => format!("{e} | —"),
         };
-        let d = duck(step);
         let ratio = match (&m, &d) {
             (Ok(m), Some(Ok(d))) => format!("{:.2}x", m.seconds / d.seconds),
             _ => "—".to_string(),
