@@ -439,6 +439,7 @@ pub fn run() -> Result<ExitCode> {
             services,
             source,
         } => {
+            crate::memory::keep_freed();
             let config = load_config(&cli)?;
             let opts = IngestOptions {
                 format: *format,

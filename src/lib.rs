@@ -15,6 +15,7 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod ingest;
+pub mod memory;
 pub mod nightly;
 pub mod normalise;
 pub mod output;
