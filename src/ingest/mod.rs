@@ -446,12 +446,11 @@ fn ragged_record_in(text: &str) -> Option<(u64, usize, usize)> {
     }
 }
 
-/// Read a Parquet file with every column cast to string (nested columns are left as they are)
-/// and a `__line` column (1-based row number).
-/// A part of a Parquet export, every column as text (as a CSV reads) except `numbers`
-/// (money and quantities, matched case-insensitively) where the file types them as numbers:
-/// those are kept as they are rather than written out as text and parsed back.
-pub(crate) fn read_parquet_strings(
+/// A part of a Parquet export with a `__line` column (1-based row number) and every column as
+/// text, as a CSV reads, except nested columns (left as they are) and `numbers` (money and
+/// quantities, matched case-insensitively) where the file types them as numbers: those are
+/// kept as they are rather than written out as text and parsed back.
+pub(crate) fn read_parquet_part(
     file: &Path,
     part: &Part,
     numbers: &[&str],
@@ -1541,7 +1540,7 @@ pub(crate) struct ExportTable<'a> {
 
 impl<'a> ExportTable<'a> {
     /// `numbers`: the format's money and quantity columns, kept as numbers where a Parquet
-    /// file types them so (see [`read_parquet_strings`]).
+    /// file types them so (see [`read_parquet_part`]).
     pub fn read(
         file: &'a Path,
         container: Container,
@@ -1551,7 +1550,7 @@ impl<'a> ExportTable<'a> {
         hint: &'static str,
     ) -> Result<ExportTable<'a>, IngestError> {
         let df = match container {
-            Container::Parquet => read_parquet_strings(file, part, numbers)?,
+            Container::Parquet => read_parquet_part(file, part, numbers)?,
             _ => read_csv_strings(file, part)?,
         };
         Ok(ExportTable::new(file, df, format, hint))
