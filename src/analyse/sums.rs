@@ -44,6 +44,20 @@ pub fn of(mut rows: LazyFrame) -> PolarsResult<DataFrame> {
     let schema = rows.collect_schema()?;
     let day_start = crate::schema::timestamp();
     let rows = rows.with_column(crate::schema::day_number_expr().alias("__day"));
+    // Day numbers are not negative for billing days (after 1970); other rows take the
+    // general group-by.
+    let one_currency = {
+        let check = rows
+            .clone()
+            .select([
+                col("billing_currency").n_unique().alias("currencies"),
+                col("__day").min().alias("first"),
+            ])
+            .collect()?;
+        let currencies = check.column("currencies")?.cast(&DataType::UInt64)?;
+        let first = check.column("first")?.cast(&DataType::Int64)?;
+        currencies.u64()?.get(0) == Some(1) && first.i64()?.get(0).is_some_and(|d| d >= 0)
+    };
     let parts: Vec<LazyFrame> = SETS
         .iter()
         .enumerate()
@@ -68,10 +82,30 @@ pub fn of(mut rows: LazyFrame) -> PolarsResult<DataFrame> {
                         .alias(c),
                 })
                 .collect();
-            rows.clone()
-                .group_by(keys)
-                .agg(SUMMED.map(|c| col(c).sum()))
-                .select(select)
+            let grouped = match (set, one_currency) {
+                // One dimension and one currency: the day and the dimension's code packed
+                // into one number, a single-key group-by (several keys are row-encoded
+                // first); null codes stay apart from code 0.
+                ([c], true) if schema.get(c).is_some_and(|t| t.is_categorical()) => {
+                    let code = col(*c)
+                        .to_physical()
+                        .cast(DataType::UInt64)
+                        .fill_null(lit(1u64 << 32));
+                    let packed = col("__day").cast(DataType::UInt64) * lit(1u64 << 33) + code;
+                    rows.clone().group_by([packed.alias("__packed")]).agg(
+                        ["__day", "billing_currency", c]
+                            .map(|k| col(k).first())
+                            .into_iter()
+                            .chain(SUMMED.map(|c| col(c).sum()))
+                            .collect::<Vec<_>>(),
+                    )
+                }
+                _ => rows
+                    .clone()
+                    .group_by(keys)
+                    .agg(SUMMED.map(|c| col(c).sum())),
+            };
+            grouped.select(select)
         })
         .collect();
     concat(parts, UnionArgs::default())?.collect()
@@ -106,17 +140,17 @@ mod tests {
     fn rows() -> DataFrame {
         let day = |d: i64| d * 86_400_000_000 + 3_600_000_000;
         df!(
-            "charge_period_start" => [day(20_000), day(20_000), day(20_001), day(20_001)],
-            "billing_currency" => ["USD", "USD", "USD", "EUR"],
-            "provider_name" => ["AWS", "AWS", "Google Cloud", "AWS"],
-            "team" => [Some("search"), None, Some("search"), Some("ads")],
-            "feature" => ["chat", "chat", "rank", "chat"],
-            "model" => [Some("m1"), Some("m1"), None, Some("m2")],
-            "allocation" => ["tag", "unallocated", "tag", "tag"],
-            "sub_account_id" => ["a1", "a1", "a2", "a3"],
-            "resource_id" => [Some("r1"), Some("r2"), None, Some("r3")],
-            "effective_cost" => [1.25, 2.0, 4.0, 8.0],
-            "billed_cost" => [1.5, 2.0, 4.0, 9.0],
+            "charge_period_start" => [day(20_000), day(20_000), day(20_001), day(20_001), day(20_001)],
+            "billing_currency" => ["USD", "USD", "USD", "EUR", "USD"],
+            "provider_name" => ["AWS", "AWS", "Google Cloud", "AWS", "AWS"],
+            "team" => [Some("search"), None, Some("search"), Some("ads"), None],
+            "feature" => ["chat", "chat", "rank", "chat", "chat"],
+            "model" => [Some("m1"), Some("m1"), None, Some("m2"), None],
+            "allocation" => ["tag", "unallocated", "tag", "tag", "unallocated"],
+            "sub_account_id" => ["a1", "a1", "a2", "a3", "a1"],
+            "resource_id" => [Some("r1"), Some("r2"), None, Some("r3"), Some("r2")],
+            "effective_cost" => [1.25, 2.0, 4.0, 8.0, 0.5],
+            "billed_cost" => [1.5, 2.0, 4.0, 9.0, 0.75],
         )
         .unwrap()
         .lazy()
@@ -125,9 +159,9 @@ mod tests {
         .unwrap()
     }
 
-    /// Sums by `keys` (day and currency included) from the rows and from the sums.
-    fn both(keys: &[&str]) -> (DataFrame, DataFrame) {
-        let sums = Sums(of(rows().lazy()).unwrap());
+    /// Sums by `keys` (day and currency included) from `rows` and from their sums.
+    fn both(rows: &DataFrame, keys: &[&str]) -> (DataFrame, DataFrame) {
+        let sums = Sums(of(rows.clone().lazy()).unwrap());
         let mut by: Vec<Expr> = vec![col("__day"), col("billing_currency")];
         by.extend(keys.iter().map(|k| col(*k)));
         let sort: Vec<String> = ["__day", "billing_currency"]
@@ -146,19 +180,30 @@ mod tests {
                 .collect()
                 .unwrap()
         };
-        (total(rows().lazy()), total(sums.by(keys).unwrap()))
+        (total(rows.clone().lazy()), total(sums.by(keys).unwrap()))
     }
 
     #[test]
     fn every_set_sums_to_the_rows_per_day_currency_and_value_nulls_included() {
-        for set in SETS {
-            let (from_rows, from_sums) = both(set);
-            assert!(from_rows.equals_missing(&from_sums), "{set:?}");
-        }
-        // A subset of a set's columns, and no columns at all (the daily total).
-        for keys in [&["feature"][..], &[]] {
-            let (from_rows, from_sums) = both(keys);
-            assert!(from_rows.equals_missing(&from_sums), "{keys:?}");
+        // As text in two currencies, and as dictionary codes in one (as rollups hold them:
+        // one dimension's sets are then grouped by the day and code packed into a number).
+        let one_currency = rows()
+            .lazy()
+            .with_column(lit("USD").alias("billing_currency"))
+            .collect()
+            .unwrap();
+        let coded = crate::schema::categoricals(one_currency).unwrap();
+        assert!(coded.column("team").unwrap().dtype().is_categorical());
+        for rows in [rows(), coded] {
+            for set in SETS {
+                let (from_rows, from_sums) = both(&rows, set);
+                assert!(from_rows.equals_missing(&from_sums), "{set:?}");
+            }
+            // A subset of a set's columns, and no columns at all (the daily total).
+            for keys in [&["feature"][..], &[]] {
+                let (from_rows, from_sums) = both(&rows, keys);
+                assert!(from_rows.equals_missing(&from_sums), "{keys:?}");
+            }
         }
         assert!(Sums(of(rows().lazy()).unwrap())
             .by(&["region_id"])
