@@ -44,9 +44,11 @@ pub fn of(mut rows: LazyFrame) -> PolarsResult<DataFrame> {
     let schema = rows.collect_schema()?;
     let day_start = crate::schema::timestamp();
     let rows = rows.with_column(crate::schema::day_number_expr().alias("__day"));
-    // Day numbers are not negative for billing days (after 1970); other rows take the
-    // general group-by.
-    let one_currency = {
+    // A set of one dimension is grouped by the day and the dimension's code packed into one
+    // number where the rows are in one currency (the packed key leaves it out) and their
+    // day numbers are not negative (billing days after 1970); other rows take the general
+    // group-by.
+    let packable = {
         let check = rows
             .clone()
             .select([
@@ -82,10 +84,9 @@ pub fn of(mut rows: LazyFrame) -> PolarsResult<DataFrame> {
                         .alias(c),
                 })
                 .collect();
-            let grouped = match (set, one_currency) {
-                // One dimension and one currency: the day and the dimension's code packed
-                // into one number, a single-key group-by (several keys are row-encoded
-                // first); null codes stay apart from code 0.
+            let grouped = match (set, packable) {
+                // A single-key group-by (several keys are row-encoded first); null codes
+                // stay apart from code 0.
                 ([c], true) if schema.get(c).is_some_and(|t| t.is_categorical()) => {
                     let code = col(*c)
                         .to_physical()

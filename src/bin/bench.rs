@@ -14,10 +14,10 @@
 //!
 //! and prints the spendlens / DuckDB ratio per step. With `--repeat N` each step runs N times
 //! (spendlens, then DuckDB, in turn; every report repeat builds the rollups again) and the
-//! table shows the median time, the fastest–slowest and the largest peak. An ingest step's input file is read
-//! through before each program runs (both start with it in the page cache). DuckDB runs from
-//! Python (`pip install duckdb`; `bench/duckdb_steps.py`). Not a test: timings vary by
-//! machine.
+//! table shows the median time, the fastest–slowest and the largest peak. An ingest step's
+//! input file is read through before each program runs (both start with it in the page
+//! cache). DuckDB runs from Python (`pip install duckdb`; `bench/duckdb_steps.py`). Not a
+//! test: timings vary by machine.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
