@@ -45,16 +45,88 @@ pub fn code_tuples(columns: &[&StringChunked]) -> (Vec<usize>, IdxCa) {
 pub fn code_columns(columns: &[&Column]) -> PolarsResult<(Vec<usize>, IdxCa)> {
     let coded: Vec<IdxCa> = columns
         .iter()
-        .map(|c| match c.dtype() {
-            DataType::Categorical(..) | DataType::Enum(..) => {
-                let physical = c.to_physical_repr().cast(&DataType::UInt32)?;
-                Ok(code_numbers(physical.u32()?).1)
-            }
-            DataType::String => Ok(code(c.str()?).rows),
-            _ => Ok(code(c.cast(&DataType::String)?.str()?).rows),
-        })
+        .map(|c| code_column(c))
         .collect::<PolarsResult<_>>()?;
     Ok(tuples(coded.into_iter()))
+}
+
+/// Each row's index into the distinct values of `column` in the order they first appear
+/// (null a value of its own). A Categorical column is coded by its dictionary codes and an integer column
+/// whose values span few numbers by the numbers (no hashing); any other by its text.
+pub fn code_column(column: &Column) -> PolarsResult<IdxCa> {
+    match column.dtype() {
+        DataType::Categorical(..) | DataType::Enum(..) => {
+            let physical = column.to_physical_repr().cast(&DataType::UInt32)?;
+            Ok(code_numbers(physical.u32()?).1)
+        }
+        DataType::String => Ok(code(column.str()?).rows),
+        t if t.is_integer() => {
+            let wide = column.cast(&DataType::Int64)?;
+            let wide = wide.i64()?;
+            match (wide.min(), wide.max()) {
+                (Some(low), Some(high)) if high - low < DENSE_TUPLES as i64 => {
+                    let shifted: UInt32Chunked =
+                        wide.iter().map(|v| v.map(|v| (v - low) as u32)).collect();
+                    Ok(code_numbers(&shifted).1)
+                }
+                _ => Ok(code(column.cast(&DataType::String)?.str()?).rows),
+            }
+        }
+        _ => Ok(code(column.cast(&DataType::String)?.str()?).rows),
+    }
+}
+
+/// `df`'s rows grouped by the tuple of their `keys` and the `values` (Float64 columns)
+/// summed per group: each group's keys as its first row holds them (types kept: a
+/// Categorical key stays coded), groups in order of first appearance, then the sums (a null
+/// adds nothing; a group of nulls sums to 0, as polars' `sum`). `codes` are the keys'
+/// [`code_column`]s, for callers grouping one frame by several sets of keys that share
+/// columns. A group-by without hashing where the keys are dictionary codes and day
+/// numbers, and one pass per summed column.
+pub fn sum_by(
+    df: &DataFrame,
+    keys: &[&str],
+    codes: Vec<IdxCa>,
+    values: &[&str],
+) -> PolarsResult<DataFrame> {
+    let (firsts, groups) = if keys.is_empty() {
+        let height = df.height();
+        let rows = IdxCa::from_vec(PlSmallStr::EMPTY, vec![0; height]);
+        ((height > 0).then_some(0).into_iter().collect(), rows)
+    } else {
+        tuples(codes.into_iter())
+    };
+    let groups = groups.rechunk();
+    let groups = groups.cont_slice()?;
+    let mut out = df.select(keys.iter().copied())?.take(&IdxCa::from_vec(
+        PlSmallStr::EMPTY,
+        firsts.iter().map(|&r| r as IdxSize).collect(),
+    ))?;
+    for name in values {
+        let mut sums = Neumaier::new(firsts.len());
+        let column = df.column(name)?.f64()?;
+        let mut at = 0;
+        for array in column.downcast_iter() {
+            let of_rows = &groups[at..at + array.len()];
+            at += array.len();
+            match array.validity().filter(|v| v.unset_bits() > 0) {
+                None => {
+                    for (&g, &x) in of_rows.iter().zip(array.values().iter()) {
+                        sums.add(g as usize, x);
+                    }
+                }
+                Some(valid) => {
+                    for ((&g, &x), ok) in of_rows.iter().zip(array.values().iter()).zip(valid) {
+                        if ok {
+                            sums.add(g as usize, x);
+                        }
+                    }
+                }
+            }
+        }
+        out.with_column(Column::new((*name).into(), sums.totals()))?;
+    }
+    Ok(out)
 }
 
 /// Small numbers (dictionary codes) coded in order of first appearance, null a value of its
@@ -77,6 +149,43 @@ pub fn code_numbers(values: &UInt32Chunked) -> (Vec<Option<u32>>, IdxCa) {
         })
         .collect();
     (keys, IdxCa::from_vec(PlSmallStr::EMPTY, rows))
+}
+
+/// Sums kept with Neumaier's compensation: the rounding error of each addition is carried
+/// and added back at the end, so a total is the exact sum of its amounts rounded once (a
+/// cent amount's total lands on the cent, where adding a hundred amounts in turn can end a
+/// hair under a half cent and round the wrong way).
+struct Neumaier {
+    sums: Vec<f64>,
+    carried: Vec<f64>,
+}
+
+impl Neumaier {
+    fn new(groups: usize) -> Neumaier {
+        Neumaier {
+            sums: vec![0.0; groups],
+            carried: vec![0.0; groups],
+        }
+    }
+
+    fn add(&mut self, group: usize, x: f64) {
+        let s = self.sums[group];
+        let t = s + x;
+        self.carried[group] += if s.abs() >= x.abs() {
+            (s - t) + x
+        } else {
+            (x - t) + s
+        };
+        self.sums[group] = t;
+    }
+
+    fn totals(self) -> Vec<f64> {
+        self.sums
+            .into_iter()
+            .zip(self.carried)
+            .map(|(s, c)| s + c)
+            .collect()
+    }
 }
 
 /// Tuples a table indexed by every combination of the columns' codes may cover (64 MB of
@@ -164,6 +273,63 @@ mod tests {
             rows.into_no_null_iter().collect::<Vec<_>>(),
             vec![0, 1, 2, 3, 0]
         );
+    }
+
+    /// Sums by a day number and a Categorical key: groups in order of first appearance with
+    /// their first row's keys, nulls a group of their own and adding nothing, and totals of
+    /// cent amounts exact (ten times 0.1 added in turn is 0.9999999999999999).
+    #[test]
+    fn sums_by_coded_keys_are_exact_and_keep_nulls_apart() {
+        let mut cents = vec![0.1; 10];
+        cents.extend([0.5, 1.25, 2.0]);
+        let mut values: Vec<Option<f64>> = cents.into_iter().map(Some).collect();
+        values.extend([None, None, Some(3.0)]);
+        let day = [vec![-3i32; 10], vec![-3, 7, -3, 7, 7, -3]].concat();
+        let team: Vec<Option<&str>> = [
+            vec![Some("a"); 10],
+            vec![Some("b"), Some("a"), None, Some("b"), None, None],
+        ]
+        .concat();
+        let df = df!("day" => day, "team" => team, "cost" => values).unwrap();
+        let df = df
+            .lazy()
+            .with_column(col("team").cast(crate::schema::categorical()))
+            .collect()
+            .unwrap();
+        let keys = ["day", "team"];
+        let codes = keys
+            .iter()
+            .map(|k| code_column(df.column(k).unwrap()).unwrap())
+            .collect();
+        let sums = sum_by(&df, &keys, codes, &["cost"]).unwrap();
+        assert!(sums.column("team").unwrap().dtype().is_categorical());
+        let got: Vec<(Option<i32>, Option<String>, Option<f64>)> = sums
+            .column("day")
+            .unwrap()
+            .i32()
+            .unwrap()
+            .iter()
+            .zip(
+                crate::schema::text_values(sums.column("team").unwrap())
+                    .unwrap()
+                    .iter(),
+            )
+            .zip(sums.column("cost").unwrap().f64().unwrap().iter())
+            .map(|((d, t), c)| (d, t.map(String::from), c))
+            .collect();
+        let row = |d: i32, t: Option<&str>, c: f64| (Some(d), t.map(String::from), Some(c));
+        assert_eq!(
+            got,
+            vec![
+                row(-3, Some("a"), 1.0),
+                row(-3, Some("b"), 0.5),
+                row(7, Some("a"), 1.25),
+                row(-3, None, 5.0),
+                row(7, Some("b"), 0.0),
+                row(7, None, 0.0),
+            ]
+        );
+        assert_eq!(sums.column("cost").unwrap().null_count(), 0);
     }
 
     /// Pairs whose combinations are too many for a table are coded through a hash table,

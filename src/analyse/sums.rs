@@ -39,76 +39,63 @@ fn columns() -> Vec<&'static str> {
 
 /// Sums of attributed cost rows (`rows` has the CostRecord dimension columns, `team`,
 /// `feature` and `allocation`): for each set in [`SETS`], effective and billed cost by day,
-/// currency and the set's columns; the other dimension columns null.
-pub fn of(mut rows: LazyFrame) -> PolarsResult<DataFrame> {
-    let schema = rows.collect_schema()?;
-    let day_start = crate::schema::timestamp();
-    let rows = rows.with_column(crate::schema::day_number_expr().alias("__day"));
-    // A set of one dimension is grouped by the day and the dimension's code packed into one
-    // number where the rows are in one currency (the packed key leaves it out) and their
-    // day numbers are not negative (billing days after 1970); other rows take the general
-    // group-by.
-    let packable = {
-        let check = rows
-            .clone()
-            .select([
-                col("billing_currency").n_unique().alias("currencies"),
-                col("__day").min().alias("first"),
-            ])
-            .collect()?;
-        let currencies = check.column("currencies")?.cast(&DataType::UInt64)?;
-        let first = check.column("first")?.cast(&DataType::Int64)?;
-        currencies.u64()?.get(0) == Some(1) && first.i64()?.get(0).is_some_and(|d| d >= 0)
-    };
-    let parts: Vec<LazyFrame> = SETS
+/// currency and the set's columns; the other dimension columns null. Every column is coded
+/// once ([`crate::coded::code_column`]: dictionary codes and day numbers, no hashing) and
+/// each set grouped by its columns' codes, the sets on all cores.
+pub fn of(rows: LazyFrame) -> PolarsResult<DataFrame> {
+    let mut wanted = vec!["__day", "billing_currency"];
+    for c in SETS.iter().flat_map(|s| s.iter()) {
+        if !wanted.contains(c) {
+            wanted.push(c);
+        }
+    }
+    let keyed = wanted.clone();
+    wanted.extend(SUMMED);
+    let rows = rows
+        .with_column(crate::schema::day_number_expr().alias("__day"))
+        .select(wanted.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .collect()?;
+    let codes = crate::timing::on_all_cores(&keyed, |c| crate::coded::code_column(rows.column(c)?));
+    let codes: std::collections::HashMap<&str, IdxCa> = keyed
         .iter()
-        .enumerate()
-        .map(|(i, set)| {
-            let keys: Vec<Expr> = ["__day", "billing_currency"]
-                .iter()
-                .chain(set.iter())
-                .map(|c| col(*c))
-                .collect();
-            let select: Vec<Expr> = columns()
-                .into_iter()
-                .map(|c| match c {
-                    "charge_period_start" => (col("__day").cast(DataType::Int64)
-                        * lit(86_400_000_000i64))
-                    .cast(day_start.clone())
+        .copied()
+        .zip(codes)
+        .map(|(c, code)| Ok((c, code?)))
+        .collect::<PolarsResult<_>>()?;
+    let schema = rows.schema().clone();
+    let day_start = crate::schema::timestamp();
+    let sets: Vec<(usize, &&[&str])> = SETS.iter().enumerate().collect();
+    let parts = crate::timing::on_all_cores(&sets, |&(i, set)| {
+        let keys: Vec<&str> = ["__day", "billing_currency"]
+            .into_iter()
+            .chain(set.iter().copied())
+            .collect();
+        let grouped = crate::coded::sum_by(
+            &rows,
+            &keys,
+            keys.iter().map(|k| codes[k].clone()).collect(),
+            &SUMMED,
+        )?;
+        let select: Vec<Expr> = columns()
+            .into_iter()
+            .map(|c| match c {
+                "charge_period_start" => (col("__day").cast(DataType::Int64)
+                    * lit(86_400_000_000i64))
+                .cast(day_start.clone())
+                .alias(c),
+                SET => lit(i as u32).alias(SET),
+                c if keys.contains(&c) || SUMMED.contains(&c) => col(c),
+                c => lit(NULL)
+                    .cast(schema.get(c).cloned().unwrap_or(DataType::String))
                     .alias(c),
-                    SET => lit(i as u32).alias(SET),
-                    c if c == "__day" || c == "billing_currency" || SUMMED.contains(&c) => col(c),
-                    c if set.contains(&c) => col(c),
-                    c => lit(NULL)
-                        .cast(schema.get(c).cloned().unwrap_or(DataType::String))
-                        .alias(c),
-                })
-                .collect();
-            let grouped = match (set, packable) {
-                // A single-key group-by (several keys are row-encoded first); null codes
-                // stay apart from code 0.
-                ([c], true) if schema.get(c).is_some_and(|t| t.is_categorical()) => {
-                    let code = col(*c)
-                        .to_physical()
-                        .cast(DataType::UInt64)
-                        .fill_null(lit(1u64 << 32));
-                    let packed = col("__day").cast(DataType::UInt64) * lit(1u64 << 33) + code;
-                    rows.clone().group_by([packed.alias("__packed")]).agg(
-                        ["__day", "billing_currency", c]
-                            .map(|k| col(k).first())
-                            .into_iter()
-                            .chain(SUMMED.map(|c| col(c).sum()))
-                            .collect::<Vec<_>>(),
-                    )
-                }
-                _ => rows
-                    .clone()
-                    .group_by(keys)
-                    .agg(SUMMED.map(|c| col(c).sum())),
-            };
-            grouped.select(select)
-        })
-        .collect();
+            })
+            .collect();
+        grouped.lazy().select(select).collect()
+    });
+    let parts = parts
+        .into_iter()
+        .map(|p| p.map(DataFrame::lazy))
+        .collect::<PolarsResult<Vec<_>>>()?;
     concat(parts, UnionArgs::default())?.collect()
 }
 
