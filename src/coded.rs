@@ -103,7 +103,7 @@ pub fn sum_by(
         firsts.iter().map(|&r| r as IdxSize).collect(),
     ))?;
     for name in values {
-        let mut sums = Neumaier::new(firsts.len());
+        let mut sums = vec![CompensatedSum::default(); firsts.len()];
         let column = df.column(name)?.f64()?;
         let mut at = 0;
         for array in column.downcast_iter() {
@@ -112,19 +112,20 @@ pub fn sum_by(
             match array.validity().filter(|v| v.unset_bits() > 0) {
                 None => {
                     for (&g, &x) in of_rows.iter().zip(array.values().iter()) {
-                        sums.add(g as usize, x);
+                        sums[g as usize].add(x);
                     }
                 }
                 Some(valid) => {
                     for ((&g, &x), ok) in of_rows.iter().zip(array.values().iter()).zip(valid) {
                         if ok {
-                            sums.add(g as usize, x);
+                            sums[g as usize].add(x);
                         }
                     }
                 }
             }
         }
-        out.with_column(Column::new((*name).into(), sums.totals()))?;
+        let totals: Vec<f64> = sums.into_iter().map(CompensatedSum::total).collect();
+        out.with_column(Column::new((*name).into(), totals))?;
     }
     Ok(out)
 }
@@ -151,40 +152,29 @@ pub fn code_numbers(values: &UInt32Chunked) -> (Vec<Option<u32>>, IdxCa) {
     (keys, IdxCa::from_vec(PlSmallStr::EMPTY, rows))
 }
 
-/// Sums kept with Neumaier's compensation: the rounding error of each addition is carried
-/// and added back at the end, so a total is the exact sum of its amounts rounded once (a
-/// cent amount's total lands on the cent, where adding a hundred amounts in turn can end a
-/// hair under a half cent and round the wrong way).
-struct Neumaier {
-    sums: Vec<f64>,
-    carried: Vec<f64>,
+/// A running sum kept with Neumaier's compensation: the rounding error of each addition is
+/// carried and added back at the end, so a total is the exact sum of its amounts rounded
+/// once (a cent amount's total lands on the cent, where adding a hundred amounts in turn
+/// can end a hair under a half cent and round the wrong way).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompensatedSum {
+    sum: f64,
+    carried: f64,
 }
 
-impl Neumaier {
-    fn new(groups: usize) -> Neumaier {
-        Neumaier {
-            sums: vec![0.0; groups],
-            carried: vec![0.0; groups],
-        }
-    }
-
-    fn add(&mut self, group: usize, x: f64) {
-        let s = self.sums[group];
-        let t = s + x;
-        self.carried[group] += if s.abs() >= x.abs() {
-            (s - t) + x
+impl CompensatedSum {
+    pub fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        self.carried += if self.sum.abs() >= x.abs() {
+            (self.sum - t) + x
         } else {
-            (x - t) + s
+            (x - t) + self.sum
         };
-        self.sums[group] = t;
+        self.sum = t;
     }
 
-    fn totals(self) -> Vec<f64> {
-        self.sums
-            .into_iter()
-            .zip(self.carried)
-            .map(|(s, c)| s + c)
-            .collect()
+    pub fn total(self) -> f64 {
+        self.sum + self.carried
     }
 }
 

@@ -6,6 +6,7 @@
 //! Every figure here is an estimate from the stored data and says so: what it assumes is
 //! carried in the output next to the number.
 
+use crate::coded::CompensatedSum;
 pub use crate::config::Price;
 use crate::config::{AdviseConfig, CommitmentConfig};
 use crate::schema::without_categoricals;
@@ -368,6 +369,22 @@ struct Acc {
     before: (f64, f64),
 }
 
+impl Acc {
+    fn add(&mut self, other: Acc) {
+        self.cost += other.cost;
+        self.tokens += other.tokens;
+        for (usage, (c, t)) in other.by_type {
+            let by_type = self.by_type.entry(usage).or_default();
+            by_type.0 += c;
+            by_type.1 += t;
+        }
+        self.recent.0 += other.recent.0;
+        self.recent.1 += other.recent.1;
+        self.before.0 += other.before.0;
+        self.before.1 += other.before.1;
+    }
+}
+
 /// (team, feature, model)
 type Key = (String, String, String);
 /// (model, usage type, pricing detail) -> (billed cost, tokens) of usage charges.
@@ -381,97 +398,96 @@ fn accumulate(
     end: NaiveDate,
 ) -> PolarsResult<BTreeMap<Key, Acc>> {
     let recent_from = (end - chrono::Duration::days(6)).max(start);
-    let recent = super::between(recent_from, end);
-    let before = super::between(
-        recent_from - chrono::Duration::days(7),
-        recent_from - chrono::Duration::days(1),
-    );
-    // A summed frame's text and number columns, null as "" and 0.
-    let text = |df: &DataFrame, n: &str| -> PolarsResult<Vec<String>> {
-        let ca = df.column(n)?.str()?;
-        Ok(ca
-            .iter()
-            .map(|v| v.unwrap_or_default().to_string())
-            .collect())
+    let day = |d: NaiveDate| lit(crate::schema::day_number(d));
+    // 0: the last 7 days, 1: the 7 before them, 2: earlier.
+    let week = when(crate::schema::day_number_expr().gt_eq(day(recent_from)))
+        .then(lit(0i32))
+        .when(crate::schema::day_number_expr().gt_eq(day(recent_from - chrono::Duration::days(7))))
+        .then(lit(1i32))
+        .otherwise(lit(2i32));
+    let keys = ["team", "feature", "model", "usage_type", "__week"];
+    let summed = super::sliced_sums(
+        costs,
+        |rows| {
+            token_rows(rows, start, end).select([
+                col("team"),
+                col("feature"),
+                col("model"),
+                col("usage_type"),
+                week.clone().alias("__week"),
+                col("effective_cost"),
+                quantity().alias("tokens"),
+            ])
+        },
+        &keys,
+        &["effective_cost", "tokens"],
+    )?;
+    // Each (team, feature, model) is coded by the summed rows' dictionary codes and its text
+    // made once, for its first row; the rows' sums meet by index.
+    let keys = ["team", "feature", "model"]
+        .iter()
+        .map(|c| summed.column(c))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let (firsts, key_of_row) = crate::coded::code_columns(&keys)?;
+    let texts = without_categoricals(summed.select(["team", "feature", "model", "usage_type"])?)?;
+    let text = |n: &str| -> PolarsResult<Vec<Option<&str>>> {
+        Ok(texts.column(n)?.str()?.iter().collect())
     };
-    let num = |df: &DataFrame, n: &str| -> PolarsResult<Vec<f64>> {
-        Ok(df
+    let (team, feature, model, usage) = (
+        text("team")?,
+        text("feature")?,
+        text("model")?,
+        text("usage_type")?,
+    );
+    let num = |n: &str| -> PolarsResult<Vec<f64>> {
+        Ok(summed
             .column(n)?
             .f64()?
             .iter()
             .map(|v| v.unwrap_or(0.0))
             .collect())
     };
-    let keys = |df: &DataFrame| -> PolarsResult<Vec<Key>> {
-        let (team, feature, model) = (text(df, "team")?, text(df, "feature")?, text(df, "model")?);
-        Ok(team
-            .into_iter()
-            .zip(feature)
-            .zip(model)
-            .map(|((t, f), m)| (t, f, m))
-            .collect())
+    let (cost, tokens) = (num("effective_cost")?, num("tokens")?);
+    let weeks = summed.column("__week")?.i32()?;
+    // (cost, tokens) summed with compensation, as the rows were: a key's sums by usage type
+    // and week add up to its total to the cent.
+    type Both = (CompensatedSum, CompensatedSum);
+    let add = |both: &mut Both, c: f64, t: f64| {
+        both.0.add(c);
+        both.1.add(t);
     };
-    let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
-    // The whole period by usage type: one group-by on dictionary codes.
-    let keys_of = || [col("team"), col("feature"), col("model"), col("usage_type")];
-    let whole = super::sliced(costs, |rows| {
-        token_rows(rows, start, end).group_by(keys_of()).agg([
-            col("effective_cost").sum().alias("cost"),
-            quantity().sum().alias("tokens"),
-        ])
-    })?
-    .group_by(keys_of())
-    .agg([col("cost").sum(), col("tokens").sum()])
-    .collect()
-    .and_then(without_categoricals)?;
-    let sums = num(&whole, "cost")?.into_iter().zip(num(&whole, "tokens")?);
-    for ((key, usage), (c, t)) in keys(&whole)?
-        .into_iter()
-        .zip(text(&whole, "usage_type")?)
-        .zip(sums)
-    {
-        let a = acc.entry(key).or_default();
-        a.cost += c;
-        a.tokens += t;
-        let by_type = a.by_type.entry(usage).or_default();
-        by_type.0 += c;
-        by_type.1 += t;
+    let mut sums: Vec<(Both, BTreeMap<&str, Both>, [Both; 2])> =
+        firsts.iter().map(|_| Default::default()).collect();
+    for (row, (key, week)) in key_of_row.into_no_null_iter().zip(weeks.iter()).enumerate() {
+        let (c, t) = (cost[row], tokens[row]);
+        let (all, by_type, weeks) = &mut sums[key as usize];
+        add(all, c, t);
+        add(
+            by_type.entry(usage[row].unwrap_or_default()).or_default(),
+            c,
+            t,
+        );
+        if let Some(w @ (0 | 1)) = week {
+            add(&mut weeks[w as usize], c, t);
+        }
     }
-    // The last two weeks apart, from their rows only (conditional sums as columns: a
-    // filter inside an aggregation runs per group).
-    let only = |when_: Expr, e: Expr| when(when_).then(e).otherwise(lit(0.0));
-    let weeks = token_rows(
-        costs.clone().lazy(),
-        (recent_from - chrono::Duration::days(7)).max(start),
-        end,
-    )
-    .with_columns([
-        only(recent.clone(), col("effective_cost")).alias("recent_cost"),
-        only(recent, quantity()).alias("recent_tokens"),
-        only(before.clone(), col("effective_cost")).alias("before_cost"),
-        only(before, quantity()).alias("before_tokens"),
-    ])
-    .group_by([col("team"), col("feature"), col("model")])
-    .agg([
-        col("recent_cost").sum(),
-        col("recent_tokens").sum(),
-        col("before_cost").sum(),
-        col("before_tokens").sum(),
-    ])
-    .collect()
-    .and_then(without_categoricals)?;
-    let recent = num(&weeks, "recent_cost")?
-        .into_iter()
-        .zip(num(&weeks, "recent_tokens")?);
-    let before = num(&weeks, "before_cost")?
-        .into_iter()
-        .zip(num(&weeks, "before_tokens")?);
-    for ((key, r), b) in keys(&weeks)?.into_iter().zip(recent).zip(before) {
-        let a = acc.entry(key).or_default();
-        a.recent.0 += r.0;
-        a.recent.1 += r.1;
-        a.before.0 += b.0;
-        a.before.1 += b.1;
+    let totals = |(c, t): Both| (c.total(), t.total());
+    // Null and empty text are one key (as shown).
+    let name = |v: &[Option<&str>], row: usize| v[row].unwrap_or_default().to_string();
+    let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
+    for (row, (all, by_type, [recent, before])) in firsts.into_iter().zip(sums) {
+        let key = (name(&team, row), name(&feature, row), name(&model, row));
+        let (cost, tokens) = totals(all);
+        acc.entry(key).or_default().add(Acc {
+            cost,
+            tokens,
+            by_type: by_type
+                .into_iter()
+                .map(|(usage, both)| (usage.to_string(), totals(both)))
+                .collect(),
+            recent: totals(recent),
+            before: totals(before),
+        });
     }
     Ok(acc)
 }
@@ -479,12 +495,24 @@ fn accumulate(
 /// Billed cost and tokens of usage charges per (model, usage type, pricing detail), for the
 /// catalog check (credits excluded: they are not a price).
 fn billed_usage(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsResult<Billed> {
-    let df = token_rows(costs.clone().lazy(), start, end)
-        .filter(col("charge_category").eq(lit("Usage")))
-        .group_by([col("model"), col("usage_type"), col("pricing_detail")])
-        .agg([col("billed_cost").sum(), quantity().sum().alias("tokens")])
-        .collect()
-        .and_then(without_categoricals)?;
+    let keys = ["model", "usage_type", "pricing_detail"];
+    let df = super::sliced_sums(
+        costs,
+        |rows| {
+            token_rows(rows, start, end)
+                .filter(crate::schema::equals(col("charge_category"), "Usage"))
+                .select([
+                    col("model"),
+                    col("usage_type"),
+                    col("pricing_detail"),
+                    col("billed_cost"),
+                    quantity().alias("tokens"),
+                ])
+        },
+        &keys,
+        &["billed_cost", "tokens"],
+    )
+    .and_then(without_categoricals)?;
     let s = |n: &str| df.column(n).and_then(|c| c.str());
     let f = |n: &str| df.column(n).and_then(|c| c.f64());
     let (model, usage, detail) = (s("model")?, s("usage_type")?, s("pricing_detail")?);

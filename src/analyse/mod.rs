@@ -41,32 +41,41 @@ pub fn between(start: NaiveDate, end: NaiveDate) -> Expr {
         .and(t.lt(micros(end + Duration::days(1))))
 }
 
-/// Rows summed a slice at a time: `each` (a filter and group-by) applied to every slice of
-/// [`set_slice_rows`] rows of `frame`, the partial results stacked for the caller to sum
-/// again. A group-by over the whole window holds its keys, hashes and group indices for every
-/// row at once (at 10M rows ~0.8 GB beside the window); a slice of 1M rows holds a tenth.
-pub fn sliced(frame: &DataFrame, each: impl Fn(LazyFrame) -> LazyFrame) -> PolarsResult<LazyFrame> {
+/// `frame` summed a slice at a time: `pick` (a filter and the columns wanted) applied to
+/// every slice of [`set_slice_rows`] rows, the picked rows grouped by `keys` with `values`
+/// summed ([`crate::coded::sum_by`]), and the slices' sums summed again. Only one slice's
+/// picked rows and codes are held at a time (at 10M rows a tenth of the window's rows,
+/// where a group-by over the whole window holds keys for every row at once).
+pub fn sliced_sums(
+    frame: &DataFrame,
+    pick: impl Fn(LazyFrame) -> LazyFrame,
+    keys: &[&str],
+    values: &[&str],
+) -> PolarsResult<DataFrame> {
+    let sum = |df: &DataFrame| -> PolarsResult<DataFrame> {
+        let codes = keys
+            .iter()
+            .map(|k| crate::coded::code_column(df.column(k)?))
+            .collect::<PolarsResult<_>>()?;
+        crate::coded::sum_by(df, keys, codes, values)
+    };
     let rows = SLICE_ROWS.load(std::sync::atomic::Ordering::Relaxed);
     let mut partial = Vec::new();
     let mut offset = 0;
     while offset < frame.height() || partial.is_empty() {
-        partial.push(
-            each(frame.slice(offset as i64, rows).lazy())
-                .collect()?
-                .lazy(),
-        );
+        partial.push(sum(&pick(frame.slice(offset as i64, rows).lazy()).collect()?)?.lazy());
         offset += rows;
     }
-    concat(partial, UnionArgs::default())
+    sum(&concat(partial, UnionArgs::default())?.collect()?)
 }
 
-/// Rows per slice of [`sliced`] unless [`set_slice_rows`] says otherwise.
+/// Rows per slice of [`sliced_sums`] unless [`set_slice_rows`] says otherwise.
 pub const DEFAULT_SLICE_ROWS: usize = 1 << 20;
 
 static SLICE_ROWS: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(DEFAULT_SLICE_ROWS);
 
-/// Rows per slice of [`sliced`] for this process (`--slice-rows`): fewer rows, less memory
+/// Rows per slice of [`sliced_sums`] for this process (`--slice-rows`): fewer rows, less memory
 /// per group-by, more group-bys. Any size gives the same answers.
 pub fn set_slice_rows(rows: usize) {
     SLICE_ROWS.store(rows.max(1), std::sync::atomic::Ordering::Relaxed);
