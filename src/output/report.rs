@@ -283,10 +283,25 @@ pub fn build(
     let anomaly_frame =
         anomalies::Frame::new(window.frame.clone())?.map(|f| f.with_sums(sums.clone()));
     drop(t);
-    let t = crate::timing::phase("report: unit costs");
-    let usage = analyse::load_usage(store, attributor, period.start, period.end)?;
-    let unit_costs =
-        analyse::advise::unit_costs(&window.frame, usage.as_ref(), period.start, period.end)?;
+    // Unit costs and the daily rows each go over every row on one core: side by side.
+    let t = crate::timing::phase("report: unit costs and daily rows");
+    let (unit_costs, all_daily) = crate::timing::both(
+        || -> Result<_, ReportError> {
+            let _t = crate::timing::phase("report: unit costs");
+            let usage = analyse::load_usage(store, attributor, period.start, period.end)?;
+            Ok(analyse::advise::unit_costs(
+                &window.frame,
+                usage.as_ref(),
+                period.start,
+                period.end,
+            )?)
+        },
+        || {
+            let _t = crate::timing::phase("report: daily rows");
+            daily_rows(&window.frame, &period, opts.daily_series)
+        },
+    );
+    let (unit_costs, all_daily) = (unit_costs?, all_daily?);
     drop(t);
     let t = crate::timing::phase("report: totals and breakdowns");
     // Totals and breakdowns sum the window's sums by dimension, not its rows.
@@ -395,9 +410,8 @@ pub fn build(
     let t = crate::timing::phase("report: movers");
     let top_movers = movers(&by, &period, &previous, opts.top.max(1))?;
     drop(t);
-    let t = crate::timing::phase("report: daily rows");
+    let t = crate::timing::phase("report: daily totals");
     let (period_start, period_end) = (period.start, period.end);
-    let all_daily = daily_rows(&window.frame, &period, opts.daily_series)?;
     let totals_by_day = day_totals(&all_daily);
     let latest_day = latest_day(&totals_by_day, period_end);
     let month = month_to_date(&totals_by_day, period_end, load_start);
