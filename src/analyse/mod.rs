@@ -159,6 +159,12 @@ fn labelled_days(
         }
     }
     let missing: Vec<&CostDay> = days.iter().filter(|d| !d.rolled_up()).collect();
+    if missing.is_empty() {
+        // Every day is read from its rollup: the buffers the files are decoded into are
+        // freed as the window is put together in one buffer per column, which then reuses
+        // them rather than fault in (and have the kernel zero) as much memory again.
+        crate::memory::keep_freed();
+    }
     let all_missing = whole && missing.len() == days.len();
     let mut kept: Vec<Labelled> = Vec::new();
     let mut batches: Vec<Vec<&CostDay>> = Vec::new();
