@@ -65,9 +65,9 @@ pub fn code_column(column: &Column) -> PolarsResult<IdxCa> {
             let wide = wide.i64()?;
             match (wide.min(), wide.max()) {
                 (Some(low), Some(high)) if high - low < DENSE_TUPLES as i64 => {
-                    let shifted: UInt32Chunked =
-                        wide.iter().map(|v| v.map(|v| (v - low) as u32)).collect();
-                    Ok(code_numbers(&shifted).1)
+                    // Shifted to start at 0 (nulls stay null).
+                    let shifted = (wide - low).cast(&DataType::UInt32)?;
+                    Ok(code_numbers(shifted.u32()?).1)
                 }
                 _ => Ok(code(column.cast(&DataType::String)?.str()?).rows),
             }
@@ -138,17 +138,28 @@ pub fn code_numbers(values: &UInt32Chunked) -> (Vec<Option<u32>>, IdxCa) {
     let slots = values.max().map_or(0, |m| m as usize + 1) + 1;
     let mut index = vec![FRESH; slots];
     let mut keys = Vec::new();
-    let rows: Vec<IdxSize> = values
-        .iter()
-        .map(|v| {
-            let slot = &mut index[v.map_or(0, |v| v as usize + 1)];
-            if *slot == FRESH {
-                *slot = keys.len() as IdxSize;
-                keys.push(v);
-            }
-            *slot
-        })
-        .collect();
+    let mut rows: Vec<IdxSize> = Vec::with_capacity(values.len());
+    let mut code = |v: Option<u32>| {
+        let slot = &mut index[v.map_or(0, |v| v as usize + 1)];
+        if *slot == FRESH {
+            *slot = keys.len() as IdxSize;
+            keys.push(v);
+        }
+        *slot
+    };
+    // Chunk by chunk, straight over the values where a chunk has no nulls.
+    for array in values.downcast_iter() {
+        match array.validity().filter(|v| v.unset_bits() > 0) {
+            None => rows.extend(array.values().iter().map(|&v| code(Some(v)))),
+            Some(valid) => rows.extend(
+                array
+                    .values()
+                    .iter()
+                    .zip(valid)
+                    .map(|(&v, ok)| code(ok.then_some(v))),
+            ),
+        }
+    }
     (keys, IdxCa::from_vec(PlSmallStr::EMPTY, rows))
 }
 
