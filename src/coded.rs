@@ -51,8 +51,9 @@ pub fn code_columns(columns: &[&Column]) -> PolarsResult<(Vec<usize>, IdxCa)> {
 }
 
 /// Each row's index into the distinct values of `column` in the order they first appear
-/// (null a value of its own). A Categorical column is coded by its dictionary codes and an integer column
-/// whose values span few numbers by the numbers (no hashing); any other by its text.
+/// (null a value of its own). A Categorical column is coded by its dictionary codes and an
+/// integer (or Boolean) column whose values span few numbers by the numbers (no hashing);
+/// any other by its text.
 pub fn code_column(column: &Column) -> PolarsResult<IdxCa> {
     match column.dtype() {
         DataType::Categorical(..) | DataType::Enum(..) => {
@@ -60,6 +61,7 @@ pub fn code_column(column: &Column) -> PolarsResult<IdxCa> {
             Ok(code_numbers(physical.u32()?).1)
         }
         DataType::String => Ok(code(column.str()?).rows),
+        DataType::Boolean => code_column(&column.cast(&DataType::UInt32)?),
         t if t.is_integer() => {
             let wide = column.cast(&DataType::Int64)?;
             let wide = wide.i64()?;

@@ -512,29 +512,44 @@ impl Frame {
         scales: &[Scale],
     ) -> PolarsResult<Vec<Vec<RootCause>>> {
         let today = col("__now");
-        let rows = compared.clone().lazy().with_columns([
-            when(today.clone())
-                .then(col("effective_cost"))
-                .otherwise(lit(0.0))
-                .alias("__actual"),
-            when(today)
-                .then(lit(0.0))
-                .otherwise(col("effective_cost"))
-                .alias("__reference"),
-        ]);
+        let rows = compared
+            .clone()
+            .lazy()
+            .with_columns([
+                when(today.clone())
+                    .then(col("effective_cost"))
+                    .otherwise(lit(0.0))
+                    .alias("actual"),
+                when(today)
+                    .then(lit(0.0))
+                    .otherwise(col("effective_cost"))
+                    .alias("reference"),
+            ])
+            .collect()?;
+        // Every key column coded once for all children (by dictionary codes), then each
+        // child's sums grouped by the codes.
+        let mut codes: HashMap<&str, IdxCa> = HashMap::new();
+        for c in std::iter::once("__flag")
+            .chain(children.iter().flat_map(|c| c.columns().iter().copied()))
+        {
+            if !codes.contains_key(c) {
+                codes.insert(c, crate::coded::code_column(rows.column(c)?)?);
+            }
+        }
         let mut causes: Vec<Vec<RootCause>> = vec![Vec::new(); scales.len()];
         for child in children {
-            let keys: Vec<Expr> = std::iter::once("__flag")
+            let keys: Vec<&str> = std::iter::once("__flag")
                 .chain(child.columns().iter().copied())
-                .map(col)
                 .collect();
-            let df = rows
-                .clone()
-                .group_by(keys)
-                .agg([
-                    col("__actual").sum().alias("actual"),
-                    col("__reference").sum().alias("reference"),
-                ])
+            let summed = crate::coded::sum_by(
+                &rows,
+                &keys,
+                keys.iter().map(|k| codes[k].clone()).collect(),
+                &["actual", "reference"],
+            )?;
+            // Values two keys name alike (a null account and `(none)`) summed once more.
+            let df = summed
+                .lazy()
                 .with_column(crate::schema::text(child.expr()).alias("__child"))
                 .group_by([col("__flag"), col("__child")])
                 .agg([col("actual").sum(), col("reference").sum()])
@@ -606,10 +621,10 @@ impl Frame {
         compared: &DataFrame,
         scales: &[Scale],
     ) -> PolarsResult<Vec<Option<Decomposition>>> {
-        let df = compared
+        let rows = compared
             .clone()
             .lazy()
-            .group_by([
+            .select([
                 col("__flag"),
                 col("__now"),
                 col("consumed_quantity")
@@ -618,14 +633,17 @@ impl Frame {
                     .alias("__counted"),
                 col("model"),
                 col("usage_type"),
+                col("effective_cost").alias("cost"),
+                col("consumed_quantity").fill_null(lit(0.0)).alias("qty"),
             ])
-            .agg([
-                col("effective_cost").sum().alias("cost"),
-                col("consumed_quantity")
-                    .fill_null(lit(0.0))
-                    .sum()
-                    .alias("qty"),
-            ])
+            .collect()?;
+        let keys = ["__flag", "__now", "__counted", "model", "usage_type"];
+        let codes = keys
+            .iter()
+            .map(|k| crate::coded::code_column(rows.column(k)?))
+            .collect::<PolarsResult<_>>()?;
+        let df = crate::coded::sum_by(&rows, &keys, codes, &["cost", "qty"])?
+            .lazy()
             .with_columns([
                 crate::schema::is_token_usage()
                     .and(col("__counted"))
@@ -1002,7 +1020,17 @@ fn explain_together(
     if flags.is_empty() {
         return Ok(Vec::new());
     }
-    let mut compared = frame.df.take(&IdxCa::from_vec(PlSmallStr::EMPTY, rows))?;
+    // Only the columns the causes and the decomposition read.
+    let mut read: Vec<&str> = vec!["effective_cost", "consumed_quantity", "model", "usage_type"];
+    for c in dim.children().iter().flat_map(|c| c.columns()) {
+        if !read.contains(c) {
+            read.push(c);
+        }
+    }
+    let mut compared = frame
+        .df
+        .select(read)?
+        .take(&IdxCa::from_vec(PlSmallStr::EMPTY, rows))?;
     compared.with_column(Column::new("__flag".into(), flag_of_row))?;
     compared.with_column(Column::new("__now".into(), now))?;
     let causes = frame.root_causes_by_flag(&compared, dim.children(), &scales)?;
