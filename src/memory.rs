@@ -26,7 +26,8 @@ pub fn configure() {
 /// 21.8-22.1 s -> 20.0-20.4 s (system time 6.6-6.9 -> 4.6-5.2 s), Parquet 13.1-14.4 s ->
 /// 12.7-14.3 s (system time 1.5-1.7 -> 0.8-0.9 s), for +70-110 MB of peak (0.97 GB at most).
 /// Not for a report that builds the rollups (no faster, +250 MB, a peak past 2 GB); for a
-/// window read from rollups (anomalies, investigate, later reports), whose decoded files
+/// window of up to 20M rows read from rollups (anomalies, investigate, later reports; see
+/// `analyse::KEEP_FREED_ROWS`), whose decoded files
 /// are freed as the window is copied into one buffer per column: that copy took 0.06 s or
 /// 0.5-0.9 s at 10M rows depending on whether the freed buffers had been returned yet
 /// (anomalies, alternated x3: 3.57-4.81 s -> 3.35-3.69 s, peak 1.41-1.46 -> 1.50-1.54 GB).
