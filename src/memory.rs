@@ -1,7 +1,8 @@
 //! Options of mimalloc, the `spendlens` binary's allocator (see `main.rs`). A test binary,
 //! which allocates through the system allocator, sets options nothing reads.
 
-/// `mi_option_purge_delay` in mimalloc 2's `mi_option_t`, which libmimalloc-sys does not name.
+/// `mi_option_purge_delay` in `mi_option_t`, which libmimalloc-sys does not name: 15 in the
+/// headers of both mimalloc 2 and mimalloc 3 (libmimalloc-sys 0.1.49 builds mimalloc 3).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// The options every command runs with. Large OS pages (transparent huge pages where the
