@@ -4,6 +4,7 @@
 //! one hash per row, where a `unique` and a join on the strings hash every row twice.
 
 use polars::prelude::*;
+use std::collections::HashMap;
 
 /// A string column coded by its distinct values.
 pub struct Coded<'a> {
@@ -78,17 +79,37 @@ pub fn code_column(column: &Column) -> PolarsResult<IdxCa> {
     }
 }
 
+/// The [`code_column`] of each of `names` (each once, however often it is named) in `df`,
+/// the columns on all cores: the codes [`sum_by`] groups by, made once for a frame grouped
+/// by several sets of keys that share columns.
+pub fn code_named<'a>(
+    df: &DataFrame,
+    names: impl IntoIterator<Item = &'a str>,
+) -> PolarsResult<HashMap<&'a str, IdxCa>> {
+    let mut distinct: Vec<&str> = Vec::new();
+    for name in names {
+        if !distinct.contains(&name) {
+            distinct.push(name);
+        }
+    }
+    let codes = crate::timing::on_all_cores(&distinct, |c| code_column(df.column(c)?));
+    distinct
+        .into_iter()
+        .zip(codes)
+        .map(|(name, code)| Ok((name, code?)))
+        .collect()
+}
+
 /// `df`'s rows grouped by the tuple of their `keys` and the `values` (Float64 columns)
 /// summed per group: each group's keys as its first row holds them (types kept: a
 /// Categorical key stays coded), groups in order of first appearance, then the sums (a null
-/// adds nothing; a group of nulls sums to 0, as polars' `sum`). `codes` are the keys'
-/// [`code_column`]s, for callers grouping one frame by several sets of keys that share
-/// columns. A group-by without hashing where the keys are dictionary codes and day
-/// numbers, and one pass per summed column.
+/// adds nothing; a group of nulls sums to 0, as polars' `sum`). `codes` holds the keys'
+/// [`code_column`]s ([`code_named`]). A group-by without hashing where the keys are
+/// dictionary codes and day numbers, and one pass per summed column.
 pub fn sum_by(
     df: &DataFrame,
     keys: &[&str],
-    codes: Vec<IdxCa>,
+    codes: &HashMap<&str, IdxCa>,
     values: &[&str],
 ) -> PolarsResult<DataFrame> {
     let (firsts, groups) = if keys.is_empty() {
@@ -96,7 +117,17 @@ pub fn sum_by(
         let rows = IdxCa::from_vec(PlSmallStr::EMPTY, vec![0; height]);
         ((height > 0).then_some(0).into_iter().collect(), rows)
     } else {
-        tuples(codes.into_iter())
+        let of = |k: &&str| {
+            codes.get(k).cloned().ok_or_else(|| {
+                PolarsError::ColumnNotFound(format!("no codes for key `{k}`").into())
+            })
+        };
+        tuples(
+            keys.iter()
+                .map(of)
+                .collect::<PolarsResult<Vec<_>>>()?
+                .into_iter(),
+        )
     };
     let groups = groups.rechunk();
     let groups = groups.cont_slice()?;
@@ -300,11 +331,8 @@ mod tests {
             .collect()
             .unwrap();
         let keys = ["day", "team"];
-        let codes = keys
-            .iter()
-            .map(|k| code_column(df.column(k).unwrap()).unwrap())
-            .collect();
-        let sums = sum_by(&df, &keys, codes, &["cost"]).unwrap();
+        let codes = code_named(&df, keys).unwrap();
+        let sums = sum_by(&df, &keys, &codes, &["cost"]).unwrap();
         assert!(sums.column("team").unwrap().dtype().is_categorical());
         let got: Vec<(Option<i32>, Option<String>, Option<f64>)> = sums
             .column("day")

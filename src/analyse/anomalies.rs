@@ -528,25 +528,17 @@ impl Frame {
             .collect()?;
         // Every key column coded once for all children (by dictionary codes), then each
         // child's sums grouped by the codes.
-        let mut codes: HashMap<&str, IdxCa> = HashMap::new();
-        for c in std::iter::once("__flag")
-            .chain(children.iter().flat_map(|c| c.columns().iter().copied()))
-        {
-            if !codes.contains_key(c) {
-                codes.insert(c, crate::coded::code_column(rows.column(c)?)?);
-            }
-        }
+        let codes = crate::coded::code_named(
+            &rows,
+            std::iter::once("__flag")
+                .chain(children.iter().flat_map(|c| c.columns().iter().copied())),
+        )?;
         let mut causes: Vec<Vec<RootCause>> = vec![Vec::new(); scales.len()];
         for child in children {
             let keys: Vec<&str> = std::iter::once("__flag")
                 .chain(child.columns().iter().copied())
                 .collect();
-            let summed = crate::coded::sum_by(
-                &rows,
-                &keys,
-                keys.iter().map(|k| codes[k].clone()).collect(),
-                &["actual", "reference"],
-            )?;
+            let summed = crate::coded::sum_by(&rows, &keys, &codes, &["actual", "reference"])?;
             // Values two keys name alike (a null account and `(none)`) summed once more.
             let df = summed
                 .lazy()
@@ -638,11 +630,8 @@ impl Frame {
             ])
             .collect()?;
         let keys = ["__flag", "__now", "__counted", "model", "usage_type"];
-        let codes = keys
-            .iter()
-            .map(|k| crate::coded::code_column(rows.column(k)?))
-            .collect::<PolarsResult<_>>()?;
-        let df = crate::coded::sum_by(&rows, &keys, codes, &["cost", "qty"])?
+        let codes = crate::coded::code_named(&rows, keys)?;
+        let df = crate::coded::sum_by(&rows, &keys, &codes, &["cost", "qty"])?
             .lazy()
             .with_columns([
                 crate::schema::is_token_usage()

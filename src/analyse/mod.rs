@@ -53,11 +53,8 @@ pub fn sliced_sums(
     values: &[&str],
 ) -> PolarsResult<DataFrame> {
     let sum = |df: &DataFrame| -> PolarsResult<DataFrame> {
-        let codes = keys
-            .iter()
-            .map(|k| crate::coded::code_column(df.column(k)?))
-            .collect::<PolarsResult<_>>()?;
-        crate::coded::sum_by(df, keys, codes, values)
+        let codes = crate::coded::code_named(df, keys.iter().copied())?;
+        crate::coded::sum_by(df, keys, &codes, values)
     };
     let rows = SLICE_ROWS.load(std::sync::atomic::Ordering::Relaxed);
     let mut partial = Vec::new();

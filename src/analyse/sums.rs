@@ -55,13 +55,7 @@ pub fn of(rows: LazyFrame) -> PolarsResult<DataFrame> {
         .with_column(crate::schema::day_number_expr().alias("__day"))
         .select(wanted.iter().map(|c| col(*c)).collect::<Vec<_>>())
         .collect()?;
-    let codes = crate::timing::on_all_cores(&keyed, |c| crate::coded::code_column(rows.column(c)?));
-    let codes: std::collections::HashMap<&str, IdxCa> = keyed
-        .iter()
-        .copied()
-        .zip(codes)
-        .map(|(c, code)| Ok((c, code?)))
-        .collect::<PolarsResult<_>>()?;
+    let codes = crate::coded::code_named(&rows, keyed)?;
     let schema = rows.schema().clone();
     let day_start = crate::schema::timestamp();
     let sets: Vec<(usize, &&[&str])> = SETS.iter().enumerate().collect();
@@ -70,12 +64,7 @@ pub fn of(rows: LazyFrame) -> PolarsResult<DataFrame> {
             .into_iter()
             .chain(set.iter().copied())
             .collect();
-        let grouped = crate::coded::sum_by(
-            &rows,
-            &keys,
-            keys.iter().map(|k| codes[k].clone()).collect(),
-            &SUMMED,
-        )?;
+        let grouped = crate::coded::sum_by(&rows, &keys, &codes, &SUMMED)?;
         let select: Vec<Expr> = columns()
             .into_iter()
             .map(|c| match c {
