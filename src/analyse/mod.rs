@@ -131,17 +131,63 @@ const KEEP_FREED_ROWS: usize = 20_000_000;
 /// bounds memory however long the history and however large a day.
 const ROLLUP_BATCH_ROWS: usize = 1_000_000;
 
-/// Labelled cost rows of some days and their [`sums`], lazily.
+/// Labelled cost rows of some days and their [`sums`].
 struct Labelled {
-    rows: LazyFrame,
-    sums: LazyFrame,
+    rows: Parts,
+    sums: Parts,
+}
+
+/// Frames labelled in this run and rollup files still to be read, in that order.
+#[derive(Default)]
+struct Parts {
+    kept: Vec<DataFrame>,
+    files: Vec<crate::store::rollup::Coded>,
+}
+
+impl Parts {
+    /// The rows `filter` keeps (all without one) with `columns` (all without them): each
+    /// rollup file read, decoded and filtered on its own (on all cores), so memory follows
+    /// what is kept.
+    fn read(
+        &self,
+        filter: Option<&Expr>,
+        columns: Option<&[&str]>,
+    ) -> Result<DataFrame, AnalyseError> {
+        if columns.is_some_and(|c| c.is_empty()) {
+            // As polars selects no columns: nothing, and no file read.
+            return Ok(DataFrame::empty());
+        }
+        let kept = crate::timing::on_all_cores(&self.kept, |df| {
+            let mut picked = df.clone().lazy();
+            if let Some(f) = filter {
+                picked = picked.filter(f.clone());
+            }
+            if let Some(names) = columns {
+                picked = picked.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>());
+            }
+            picked.collect().map_err(AnalyseError::from)
+        });
+        let read = crate::timing::on_all_cores(&self.files, |file| file.read(filter, columns));
+        let read = read.into_iter().map(|r| r.map_err(AnalyseError::from));
+        let mut all: Option<DataFrame> = None;
+        for part in kept.into_iter().chain(read) {
+            let part = part?;
+            match &mut all {
+                Some(all) => {
+                    all.vstack_mut_owned(part)?;
+                }
+                None => all = Some(part),
+            }
+        }
+        Ok(all.unwrap_or_default())
+    }
 }
 
 /// The labelled (attributed, splits not yet divided) costs of `days` and their sums, read
 /// from the store's daily rollups; days whose rollup is missing or outdated are labelled
 /// from the raw partitions first and their rollups written. Rows labelled here are used from
 /// memory where a rollup could not be written (a read-only store), and, with `whole` (every
-/// row of the days is wanted, not a selection read through the scan), where every day was
+/// row of the days is wanted, not a selection, nor only their sums), where every day was
 /// labelled here (the first report after a history is ingested: not read back); otherwise
 /// the rollups are read, so the rows come in day order.
 fn labelled_days(
@@ -162,14 +208,17 @@ fn labelled_days(
     }
     let missing: Vec<&CostDay> = days.iter().filter(|d| !d.rolled_up()).collect();
     let rows: usize = days.iter().map(|d| d.rows).sum();
-    if missing.is_empty() && rows <= KEEP_FREED_ROWS {
+    if whole && missing.is_empty() && rows <= KEEP_FREED_ROWS {
         // Every day is read from its rollup: the buffers the files are decoded into are
         // freed as the window is put together in one buffer per column, which then reuses
         // them rather than fault in (and have the kernel zero) as much memory again.
         crate::memory::keep_freed();
     }
     let all_missing = whole && missing.len() == days.len();
-    let mut kept: Vec<Labelled> = Vec::new();
+    let mut kept = Labelled {
+        rows: Parts::default(),
+        sums: Parts::default(),
+    };
     let mut batches: Vec<Vec<&CostDay>> = Vec::new();
     let mut rows = 0;
     for day in missing {
@@ -190,16 +239,12 @@ fn labelled_days(
         drop(t);
         let _t = crate::timing::phase("rollups: write a batch");
         let written = crate::timing::on_all_cores(&labelled, |(day, frame, sums)| {
-            store
-                .write_rollup(day, &mut frame.clone(), &mut sums.clone())
-                .is_ok()
+            store.write_rollup(day, frame, sums).is_ok()
         });
         for ((_, frame, sums), ok) in labelled.into_iter().zip(written) {
             if all_missing || !ok {
-                kept.push(Labelled {
-                    rows: frame.lazy(),
-                    sums: sums.lazy(),
-                });
+                kept.rows.kept.push(frame);
+                kept.sums.kept.push(sums);
             }
         }
     }
@@ -208,53 +253,43 @@ fn labelled_days(
     } else {
         days.iter().filter(|d| d.rolled_up()).collect()
     };
-    let mut parts = kept;
+    let mut labelled = kept;
     if !on_disk.is_empty() {
-        let scan = |path: fn(&CostDay) -> &std::path::Path| {
-            let files: Vec<PlRefPath> = on_disk
-                .iter()
-                .map(|d| PlRefPath::new(path(d).to_string_lossy().as_ref()))
-                .collect();
-            LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())
-        };
-        let both = scan(|d| &d.rollup).and_then(|rows| Ok((rows, scan(|d| &d.sums)?)));
         // A damaged rollup is only a cache miss: remove the ones that do not open and build
         // them again (once; a store that cannot be written keeps its rows in memory).
-        let opened = both.and_then(|(rows, sums)| {
-            rows.clone().limit(0).collect()?;
-            sums.clone().limit(0).collect()?;
-            Ok(Labelled { rows, sums })
+        let opened = crate::timing::on_all_cores(&on_disk, |d| {
+            let open = crate::store::rollup::Coded::open;
+            (open(&d.rollup), open(&d.sums))
         });
-        match opened {
-            Ok(l) => parts.push(l),
-            Err(e) => {
-                let mut removed = false;
-                for d in &on_disk {
-                    for file in [&d.rollup, &d.sums] {
-                        let path = PlRefPath::new(file.to_string_lossy().as_ref());
-                        let opens = LazyFrame::scan_parquet(path, ScanArgsParquet::default())
-                            .and_then(|lf| lf.limit(0).collect());
-                        if opens.is_err() {
-                            removed |= std::fs::remove_file(file).is_ok();
-                        }
-                    }
+        let mut removed = false;
+        let mut first_error = None;
+        for (d, (rows, sums)) in on_disk.iter().zip(opened) {
+            for (file, opened) in [(&d.rollup, rows.is_err()), (&d.sums, sums.is_err())] {
+                if opened {
+                    removed |= std::fs::remove_file(file).is_ok();
                 }
-                if !removed {
-                    return Err(e.into());
+            }
+            match (rows, sums) {
+                (Ok(rows), Ok(sums)) => {
+                    labelled.rows.files.push(rows);
+                    labelled.sums.files.push(sums);
                 }
-                return labelled_days(store, attributor, days, whole);
+                (Err(e), _) | (_, Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
+        if let Some(e) = first_error {
+            if !removed {
+                return Err(e.into());
+            }
+            return labelled_days(store, attributor, days, whole);
+        }
     }
-    if parts.is_empty() {
+    if labelled.rows.kept.is_empty() && labelled.rows.files.is_empty() {
         return Ok(None);
     }
-    let (rows, sums): (Vec<LazyFrame>, Vec<LazyFrame>) =
-        parts.into_iter().map(|l| (l.rows, l.sums)).unzip();
-    Ok(Some(Labelled {
-        rows: concat(rows, UnionArgs::default())?,
-        sums: concat(sums, UnionArgs::default())?,
-    }))
+    Ok(Some(labelled))
 }
 
 /// Whether `path` starts and ends with Parquet's magic bytes (a file written whole).
@@ -449,15 +484,17 @@ pub fn load_window_where(
     let loaded = days.first().zip(days.last()).map(|(a, b)| (a.day, b.day));
     let t = crate::timing::phase("window: rollups");
     let whole = pick.rows.is_none();
-    let labelled = labelled_days(store, attributor, &days, whole)?;
+    // Every row of the days is read (not a selection, nor only their sums).
+    let every_row = whole && pick.columns.as_ref().is_none_or(|c| !c.is_empty());
+    let labelled = labelled_days(store, attributor, &days, every_row)?;
     drop(t);
     let _t = crate::timing::phase("window: read");
     let found: Vec<String> = match &labelled {
         Some(l) => {
             let found_df = l
                 .sums
-                .clone()
-                .filter(between(start, end))
+                .read(Some(&between(start, end)), Some(&["billing_currency"]))?
+                .lazy()
                 .select([col("billing_currency")
                     .unique()
                     .sort(SortOptions::default())])
@@ -488,61 +525,58 @@ pub fn load_window_where(
             .eq(lit(currency.clone()))
             .and(between(load_start, end))
     };
-    let (labelled, stored_sums) = match labelled {
+    // Where the window's sums are not the stored ones they are summed from its rows, which
+    // then keep every column. The stored sums are of the rows as labelled: where rows are
+    // divided (splits) or picked (a selection) after labelling, they are summed again from
+    // the rows if asked for.
+    let sums_stored = whole && !attributor.has_splits();
+    let columns = pick.columns.as_deref().filter(|_| sums_stored);
+    // Splits divide rows by drivers that span every row and column: rows are picked after.
+    let (read_filter, picked_after) = match pick.rows {
+        Some(f) if attributor.has_splits() => (in_window(), Some(f)),
+        Some(f) => (in_window().and(f), None),
+        None => (in_window(), None),
+    };
+    let (frame, stored_sums) = match labelled {
         Some(l) => {
-            let sums = l.sums.filter(in_window());
             let sums = match &pick.sums {
-                Some(f) => sums.filter(f.clone()),
-                None => sums,
+                Some(f) => in_window().and(f.clone()),
+                None => in_window(),
             };
-            (l.rows.filter(in_window()), Some(sums))
+            let stored_sums = if sums_stored {
+                let mut s = l.sums.read(Some(&sums), None)?;
+                s.rechunk_mut_par();
+                Some(s)
+            } else {
+                None
+            };
+            (l.rows.read(Some(&read_filter), columns)?, stored_sums)
         }
-        None => (
-            attributor
-                .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()))?
-                .lazy(),
-            None,
-        ),
+        None => {
+            let empty = attributor
+                .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()))?;
+            let mut rows = empty.lazy().filter(read_filter);
+            if let Some(names) = columns {
+                rows = rows.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>());
+            }
+            (rows.collect()?, None)
+        }
     };
     // Splits write team / feature / allocation as text: they get plain strings.
-    let split = |lf: LazyFrame| -> Result<DataFrame, AnalyseError> {
-        let df = crate::schema::without_categoricals(lf.collect()?)?;
-        Ok(attributor.split(df)?)
-    };
-    let rows = if attributor.has_splits() {
-        split(labelled)?.lazy()
-    } else {
-        labelled
-    };
-    let rows = match pick.rows {
-        Some(f) => rows.filter(f),
-        None => rows,
-    };
-    // Where the window's sums are not the stored ones they are summed from its rows, which
-    // then keep every column.
-    let sums_stored = whole && !attributor.has_splits();
-    let frame = match &pick.columns {
-        Some(names) if sums_stored => {
-            rows.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>())
+    let frame = if attributor.has_splits() {
+        let df = attributor.split(crate::schema::without_categoricals(frame)?)?;
+        match picked_after {
+            Some(f) => df.lazy().filter(f).collect()?,
+            None => df,
         }
-        _ => rows,
-    }
-    .collect()?;
+    } else {
+        frame
+    };
     // Rows from rollups are Categorical already; split or freshly labelled ones are cast.
     let mut frame = crate::schema::categoricals(frame)?;
     // One chunk per column, not one per rollup file: every later group-by would otherwise
     // gather from hundreds of chunks.
     frame.rechunk_mut_par();
-    // The stored sums are of the rows as labelled: where rows are divided (splits) or
-    // picked (a selection) after labelling, they are summed again from the rows if asked for.
-    let stored_sums = match stored_sums {
-        Some(s) if sums_stored => {
-            let mut s = s.collect()?;
-            s.rechunk_mut_par();
-            Some(s)
-        }
-        _ => None,
-    };
     Ok(Window {
         stored_sums,
         frame,

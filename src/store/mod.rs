@@ -390,6 +390,7 @@ impl Store {
                 &mut part.clone(),
                 ParquetCompression::Zstd(None),
                 StatisticsOptions::default(),
+                None,
             )
         });
         let mut first_error = None;
@@ -727,6 +728,7 @@ fn write_parquet(
     df: &mut DataFrame,
     compression: ParquetCompression,
     statistics: StatisticsOptions,
+    metadata: Option<KeyValueMetadata>,
 ) -> Result<(), StoreError> {
     let parent = path.parent().expect("store files live in a directory");
     fs::create_dir_all(parent).map_err(io_err(parent))?;
@@ -737,6 +739,7 @@ fn write_parquet(
         ParquetWriter::new(&mut out)
             .with_compression(compression)
             .with_statistics(statistics)
+            .with_key_value_metadata(metadata)
             .finish(df)
             .map_err(|source| StoreError::Polars {
                 path: tmp.clone(),
