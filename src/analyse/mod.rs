@@ -264,8 +264,8 @@ fn labelled_days(
         let mut removed = false;
         let mut first_error = None;
         for (d, (rows, sums)) in on_disk.iter().zip(opened) {
-            for (file, opened) in [(&d.rollup, rows.is_err()), (&d.sums, sums.is_err())] {
-                if opened {
+            for (file, failed) in [(&d.rollup, rows.is_err()), (&d.sums, sums.is_err())] {
+                if failed {
                     removed |= std::fs::remove_file(file).is_ok();
                 }
             }
@@ -576,7 +576,9 @@ pub fn load_window_where(
     let mut frame = crate::schema::categoricals(frame)?;
     // One chunk per column, not one per rollup file: every later group-by would otherwise
     // gather from hundreds of chunks.
+    let returned = crate::memory::return_freed_at_once();
     frame.rechunk_mut_par();
+    drop(returned);
     Ok(Window {
         stored_sums,
         frame,
