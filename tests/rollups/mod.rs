@@ -184,6 +184,48 @@ fn totals_read_from_the_stored_sums_match_the_rows_and_survive_damage() {
     std::fs::remove_dir_all(&sums_dir).unwrap();
     assert_eq!(anomalies(), found);
     assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
+
+    // A rollup that is whole Parquet but whose dictionary of a coded column cannot be read
+    // (a stray rewrite, another tool's copy) is rebuilt too, never read as codes without
+    // their strings.
+    let cost_dir = demo.data().join("rollup/cost");
+    let victim = std::fs::read_dir(&cost_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut rows = ParquetReader::new(std::fs::File::open(&victim).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(
+        rows.column("team").unwrap().dtype(),
+        &DataType::UInt32,
+        "a rollup holds its own codes"
+    );
+    ParquetWriter::new(std::fs::File::create(&victim).unwrap())
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
+            "spendlens.dictionary.team".to_string(),
+            "not json".to_string(),
+        )])))
+        .finish(&mut rows)
+        .unwrap();
+    assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
+    let metadata = ParquetReader::new(std::fs::File::open(&victim).unwrap())
+        .get_metadata()
+        .unwrap()
+        .clone();
+    let dictionary = metadata
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .find(|kv| kv.key == "spendlens.dictionary.team")
+        .and_then(|kv| kv.value.clone())
+        .unwrap_or_default();
+    assert!(
+        dictionary.starts_with('['),
+        "the damaged rollup is rebuilt: {dictionary}"
+    );
 }
 
 #[test]
