@@ -9,6 +9,9 @@
 //! matches is simply not used and is replaced when its day is next read, so a nightly run
 //! with a year of history and one new day attributes one day.
 //!
+//! Dimension columns are stored as the file's own codes with their dictionary in the footer
+//! (see [`Coded`]): written and read as plain integers, the strings looked up once per file.
+//!
 //! Rollups are a cache: they are written without the write lock (two processes computing the
 //! same day write the same bytes, and the rename is atomic), and a rollup that cannot be read
 //! is recomputed from the raw partitions, which stay the truth.
