@@ -262,6 +262,17 @@ impl Coded {
                 .map_err(polars)?;
             tables.push((column.to_string(), table));
         }
+        // Every dimension is written with its dictionary: one without (a file rewritten by
+        // another tool) would be read as bare numbers.
+        for field in metadata.schema_descr.fields() {
+            let name = field.name();
+            let coded = tables.iter().any(|(column, _)| column == name);
+            if crate::schema::CATEGORICAL_COLUMNS.contains(&name) && !coded {
+                return Err(polars(
+                    polars_err!(ComputeError: "column `{name}` has no dictionary"),
+                ));
+            }
+        }
         // The footer is read again when the rows are: kept for every day of a window, the
         // footers (dictionaries included) took 150 MB at 10M rows.
         Ok(Coded {
@@ -432,5 +443,11 @@ mod tests {
         let err = Coded::open(&path).unwrap().read(None, None).unwrap_err();
         assert!(err.to_string().contains("bad.parquet"), "{err}");
         assert!(err.to_string().contains("beyond its dictionary"), "{err}");
+        // A dimension stored without its dictionary does not open (it is then rebuilt).
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut bad)
+            .unwrap();
+        let err = Coded::open(&path).err().expect("no dictionary, no open");
+        assert!(err.to_string().contains("has no dictionary"), "{err}");
     }
 }
