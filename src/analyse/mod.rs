@@ -26,6 +26,11 @@ pub enum AnalyseError {
     NoMatch(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("{cause}\nhint: rollups are a cache of the raw partitions: remove `{dir}` (or let spendlens write there) and the next command rebuilds them")]
+    DamagedRollup {
+        dir: String,
+        cause: crate::store::StoreError,
+    },
     #[error(transparent)]
     Attribute(#[from] crate::attribute::AttributeError),
     #[error("analysis query failed: {0}")]
@@ -158,14 +163,7 @@ impl Parts {
             return Ok(DataFrame::empty());
         }
         let kept = crate::timing::on_all_cores(&self.kept, |df| {
-            let mut picked = df.clone().lazy();
-            if let Some(f) = filter {
-                picked = picked.filter(f.clone());
-            }
-            if let Some(names) = columns {
-                picked = picked.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>());
-            }
-            picked.collect().map_err(AnalyseError::from)
+            Ok(crate::store::rollup::picked(df.clone().lazy(), filter, columns).collect()?)
         });
         let read = crate::timing::on_all_cores(&self.files, |file| file.read(filter, columns));
         let read = read.into_iter().map(|r| r.map_err(AnalyseError::from));
@@ -279,9 +277,12 @@ fn labelled_days(
                 }
             }
         }
-        if let Some(e) = first_error {
+        if let Some(cause) = first_error {
             if !removed {
-                return Err(e.into());
+                return Err(AnalyseError::DamagedRollup {
+                    dir: store.dir().join("rollup").display().to_string(),
+                    cause,
+                });
             }
             return labelled_days(store, attributor, days, whole);
         }
@@ -555,10 +556,7 @@ pub fn load_window_where(
         None => {
             let empty = attributor
                 .label_costs(DataFrame::empty_with_schema(&crate::schema::cost_schema()))?;
-            let mut rows = empty.lazy().filter(read_filter);
-            if let Some(names) = columns {
-                rows = rows.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>());
-            }
+            let rows = crate::store::rollup::picked(empty.lazy(), Some(&read_filter), columns);
             (rows.collect()?, None)
         }
     };

@@ -118,7 +118,7 @@ impl Store {
         sums: &DataFrame,
     ) -> Result<(), StoreError> {
         // A cache, rebuilt when damaged: not compressed. Its dimensions are dictionary codes
-        // already and its amounts barely compress; at 10M rows the files take 350 MB where
+        // already and its amounts barely compress; at 10M rows the files take 357 MB where
         // LZ4 took 302 MB, and the first report writes them 0.2-0.3 s sooner (compressing
         // them cost 0.3-0.4 s of CPU), with no slower reads. Read whole (its day is chosen
         // by name), so no statistics to compute.
@@ -165,14 +165,15 @@ impl Store {
 }
 
 /// `frame` with each Categorical column as the file's own codes (UInt32, numbered from 0 in
-/// order of first appearance, nulls kept) and each such column's dictionary (a JSON array of
-/// its strings, code `i` the `i`th) under the metadata key `spendlens.dictionary.<column>`.
+/// order of first appearance by [`crate::coded::code_numbers`], nulls kept) and each such
+/// column's dictionary (a JSON array of its strings, code `i` the `i`th; `null` where the
+/// column has nulls) under the metadata key `spendlens.dictionary.<column>`.
 ///
 /// Polars writes a Categorical column by remapping every row's code through a set sized to
 /// all of the process's categories, and reads one back by looking every row's string up in
 /// them (a quarter of the anomaly step's CPU at 10M rows); with its own codes a file is
 /// written and read as plain integers, and its strings are looked up once per file and
-/// value ([`scan`]). The same rows give the same bytes in any process.
+/// value ([`Coded`]). The same rows give the same bytes in any process.
 fn own_codes(frame: &DataFrame) -> PolarsResult<(DataFrame, Vec<(String, String)>)> {
     let mut out = frame.clone();
     let mut dictionaries = Vec::new();
@@ -182,35 +183,25 @@ fn own_codes(frame: &DataFrame) -> PolarsResult<(DataFrame, Vec<(String, String)
         };
         let physical = frame.column(name)?.to_physical_repr();
         let codes = physical.u32()?;
-        let mut own: Vec<u32> = vec![u32::MAX; mapping.num_cats_upper_bound()];
-        let mut strings: Vec<&str> = Vec::new();
-        let mut arrays = Vec::with_capacity(codes.chunks().len());
-        for array in codes.downcast_iter() {
-            let validity = array.validity();
-            let mut local = Vec::with_capacity(array.len());
-            for (row, &code) in array.values().iter().enumerate() {
-                if validity.is_some_and(|v| !v.get_bit(row)) {
-                    local.push(0);
-                    continue;
-                }
-                let slot = own.get_mut(code as usize).ok_or_else(|| {
-                    polars_err!(ComputeError: "column `{name}` holds code {code}, not a category")
-                })?;
-                if *slot == u32::MAX {
-                    *slot = strings.len() as u32;
-                    strings.push(mapping.cat_to_str(code).ok_or_else(|| {
+        let (distinct, own) = crate::coded::code_numbers(codes);
+        let strings = distinct
+            .into_iter()
+            .map(|code| {
+                code.map(|code| {
+                    mapping.cat_to_str(code).ok_or_else(|| {
                         polars_err!(ComputeError: "column `{name}` holds code {code}, not a category")
-                    })?);
-                }
-                local.push(*slot);
-            }
-            arrays.push(UInt32Chunked::from_vec_validity(
-                name.clone(),
-                local,
-                validity.cloned(),
-            ));
-        }
-        out.with_column(appended(name, arrays)?.into_column())?;
+                    })
+                })
+                .transpose()
+            })
+            .collect::<PolarsResult<Vec<Option<&str>>>>()?;
+        let own = own
+            .cast(&DataType::UInt32)?
+            .u32()?
+            .clone()
+            .with_name(name.clone())
+            .with_validity(codes.rechunk_validity());
+        out.with_column(own.into_column())?;
         let json = serde_json::to_string(&strings)
             .map_err(|e| polars_err!(ComputeError: "dictionary of `{name}`: {e}"))?;
         dictionaries.push((format!("{DICTIONARY}{name}"), json));
@@ -236,10 +227,7 @@ impl Coded {
             path: path.to_path_buf(),
             cause,
         };
-        let file = File::open(path).map_err(|cause| StoreError::Io {
-            path: path.to_path_buf(),
-            cause,
-        })?;
+        let file = File::open(path).map_err(super::io_err(path))?;
         let mut reader = ParquetReader::new(file);
         let metadata = reader.get_metadata().map_err(polars)?;
         let dtype = crate::schema::categorical();
@@ -251,13 +239,14 @@ impl Coded {
             let Some(column) = kv.key.strip_prefix(DICTIONARY) else {
                 continue;
             };
-            let strings: Vec<String> = serde_json::from_str(kv.value.as_deref().unwrap_or(""))
-                .map_err(|e| {
+            let strings: Vec<Option<String>> =
+                serde_json::from_str(kv.value.as_deref().unwrap_or("")).map_err(|e| {
                     polars(polars_err!(ComputeError: "dictionary of `{column}` unreadable: {e}"))
                 })?;
+            // The code of the rows that are null is never read: any code stands for it.
             let table = strings
                 .iter()
-                .map(|s| mapping.insert_cat(s))
+                .map(|s| s.as_deref().map_or(Ok(0), |s| mapping.insert_cat(s)))
                 .collect::<PolarsResult<Vec<u32>>>()
                 .map_err(polars)?;
             tables.push((column.to_string(), table));
@@ -294,10 +283,7 @@ impl Coded {
             path: self.path.clone(),
             cause,
         };
-        let file = File::open(&self.path).map_err(|cause| StoreError::Io {
-            path: self.path.clone(),
-            cause,
-        })?;
+        let file = File::open(&self.path).map_err(super::io_err(&self.path))?;
         let read_columns = columns.map(|names| {
             let mut read: Vec<String> = names.iter().map(|n| n.to_string()).collect();
             let filtered = filter.into_iter().flat_map(|f| f.into_iter());
@@ -329,22 +315,30 @@ impl Coded {
             return Ok(df);
         }
         let read = df.height();
-        let mut picked = df.lazy();
-        if let Some(f) = filter {
-            picked = picked.filter(f.clone());
-        }
-        if let Some(names) = columns {
-            picked = picked.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>());
-        }
-        let picked = picked.collect().map_err(polars)?;
-        if picked.height() * 2 > read {
-            return Ok(picked);
+        let kept = picked(df.lazy(), filter, columns)
+            .collect()
+            .map_err(polars)?;
+        if kept.height() * 2 > read {
+            return Ok(kept);
         }
         // A filter that keeps one run of rows returns a slice of the file's decoded columns,
         // which would keep all of them alive (the stored sums of one grouping set: 130 MB of
         // a 10M-row year held for 5 MB of sums). Copied out, they are freed now.
-        let rows = IdxCa::from_vec("".into(), (0..picked.height() as IdxSize).collect());
-        picked.take(&rows).map_err(polars)
+        let rows = IdxCa::from_vec("".into(), (0..kept.height() as IdxSize).collect());
+        kept.take(&rows).map_err(polars)
+    }
+}
+
+/// The rows of `rows` that `filter` keeps (all without one), with `columns` (all without
+/// them).
+pub fn picked(rows: LazyFrame, filter: Option<&Expr>, columns: Option<&[&str]>) -> LazyFrame {
+    let rows = match filter {
+        Some(f) => rows.filter(f.clone()),
+        None => rows,
+    };
+    match columns {
+        Some(names) => rows.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>()),
+        None => rows,
     }
 }
 
@@ -362,18 +356,6 @@ fn translate(codes: Column, table: &[u32], dtype: &DataType) -> PolarsResult<Col
     // SAFETY: every code comes from `table`, filled by the categories of `dtype`.
     let ca = unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(global, dtype.clone()) };
     Ok(ca.into_series().into_column())
-}
-
-/// Chunks one after another as one array (no copy).
-fn appended(name: &PlSmallStr, chunks: Vec<UInt32Chunked>) -> PolarsResult<UInt32Chunked> {
-    let mut chunks = chunks.into_iter();
-    let mut all = chunks
-        .next()
-        .unwrap_or_else(|| UInt32Chunked::from_vec(name.clone(), Vec::new()));
-    for chunk in chunks {
-        all.append_owned(chunk)?;
-    }
-    Ok(all)
 }
 
 #[cfg(test)]

@@ -67,6 +67,16 @@ impl Demo {
     }
 }
 
+/// A file of `dir` (the first it lists).
+fn first_file(dir: &std::path::Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn total(report: &str) -> f64 {
     let v: Value = serde_json::from_str(report).unwrap();
     v["totals"]["effective_cost"].as_f64().unwrap()
@@ -164,12 +174,7 @@ fn totals_read_from_the_stored_sums_match_the_rows_and_survive_damage() {
     );
     assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
     let sums_dir = demo.data().join("rollup/sums");
-    let victim = std::fs::read_dir(&sums_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let victim = first_file(&sums_dir);
     std::fs::write(&victim, b"not parquet").unwrap();
     assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
     let rebuilt = LazyFrame::scan_parquet(
@@ -188,13 +193,7 @@ fn totals_read_from_the_stored_sums_match_the_rows_and_survive_damage() {
     // A rollup that is whole Parquet but whose dictionary of a coded column cannot be read
     // (a stray rewrite, another tool's copy) is rebuilt too, never read as codes without
     // their strings.
-    let cost_dir = demo.data().join("rollup/cost");
-    let victim = std::fs::read_dir(&cost_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let victim = first_file(&demo.data().join("rollup/cost"));
     let mut rows = ParquetReader::new(std::fs::File::open(&victim).unwrap())
         .finish()
         .unwrap();
@@ -226,6 +225,19 @@ fn totals_read_from_the_stored_sums_match_the_rows_and_survive_damage() {
         dictionary.starts_with('['),
         "the damaged rollup is rebuilt: {dictionary}"
     );
+
+    // One that cannot be removed (a directory in its place) is an error naming it, with
+    // what to do.
+    std::fs::remove_file(&victim).unwrap();
+    std::fs::create_dir(&victim).unwrap();
+    let out = on_demo(&demo.env, &["report", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = victim.file_name().unwrap().to_string_lossy();
+    assert!(err.contains(name.as_ref()), "{err}");
+    assert!(err.contains("hint: rollups are a cache"), "{err}");
+    std::fs::remove_dir(&victim).unwrap();
+    assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
 }
 
 #[test]
