@@ -63,7 +63,7 @@ fn cpu_seconds() -> f64 {
 /// the items' order. For independent jobs polars does not parallelise itself: encoding many
 /// small Parquet files, explaining many anomalies. The jobs run on polars' thread pool, so
 /// none may wait for another (a pool thread waiting would hold one of the pool's few threads).
-pub fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub fn on_all_cores<'a, T: Sync, R: Send>(items: &'a [T], f: impl Fn(&'a T) -> R + Sync) -> Vec<R> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<R>>> =
         items.iter().map(|_| std::sync::Mutex::new(None)).collect();
