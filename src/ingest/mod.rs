@@ -1406,9 +1406,7 @@ pub fn parse_file(file: &Path, opts: &IngestOptions) -> Result<Parsed, IngestErr
         columns: "the file is empty".into(),
     })?;
     if parts > 1 {
-        whole.frame = merge_rows(whole.frame.lazy())
-            .collect()
-            .map_err(polars_err(file))?;
+        whole.frame = merge_rows(whole.frame).map_err(polars_err(file))?;
     }
     Ok(whole)
 }
@@ -1675,26 +1673,34 @@ fn daily_sums() -> [Expr; 3] {
 
 /// Rows of the same partition and key that came from different parts of a file (or
 /// different files of one run), summed into one row as a single read would have made them.
-fn merge_rows(lf: LazyFrame) -> LazyFrame {
-    let keys: Vec<Expr> = schema::COST_COLUMNS
+fn merge_rows(rows: DataFrame) -> PolarsResult<DataFrame> {
+    let keys: Vec<&str> = schema::COST_COLUMNS
         .iter()
-        .filter(|c| !MEASURES.contains(&c.name))
-        .map(|c| col(c.name))
+        .map(|c| c.name)
+        .filter(|c| !MEASURES.contains(c))
         .collect();
     // Stable both ways: rows arrive in file order (parts in order), so each day's merged
     // rows keep the order a single read of the file would give them.
-    lf.group_by_stable(keys)
-        .agg(daily_sums())
-        .select(
-            schema::COST_COLUMNS
-                .iter()
-                .map(|c| col(c.name))
-                .collect::<Vec<_>>(),
-        )
-        .sort(
-            ["source", "charge_period_start"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
+    let merged = sum_same_keys(rows, &keys)?.select(schema::COST_COLUMNS.iter().map(|c| c.name))?;
+    // Sorted (a gather of every column) only when out of order: the rows of a file in day
+    // order, cut into parts, arrive in order already.
+    let in_order = {
+        let source = merged.column("source")?.str()?;
+        let start = merged.column("charge_period_start")?.datetime()?.physical();
+        let mut rows = source.iter().zip(start.iter());
+        let first = rows.next();
+        rows.try_fold(first, |before, row| {
+            (before <= Some(row)).then_some(Some(row))
+        })
+        .is_some()
+    };
+    if in_order {
+        return Ok(merged);
+    }
+    merged.sort(
+        ["source", "charge_period_start"],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )
 }
 
 impl Parsed {
@@ -2369,7 +2375,7 @@ impl Spill {
             return rows.collect();
         }
         if split.len() == days_in_batch {
-            return merge_rows(rows).collect();
+            return merge_rows(rows.collect()?);
         }
         let day = col("charge_period_start")
             .cast(DataType::Date)
@@ -2379,7 +2385,7 @@ impl Spill {
         });
         concat(
             [
-                merge_rows(rows.clone().filter(in_split.clone())),
+                merge_rows(rows.clone().filter(in_split.clone()).collect()?)?.lazy(),
                 rows.filter(in_split.not()),
             ],
             UnionArgs::default(),
