@@ -1027,8 +1027,8 @@ pub fn finish(
     let services = &opts.services;
     // The lookups are independent: run on every core (coding a column is one thread's loop),
     // and of several bad values the one in the first column of this list is reported. The
-    // hints, the longest job and one that cannot fail on a value, start first, so the other
-    // core works through the rest meanwhile.
+    // hints, the most work and unable to fail on a value, are looked up first, in pieces
+    // both cores share ([`HINTS`]); the jobs below follow.
     type Job<'j> = Box<dyn Fn() -> Result<Vec<Column>, IngestError> + Sync + 'j>;
     let jobs: Vec<Job> = vec![
         Box::new(|| ts_lookup(stage::START, "__start_us")),
