@@ -1607,15 +1607,15 @@ fn sum_same_keys(frame: DataFrame, keys: &[&str]) -> PolarsResult<DataFrame> {
         _ => Some(v.unwrap_or(0.0)),
     };
     if shared == 0 {
+        // Only a null amount of money differs from its sum (ingest has refused those
+        // already; the columns are not rebuilt for nothing).
         let mut frame = frame;
-        for m in MEASURES {
-            let own: Float64Chunked = frame
-                .column(m)?
-                .f64()?
-                .iter()
-                .map(|v| alone(m, v))
-                .collect();
-            frame.with_column(own.with_name(m.into()).into_column())?;
+        for m in ["billed_cost", "effective_cost"] {
+            let own = frame.column(m)?.f64()?;
+            if own.null_count() > 0 {
+                let own: Float64Chunked = own.iter().map(|v| alone(m, v)).collect();
+                frame.with_column(own.with_name(m.into()).into_column())?;
+            }
         }
         return Ok(frame);
     }
@@ -1684,16 +1684,9 @@ fn merge_rows(rows: DataFrame) -> PolarsResult<DataFrame> {
     let merged = sum_same_keys(rows, &keys)?.select(schema::COST_COLUMNS.iter().map(|c| c.name))?;
     // Sorted (a gather of every column) only when out of order: the rows of a file in day
     // order, cut into parts, arrive in order already.
-    let in_order = {
-        let source = merged.column("source")?.str()?;
-        let start = merged.column("charge_period_start")?.datetime()?.physical();
-        let mut rows = source.iter().zip(start.iter());
-        let first = rows.next();
-        rows.try_fold(first, |before, row| {
-            (before <= Some(row)).then_some(Some(row))
-        })
-        .is_some()
-    };
+    let source = merged.column("source")?.str()?;
+    let start = merged.column("charge_period_start")?.datetime()?.physical();
+    let in_order = source.iter().zip(start.iter()).is_sorted();
     if in_order {
         return Ok(merged);
     }
@@ -2419,9 +2412,12 @@ mod tests {
                         .cast(&DataType::Date)
                         .unwrap(),
                     Column::new("billed_cost".into(), cost.clone()),
+                    // A null amount where the cost is 2.0.
                     Column::new(
                         "effective_cost".into(),
-                        cost.iter().map(|c| c * 2.0).collect::<Vec<_>>(),
+                        cost.iter()
+                            .map(|c| (*c != 2.0).then_some(c * 2.0))
+                            .collect::<Vec<_>>(),
                     ),
                     Column::new("consumed_quantity".into(), q),
                 ],
@@ -2503,6 +2499,63 @@ mod tests {
                 };
                 assert_eq!(bits(&ours), bits(&want), "{m} of {df}");
             }
+        }
+    }
+
+    /// Hints looked up in pieces (however small) answer each row as its own hint would:
+    /// hints new to the memory and remembered ones, repeated within and across pieces.
+    #[test]
+    fn hints_looked_up_in_pieces_answer_every_row_by_its_own_hint() {
+        let base = [
+            "Azure OpenAI | | | gpt-4o Input Tokens | gpt-4o Input tokens | | res-1 |",
+            "Amazon Bedrock | | | Claude 3.5 Sonnet Output Tokens | Claude 3.5 Sonnet Output tokens | | res-2 |",
+            "Amazon Bedrock | | | Cohere Command R Input Tokens | Cohere Command R Input tokens | | res-3 |",
+            "Amazon S3 | Storage | | | TimedStorage-ByteHrs | | bucket-1 |",
+            "",
+        ];
+        // The largest pieces first: the base hints are all new to the memory in one piece.
+        for piece in [100, 7, 3, 1] {
+            // Base hints (new in the first run, remembered after) and two hints new to each
+            // run, so that a piece holds several new hints.
+            let own = [
+                format!("Azure OpenAI | | | gpt-4o-mini Output Tokens | | | res-a{piece} |"),
+                format!("Amazon Bedrock | | | Llama 3 70B Input Tokens | | | res-b{piece} |"),
+            ];
+            let hints: Vec<&str> = (0..23)
+                .map(|i| match i % 4 {
+                    1 => own[0].as_str(),
+                    3 => own[1].as_str(),
+                    _ => base[(i * 7) % base.len()],
+                })
+                .collect();
+            let staged = Staged {
+                df: DataFrame::new(
+                    hints.len(),
+                    vec![Column::new(stage::HINT.into(), hints.clone())],
+                )
+                .unwrap(),
+                origin: HashMap::new(),
+            };
+            let lookup = Lookup {
+                staged: &staged,
+                file: Path::new("hints.csv"),
+            };
+            let pieces = lookup.hint_pieces(piece).unwrap();
+            assert_eq!(pieces.len(), hints.len().div_ceil(piece));
+            let looked = pieces.iter().map(HintMemo::look).collect();
+            let answers = lookup.hint_answers(looked, &["m", "u", "d"]).unwrap();
+            let got = |c: usize, row: usize| answers[c].str().unwrap().get(row).map(str::to_string);
+            let mut distinct = BTreeSet::new();
+            for (row, hint) in hints.iter().enumerate() {
+                let want = HintMemo::answer_of(hint);
+                assert_eq!(
+                    [got(0, row), got(1, row), got(2, row)],
+                    want,
+                    "row {row}: {hint}"
+                );
+                distinct.insert(want);
+            }
+            assert!(distinct.len() >= 4, "the hints answer alike: {distinct:?}");
         }
     }
 
