@@ -163,16 +163,41 @@ impl Parts {
             return Ok(DataFrame::empty());
         }
         let kept = crate::timing::on_all_cores(&self.kept, |df| {
-            Ok(crate::store::rollup::picked(df.clone().lazy(), filter, columns).collect()?)
+            crate::store::rollup::picked(df.clone().lazy(), filter, columns).collect()
         });
         let read = crate::timing::on_all_cores(&self.files, |file| file.read(filter, columns));
-        let read = read.into_iter().map(|r| r.map_err(AnalyseError::from));
+        // A file that opened but does not read, or whose columns do not stack onto the
+        // others', is named, with what to do (rollups are a cache).
+        let damaged = |path: &std::path::Path, cause| AnalyseError::DamagedRollup {
+            // `<data>/rollup/<table>/<file>`
+            dir: path
+                .parent()
+                .and_then(std::path::Path::parent)
+                .unwrap_or(path)
+                .display()
+                .to_string(),
+            cause,
+        };
+        let read = read.into_iter().zip(&self.files).map(|(r, file)| {
+            let path = file.path();
+            Ok((r.map_err(|e| damaged(path, e))?, Some(path)))
+        });
+        let kept = kept.into_iter().map(|r| Ok::<_, AnalyseError>((r?, None)));
         let mut all: Option<DataFrame> = None;
-        for part in kept.into_iter().chain(read) {
-            let part = part?;
+        for part in kept.chain(read) {
+            let (part, path) = part?;
             match &mut all {
                 Some(all) => {
-                    all.vstack_mut_owned(part)?;
+                    all.vstack_mut_owned(part).map_err(|cause| match path {
+                        Some(path) => damaged(
+                            path,
+                            crate::store::StoreError::Polars {
+                                path: path.to_path_buf(),
+                                cause,
+                            },
+                        ),
+                        None => cause.into(),
+                    })?;
                 }
                 None => all = Some(part),
             }

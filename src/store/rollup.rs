@@ -222,6 +222,11 @@ pub struct Coded {
 }
 
 impl Coded {
+    /// The file this reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn open(path: &Path) -> Result<Coded, StoreError> {
         let polars = |cause| StoreError::Polars {
             path: path.to_path_buf(),

@@ -238,6 +238,42 @@ fn totals_read_from_the_stored_sums_match_the_rows_and_survive_damage() {
     assert!(err.contains("hint: rollups are a cache"), "{err}");
     std::fs::remove_dir(&victim).unwrap();
     assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
+
+    // One that opens (its dictionaries whole) but whose money column is another type than
+    // the other days' cannot be put together with them: an error naming it, with what to do.
+    let reader = || ParquetReader::new(std::fs::File::open(&victim).unwrap());
+    let metadata: Vec<(String, String)> = reader()
+        .get_metadata()
+        .unwrap()
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect();
+    let mut rows = reader().finish().unwrap();
+    let money = rows
+        .columns()
+        .iter()
+        .find(|c| c.dtype() == &DataType::Float64)
+        .map(|c| c.name().clone())
+        .expect("a rollup holds money");
+    let as_text = rows
+        .column(&money)
+        .unwrap()
+        .cast(&DataType::String)
+        .unwrap();
+    rows.with_column(as_text).unwrap();
+    ParquetWriter::new(std::fs::File::create(&victim).unwrap())
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
+        .finish(&mut rows)
+        .unwrap();
+    let out = on_demo(&demo.env, &["report", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(name.as_ref()), "{err}");
+    assert!(err.contains("hint: rollups are a cache"), "{err}");
+    std::fs::remove_file(&victim).unwrap();
+    assert_eq!(demo.report_with(&["--daily-series", "0"]), first);
 }
 
 #[test]
