@@ -37,13 +37,13 @@ pub fn code(values: &StringChunked) -> Coded<'_> {
 /// of each distinct tuple, in the order they appear, and each row's index into them.
 /// Each column is coded on its own, then the codes pairwise, so no row's strings are hashed
 /// more than once.
-pub fn code_tuples(columns: &[&StringChunked]) -> (Vec<usize>, IdxCa) {
+pub(crate) fn code_tuples(columns: &[&StringChunked]) -> (Vec<usize>, IdxCa) {
     tuples(columns.iter().map(|c| code(c).rows))
 }
 
 /// [`code_tuples`] of String or Categorical columns: a Categorical column is coded by its
 /// dictionary codes, so none of its strings is hashed (any other type by its text).
-pub fn code_columns(columns: &[&Column]) -> PolarsResult<(Vec<usize>, IdxCa)> {
+pub(crate) fn code_columns(columns: &[&Column]) -> PolarsResult<(Vec<usize>, IdxCa)> {
     let coded: Vec<IdxCa> = columns
         .iter()
         .map(|c| code_column(c))
@@ -55,7 +55,7 @@ pub fn code_columns(columns: &[&Column]) -> PolarsResult<(Vec<usize>, IdxCa)> {
 /// (null a value of its own). A Categorical column is coded by its dictionary codes and an
 /// integer (or Boolean) column whose values span few numbers by the numbers (no hashing);
 /// any other by its text.
-pub fn code_column(column: &Column) -> PolarsResult<IdxCa> {
+pub(crate) fn code_column(column: &Column) -> PolarsResult<IdxCa> {
     match column.dtype() {
         DataType::Categorical(..) | DataType::Enum(..) => {
             let physical = column.to_physical_repr().cast(&DataType::UInt32)?;
@@ -82,7 +82,7 @@ pub fn code_column(column: &Column) -> PolarsResult<IdxCa> {
 /// The [`code_column`] of each of `names` (each once, however often it is named) in `df`,
 /// the columns on all cores: the codes [`sum_by`] groups by, made once for a frame grouped
 /// by several sets of keys that share columns.
-pub fn code_named<'a>(
+pub(crate) fn code_named<'a>(
     df: &DataFrame,
     names: impl IntoIterator<Item = &'a str>,
 ) -> PolarsResult<HashMap<&'a str, IdxCa>> {
@@ -92,7 +92,7 @@ pub fn code_named<'a>(
             distinct.push(name);
         }
     }
-    let codes = crate::timing::on_all_cores(&distinct, |c| code_column(df.column(c)?));
+    let codes = crate::parallel::on_all_cores(&distinct, |c| code_column(df.column(c)?));
     distinct
         .into_iter()
         .zip(codes)
@@ -106,7 +106,7 @@ pub fn code_named<'a>(
 /// adds nothing; a group of nulls sums to 0, as polars' `sum`). `codes` holds the keys'
 /// [`code_column`]s ([`code_named`]). A group-by without hashing where the keys are
 /// dictionary codes and day numbers, and one pass per summed column.
-pub fn sum_by(
+pub(crate) fn sum_by(
     df: &DataFrame,
     keys: &[&str],
     codes: &HashMap<&str, IdxCa>,
@@ -166,7 +166,7 @@ pub fn sum_by(
 /// Small numbers (dictionary codes) coded in order of first appearance, null a value of its
 /// own: the distinct values and each row's index into them, by a table indexed by the
 /// number (no hashing).
-pub fn code_numbers(values: &UInt32Chunked) -> (Vec<Option<u32>>, IdxCa) {
+pub(crate) fn code_numbers(values: &UInt32Chunked) -> (Vec<Option<u32>>, IdxCa) {
     const FRESH: IdxSize = IdxSize::MAX;
     let slots = values.max().map_or(0, |m| m as usize + 1) + 1;
     let mut index = vec![FRESH; slots];
@@ -201,7 +201,7 @@ pub fn code_numbers(values: &UInt32Chunked) -> (Vec<Option<u32>>, IdxCa) {
 /// once (a cent amount's total lands on the cent, where adding a hundred amounts in turn
 /// can end a hair under a half cent and round the wrong way).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CompensatedSum {
+pub(crate) struct CompensatedSum {
     sum: f64,
     carried: f64,
 }

@@ -10,13 +10,13 @@ const PURGE_DELAY_MS: std::ffi::c_long = 1000;
 
 /// The options every command runs with. Large OS pages (transparent huge pages where the
 /// kernel offers them on request): a report allocates and frees gigabytes in 1M-row batches,
-/// and with 4 KB pages the page faults cost seconds of system time (10M rows: first report
-/// 13.3-13.8 s -> 11.1-12.3 s). Freed memory kept for a second before it is returned
-/// (mimalloc 2's default is 10 ms; mimalloc 3 made it 1000): a command frees and allocates
-/// the same gigabytes batch after batch, and each page returned early is faulted and zeroed
-/// again by the kernel. At 10M rows: anomalies 4.6 -> 3.6 s (median of 4) for +130 MB peak,
-/// report ~10% faster for +250 MB. mimalloc's own `MIMALLOC_PURGE_DELAY`, when set, wins (0
-/// measures the memory a command really holds).
+/// and with 4 KB pages the page faults cost seconds of system time. Freed memory kept for a
+/// second before it is returned (mimalloc 2's default is 10 ms; mimalloc 3 made it 1000): a
+/// command frees and allocates the same gigabytes batch after batch, and each page returned
+/// early is faulted and zeroed again by the kernel; a little more peak memory buys less
+/// system time (docs/performance.md has the measurements). mimalloc's own
+/// `MIMALLOC_PURGE_DELAY`, when set, wins (0 measures the memory a command really holds).
+#[allow(unsafe_code)]
 pub fn configure() {
     // SAFETY: sets one of mimalloc's documented options to a valid value; no memory is
     // touched.
@@ -26,16 +26,12 @@ pub fn configure() {
 
 /// Freed memory is not returned until the process ends. For `ingest`, whose memory is one
 /// part's worth however large the file (a part's buffers are freed and the next part's
-/// allocated again, hundreds of times): 10M rows, caches dropped, alternated x2: CSV
-/// 21.8-22.1 s -> 20.0-20.4 s (system time 6.6-6.9 -> 4.6-5.2 s), Parquet 13.1-14.4 s ->
-/// 12.7-14.3 s (system time 1.5-1.7 -> 0.8-0.9 s), for +70-110 MB of peak (0.97 GB at most).
-/// Not for a report that builds the rollups (no faster, +250 MB, a peak past 2 GB); for a
-/// window of up to 20M rows read from rollups (anomalies, investigate, later reports; see
-/// `analyse::KEEP_FREED_ROWS`), whose decoded files
-/// are freed as the window is copied into one buffer per column: that copy took 0.06 s or
-/// 0.5-0.9 s at 10M rows depending on whether the freed buffers had been returned yet
-/// (anomalies, alternated x3: 3.57-4.81 s -> 3.35-3.69 s, peak 1.41-1.46 -> 1.50-1.54 GB).
-pub fn keep_freed() {
+/// allocated again, hundreds of times: returning them costs system time for little memory).
+/// Not for a report that builds the rollups (no faster, and a higher peak); for a window of
+/// up to `analyse::KEEP_FREED_ROWS` rows read from rollups (anomalies, investigate, later
+/// reports), whose decoded files are freed as the window is copied into one buffer per
+/// column: the copy is much slower when those buffers were returned already.
+pub(crate) fn keep_freed() {
     KEEPING.store(true, std::sync::atomic::Ordering::Relaxed);
     set_purge_delay(-1);
 }
@@ -46,9 +42,9 @@ static KEEPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// While the returned guard lives, freed memory goes back to the OS at once (what was kept
 /// so far too), unless [`keep_freed`] holds it all anyway; afterwards it is kept for a second
 /// again. For copying a window that is freed as it is copied, whose freed buffers cannot
-/// be reused by the larger ones being filled: the first whole-year report at 10M rows
-/// peaked at 1.77-1.98 GB keeping them, 1.72-1.79 GB returning them (alternated x6).
-pub fn return_freed_at_once() -> ReturnFreed {
+/// be reused by the larger ones being filled: kept, they only raise the peak.
+#[allow(unsafe_code)]
+pub(crate) fn return_freed_at_once() -> ReturnFreed {
     if KEEPING.load(std::sync::atomic::Ordering::Relaxed) {
         return ReturnFreed(false);
     }
@@ -60,7 +56,7 @@ pub fn return_freed_at_once() -> ReturnFreed {
 }
 
 /// See [`return_freed_at_once`].
-pub struct ReturnFreed(bool);
+pub(crate) struct ReturnFreed(bool);
 
 impl Drop for ReturnFreed {
     fn drop(&mut self) {
@@ -70,6 +66,7 @@ impl Drop for ReturnFreed {
     }
 }
 
+#[allow(unsafe_code)]
 fn set_purge_delay(ms: std::ffi::c_long) {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: as in `configure`; `mi_option_purge_delay` takes milliseconds, -1 for never.

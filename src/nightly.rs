@@ -5,7 +5,7 @@
 
 use crate::attribute::Attributor;
 use crate::config::Config;
-use crate::ingest::{self, IngestOptions};
+use crate::ingest::IngestOptions;
 use crate::output::report::{self, Report, ReportOptions};
 use crate::store::{Store, StoreLock};
 use chrono::{Duration, NaiveDate};
@@ -51,14 +51,17 @@ pub struct Nightly {
 }
 
 /// RFC 3339 UTC time of now, as run records store it.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Export files named by `[nightly] exports`: files as given, directories by their
 /// .csv / .parquet / .json / .jsonl files (sorted). A path that does not exist is an error
 /// of that path only.
-pub fn export_files(dir: &Path, paths: &[PathBuf]) -> Vec<(PathBuf, Result<Vec<PathBuf>, String>)> {
+pub(crate) fn export_files(
+    dir: &Path,
+    paths: &[PathBuf],
+) -> Vec<(PathBuf, Result<Vec<PathBuf>, String>)> {
     paths
         .iter()
         .map(|p| {
@@ -122,7 +125,7 @@ fn ingest_exports(
             source: None,
             part_bytes: crate::ingest::PART_BYTES,
         };
-        match ingest::ingest_files(store, lock, &files, &ingest_opts) {
+        match crate::store::ingest_files(store, lock, &files, &ingest_opts) {
             Ok(report) => {
                 for p in &report.parsed {
                     outcomes.push(SourceOutcome {
@@ -214,7 +217,7 @@ pub fn run(
 
 /// The last `days` days of the store's costs (`None`s when it holds none): the period the
 /// nightly report and `publish` cover by default.
-pub fn last_days(
+pub(crate) fn last_days(
     store: &Store,
     days: u32,
 ) -> Result<(Option<NaiveDate>, Option<NaiveDate>), crate::analyse::AnalyseError> {
@@ -226,7 +229,7 @@ pub fn last_days(
 }
 
 /// Record every source's outcome in the store's run log (what `sources` in reports reads).
-pub fn record_runs(
+pub(crate) fn record_runs(
     store: &Store,
     lock: &StoreLock,
     sources: &[SourceOutcome],
@@ -240,7 +243,7 @@ pub fn record_runs(
 
 /// Write `report.md`, `report.json`, `report.html` and `dashboard.html` into `out`, each
 /// replaced atomically (a reader never sees half a file).
-pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, NightlyError> {
+pub(crate) fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, NightlyError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| NightlyError::Io { path, cause }
@@ -263,7 +266,7 @@ pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, Nightl
 }
 
 /// Post the Markdown digest to a Slack-compatible incoming webhook (`{"text": …}`).
-pub async fn post_digest(url: &str, markdown: &str) -> Result<(), String> {
+pub(crate) async fn post_digest(url: &str, markdown: &str) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()

@@ -31,7 +31,7 @@ pub fn region(raw: &str) -> Option<String> {
 /// The LLM services kept by ingest unless `--services` says otherwise: case-insensitive
 /// substrings of the service name (Bedrock and its "… (Amazon Bedrock Edition)" model-vendor
 /// names, Vertex AI and the Gemini API, Azure OpenAI and Azure AI Foundry models).
-pub const DEFAULT_LLM_SERVICES: &[&str] = &[
+pub(crate) const DEFAULT_LLM_SERVICES: &[&str] = &[
     "bedrock",
     "vertex ai",
     "gemini",
@@ -50,7 +50,12 @@ pub enum ServiceFilter {
 
 impl Default for ServiceFilter {
     fn default() -> Self {
-        ServiceFilter::Matching(DEFAULT_LLM_SERVICES.iter().map(|s| s.to_string()).collect())
+        ServiceFilter::Matching(
+            DEFAULT_LLM_SERVICES
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
+        )
     }
 }
 
@@ -277,7 +282,7 @@ pub fn pricing_detail(text: &str) -> Option<&'static str> {
 }
 
 /// Tag value normalisation for attribution: trimmed, lower-case, inner whitespace as `-`.
-pub fn tag_value(raw: &str) -> String {
+pub(crate) fn tag_value(raw: &str) -> String {
     raw.split_whitespace()
         .collect::<Vec<_>>()
         .join("-")

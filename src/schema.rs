@@ -1,14 +1,14 @@
 //! The two tables every stage speaks: CostRecord and UsageRecord.
 //!
 //! This module is the one source of truth for their columns, types and nullability. Producers
-//! (ingest, collectors) build frames with [`cost_schema`] / [`usage_schema`] and check them with
+//! (ingest, collectors) build frames with `cost_schema` / `usage_schema` and check them with
 //! [`validate_cost`] / [`validate_usage`]; every producer's tests run their output through the
 //! validator. Column names follow FOCUS in snake_case wherever FOCUS has the concept.
 
 use polars::prelude::*;
 
 /// Time zone of every timestamp column. Values are instants in UTC.
-pub const TZ: TimeZone = TimeZone::UTC;
+pub(crate) const TZ: TimeZone = TimeZone::UTC;
 
 /// Datetime type of every timestamp column.
 pub fn timestamp() -> DataType {
@@ -31,7 +31,7 @@ pub const USAGE_TYPES: &[&str] = &[
 
 /// Rows whose `usage_type` is one of the token kinds (`*_tokens`), as equality tests (cheap
 /// on String and Categorical columns alike).
-pub fn is_token_usage() -> Expr {
+pub(crate) fn is_token_usage() -> Expr {
     USAGE_TYPES
         .iter()
         .filter(|t| t.ends_with("_tokens"))
@@ -48,10 +48,10 @@ pub fn equals(e: Expr, value: &str) -> Expr {
 }
 
 /// FOCUS ChargeCategory values.
-pub const CHARGE_CATEGORIES: &[&str] = &["Usage", "Purchase", "Tax", "Credit", "Adjustment"];
+pub(crate) const CHARGE_CATEGORIES: &[&str] = &["Usage", "Purchase", "Tax", "Credit", "Adjustment"];
 
 /// FOCUS PricingCategory values (nullable: FOCUS leaves it empty for credits and adjustments).
-pub const PRICING_CATEGORIES: &[&str] = &["Standard", "Committed", "Dynamic", "Other"];
+pub(crate) const PRICING_CATEGORIES: &[&str] = &["Standard", "Committed", "Dynamic", "Other"];
 
 /// One column of a table: name, type, and whether nulls are allowed.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +101,7 @@ pub const COST_COLUMNS: &[ColumnSpec] = &[
 ];
 
 /// UsageRecord: one row per (day, provider, resource/profile, model).
-pub const USAGE_COLUMNS: &[ColumnSpec] = &[
+pub(crate) const USAGE_COLUMNS: &[ColumnSpec] = &[
     col_spec("charge_period_start", timestamp, false),
     col_spec("charge_period_end", timestamp, false),
     col_spec("provider_name", string, false),
@@ -125,7 +125,7 @@ pub const USAGE_COLUMNS: &[ColumnSpec] = &[
 /// Profile: a snapshot of one tagged resource calls are made through (a Bedrock application
 /// inference profile), so its tags attribute the spend and usage recorded against it.
 /// `charge_period_start` is the day of the snapshot.
-pub const PROFILE_COLUMNS: &[ColumnSpec] = &[
+pub(crate) const PROFILE_COLUMNS: &[ColumnSpec] = &[
     col_spec("charge_period_start", timestamp, false),
     col_spec("charge_period_end", timestamp, false),
     col_spec("provider_name", string, false),
@@ -141,7 +141,7 @@ pub const PROFILE_COLUMNS: &[ColumnSpec] = &[
 ];
 
 /// Columns added by attribution, after the CostRecord columns.
-pub const ATTRIBUTION_COLUMNS: &[&str] = &["team", "feature", "allocation"];
+pub(crate) const ATTRIBUTION_COLUMNS: &[&str] = &["team", "feature", "allocation"];
 
 fn schema_of(cols: &[ColumnSpec]) -> Schema {
     cols.iter()
@@ -150,20 +150,15 @@ fn schema_of(cols: &[ColumnSpec]) -> Schema {
 }
 
 /// The polars schema of a CostRecord frame.
-pub fn cost_schema() -> Schema {
+pub(crate) fn cost_schema() -> Schema {
     schema_of(COST_COLUMNS)
-}
-
-/// The polars schema of a UsageRecord frame.
-pub fn usage_schema() -> Schema {
-    schema_of(USAGE_COLUMNS)
 }
 
 /// Columns an analysis window holds as Categorical (dictionary codes in polars' global
 /// categories): the dimensions every report, anomaly series and explanation groups and
 /// filters by. Grouping 10M rows by codes is several times faster than by strings, and a
 /// loaded row is smaller. Values read out of a window go through [`text_values`].
-pub const CATEGORICAL_COLUMNS: &[&str] = &[
+pub(crate) const CATEGORICAL_COLUMNS: &[&str] = &[
     "provider_name",
     "sub_account_id",
     "region_id",
@@ -181,20 +176,20 @@ pub const CATEGORICAL_COLUMNS: &[&str] = &[
 ];
 
 /// The Categorical type (global categories, so codes agree across frames).
-pub fn categorical() -> DataType {
+pub(crate) fn categorical() -> DataType {
     DataType::from_categories(Categories::global())
 }
 
 /// `df` with those of [`CATEGORICAL_COLUMNS`] that are String cast to Categorical, one
 /// column per core at a time (a lazy cast of several columns runs them one after another,
-/// and each hashes every row: 4 s for a 10M-row history's first rollups).
-pub fn categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
+/// and each hashes every row).
+pub(crate) fn categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
     let names: Vec<&str> = CATEGORICAL_COLUMNS
         .iter()
         .copied()
         .filter(|c| matches!(df.schema().get(c), Some(DataType::String)))
         .collect();
-    let cast = crate::timing::on_all_cores(&names, |c| {
+    let cast = crate::parallel::on_all_cores(&names, |c| {
         df.column(c)
             .and_then(|column| categorical_of(column.str()?))
     });
@@ -210,6 +205,7 @@ pub fn categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
 /// string within its chunk (inline bytes, or a place in the chunk's buffers), and the same
 /// string under two views only costs a second lookup. A chunk whose views are mostly
 /// distinct (strings not read from a dictionary) is left to polars' cast.
+#[allow(unsafe_code)]
 fn categorical_of(strings: &StringChunked) -> PolarsResult<Column> {
     let dtype = categorical();
     let DataType::Categorical(_, mapping) = &dtype else {
@@ -258,7 +254,7 @@ fn categorical_of(strings: &StringChunked) -> PolarsResult<Column> {
 
 /// `df` with every Categorical column back to String (for outputs other tools read, and
 /// shared-cost splits, which write text).
-pub fn without_categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
+pub(crate) fn without_categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
     let names: Vec<PlSmallStr> = df
         .schema()
         .iter()
@@ -274,6 +270,7 @@ pub fn without_categoricals(mut df: DataFrame) -> PolarsResult<DataFrame> {
 
 /// A Categorical column as String: each distinct code's text made once and gathered to the
 /// rows (the rows share its bytes), where a cast builds every row's string.
+#[allow(unsafe_code)]
 fn text_of(column: &Column) -> PolarsResult<Column> {
     let physical = column.to_physical_repr();
     let Ok(codes) = physical.u32() else {
@@ -296,7 +293,7 @@ pub fn text(e: Expr) -> Expr {
 }
 
 /// The values of a String or Categorical column.
-pub fn text_values(c: &Column) -> PolarsResult<StringChunked> {
+pub(crate) fn text_values(c: &Column) -> PolarsResult<StringChunked> {
     match c.dtype() {
         DataType::String => Ok(c.str()?.clone()),
         _ => Ok(c.cast(&DataType::String)?.str()?.clone()),
@@ -304,18 +301,18 @@ pub fn text_values(c: &Column) -> PolarsResult<StringChunked> {
 }
 
 /// Days since 1970-01-01 (polars' Date representation) of a calendar day.
-pub fn day_number(d: chrono::NaiveDate) -> i32 {
+pub(crate) fn day_number(d: chrono::NaiveDate) -> i32 {
     use chrono::Datelike;
     d.num_days_from_ce() - 719_163
 }
 
 /// The calendar day of a day number.
-pub fn date_of_day_number(day: i32) -> chrono::NaiveDate {
+pub(crate) fn date_of_day_number(day: i32) -> chrono::NaiveDate {
     chrono::NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default()
 }
 
 /// The UTC day number of `charge_period_start`, as an Int32 expression.
-pub fn day_number_expr() -> Expr {
+pub(crate) fn day_number_expr() -> Expr {
     col("charge_period_start")
         .cast(DataType::Date)
         .cast(DataType::Int32)
@@ -454,7 +451,7 @@ pub fn validate_cost(df: &DataFrame) -> Result<(), SchemaError> {
         Box::new(|| check_periods(df)),
         Box::new(|| check_tags(df)),
     ];
-    crate::timing::on_all_cores(&checks, |check| check())
+    crate::parallel::on_all_cores(&checks, |check| check())
         .into_iter()
         .collect()
 }
@@ -518,15 +515,15 @@ pub fn validate_usage(df: &DataFrame) -> Result<(), SchemaError> {
 }
 
 /// Check that `df` is a valid Profile frame.
-pub fn validate_profiles(df: &DataFrame) -> Result<(), SchemaError> {
+pub(crate) fn validate_profiles(df: &DataFrame) -> Result<(), SchemaError> {
     check_columns(df, PROFILE_COLUMNS, &[])?;
     check_periods(df)
 }
 
 /// A frame of `spec` columns from (name, values) pairs built by a producer; null-typed
 /// columns get their schema type.
-pub fn frame_of(spec: &[ColumnSpec], mut columns: Vec<Column>) -> PolarsResult<DataFrame> {
-    for c in columns.iter_mut() {
+pub(crate) fn frame_of(spec: &[ColumnSpec], mut columns: Vec<Column>) -> PolarsResult<DataFrame> {
+    for c in &mut columns {
         if let Some(s) = spec.iter().find(|s| s.name == c.name().as_str()) {
             let dtype = (s.dtype)();
             if c.dtype() != &dtype {
@@ -541,7 +538,7 @@ pub fn frame_of(spec: &[ColumnSpec], mut columns: Vec<Column>) -> PolarsResult<D
 }
 
 /// A Date column from days (cast to the timestamp type by [`frame_of`]).
-pub fn day_column(name: &str, days: &[chrono::NaiveDate]) -> PolarsResult<Column> {
+pub(crate) fn day_column(name: &str, days: &[chrono::NaiveDate]) -> PolarsResult<Column> {
     use chrono::Datelike;
     let raw: Vec<i32> = days
         .iter()
@@ -551,13 +548,23 @@ pub fn day_column(name: &str, days: &[chrono::NaiveDate]) -> PolarsResult<Column
 }
 
 /// A three-letter upper-case code, the shape of ISO 4217.
-pub fn is_currency_code(s: &str) -> bool {
+pub(crate) fn is_currency_code(s: &str) -> bool {
     s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 /// An empty CostRecord frame.
-pub fn empty_cost() -> DataFrame {
+pub(crate) fn empty_cost() -> DataFrame {
     DataFrame::empty_with_schema(&cost_schema())
+}
+
+/// Rows whose charge period starts on days `start..=end` (compared as UTC microseconds).
+pub fn between(start: chrono::NaiveDate, end: chrono::NaiveDate) -> Expr {
+    let micros =
+        |d: chrono::NaiveDate| lit(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros());
+    let t = col("charge_period_start").cast(DataType::Int64);
+    t.clone()
+        .gt_eq(micros(start))
+        .and(t.lt(micros(end + chrono::Duration::days(1))))
 }
 
 #[cfg(test)]
@@ -617,7 +624,7 @@ mod tests {
         ] {
             match validate_cost(&rows_tagged(tags)) {
                 Err(SchemaError::BadTags { row: r, value: v }) => {
-                    assert_eq!((r, v.as_str()), (row, value))
+                    assert_eq!((r, v.as_str()), (row, value));
                 }
                 other => panic!("expected bad tags, got {other:?}"),
             }

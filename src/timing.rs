@@ -1,6 +1,5 @@
 //! Phase timings on stderr when `SPENDLENS_TIMINGS` is set: where a slow report or anomaly
-//! run spends its time (README: Performance). Off by default and never on stdout. Also the
-//! one way independent jobs are spread over the cores ([`on_all_cores`]).
+//! run spends its time (docs/performance.md). Off by default and never on stdout.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -14,14 +13,14 @@ fn enabled() -> bool {
 /// wall time and the process' CPU time (user and system, every thread) over the phase. CPU
 /// near twice the wall time on two cores: the phase keeps both busy; near the wall time: one
 /// core waits.
-pub struct Phase {
+pub(crate) struct Phase {
     name: &'static str,
     started: Instant,
     cpu: f64,
 }
 
 /// Start timing a phase; the guard reports when it goes out of scope.
-pub fn phase(name: &'static str) -> Option<Phase> {
+pub(crate) fn phase(name: &'static str) -> Option<Phase> {
     enabled().then(|| Phase {
         name,
         started: Instant::now(),
@@ -42,6 +41,7 @@ impl Drop for Phase {
 
 /// User and system CPU time of this process so far, from `/proc/self/stat` (in clock
 /// ticks, usually of 10 ms; 0 where it cannot be read).
+#[allow(unsafe_code)]
 fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
@@ -57,47 +57,4 @@ fn cpu_seconds() -> f64 {
     // SAFETY: sysconf only reads a configuration value.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
     ticks / per_second as f64
-}
-
-/// `f` applied to every item on every core (each worker takes the next item), results in
-/// the items' order. For independent jobs polars does not parallelise itself: encoding many
-/// small Parquet files, explaining many anomalies. The jobs run on polars' thread pool, so
-/// none may wait for another (a pool thread waiting would hold one of the pool's few threads).
-pub fn on_all_cores<'a, T: Sync, R: Send>(items: &'a [T], f: impl Fn(&'a T) -> R + Sync) -> Vec<R> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<R>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(items.len());
-    // On polars' threads, which live as long as the process: threads of our own, started per
-    // call, each take fresh memory from the allocator and give it back when they end.
-    polars_core::runtime::THREAD_POOL.scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|_| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                *slots[i].lock().expect("no panics while held") = Some(r);
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner()
-                .expect("no panics while held")
-                .expect("every item was taken by a worker")
-        })
-        .collect()
-}
-
-/// `a` and `b` at once on polars' thread pool (as [`on_all_cores`]): for two jobs that each
-/// keep one core busy, done in the time of the longer.
-pub fn both<A: Send, B: Send>(
-    a: impl FnOnce() -> A + Send,
-    b: impl FnOnce() -> B + Send,
-) -> (A, B) {
-    polars_core::runtime::THREAD_POOL.join(a, b)
 }

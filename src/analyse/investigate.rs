@@ -4,7 +4,7 @@
 
 use super::anomalies::{self, Anomaly, Baseline, Decomposition, Frame, RootCause};
 use super::sums::Sums;
-use super::{AnalyseError, Dimension, Pick, Window};
+use super::{AnalyseError, CostWindow, Dimension, Pick};
 use crate::attribute::Attributor;
 use crate::config::AnomalyConfig;
 use crate::schema::{text, text_values};
@@ -41,7 +41,7 @@ impl Selector {
 }
 
 /// A selection as the user wrote it: `team=search, model=gpt-4o`.
-pub fn describe(selection: &[(Dimension, String)]) -> String {
+pub(crate) fn describe(selection: &[(Dimension, String)]) -> String {
     selection
         .iter()
         .map(|(d, v)| format!("{}={v}", d.name()))
@@ -50,7 +50,7 @@ pub fn describe(selection: &[(Dimension, String)]) -> String {
 }
 
 /// The rows a selection (every selector at once) picks out of attributed costs.
-pub fn selection_filter(selection: &[(Dimension, String)]) -> Expr {
+pub(crate) fn selection_filter(selection: &[(Dimension, String)]) -> Expr {
     selection
         .iter()
         .fold(lit(true), |acc, (d, p)| acc.and(selector_expr(*d, p)))
@@ -153,7 +153,7 @@ fn unit_costs(frame: &Frame, filter: Expr, days: &[i32]) -> PolarsResult<Option<
 
 /// A selection whose daily series the stored sums hold: a single selector, without `*`, on
 /// a dimension some grouping set is kept by. Its investigation reads the series from the
-/// sums and rows only on the days it looks at ([`Plan::days`]).
+/// sums and rows only on the days it looks at (`Plan::days`).
 pub fn summed(selection: &[(Dimension, String)]) -> Option<(Dimension, &str)> {
     let [(dim, value)] = selection else {
         return None;
@@ -164,7 +164,7 @@ pub fn summed(selection: &[(Dimension, String)]) -> Option<(Dimension, &str)> {
 
 /// The daily effective cost of `dim` = `value` over `days` days from day number `first_day`,
 /// summed from `sums`; `None` when no sum matches (as no row would).
-pub fn series_from_sums(
+pub(crate) fn series_from_sums(
     sums: &Sums,
     dim: Dimension,
     value: &str,
@@ -202,7 +202,7 @@ pub fn series_from_sums(
 /// attributed rows, with [`super::HISTORY_DAYS`] of history), and the selection's daily
 /// series when it was read from the stored sums ([`summed`]; without shared-cost splits,
 /// which divide rows after the sums): the rows are then read only on the days of its
-/// [`Plan`] (`at` as [`investigate`] takes it).
+/// `Plan` (`at` as [`investigate`] takes it).
 #[allow(clippy::too_many_arguments)]
 pub fn load(
     store: &Store,
@@ -213,7 +213,7 @@ pub fn load(
     currency: Option<&str>,
     at: Option<NaiveDate>,
     cfg: &AnomalyConfig,
-) -> Result<(Window, Option<Vec<f64>>), AnalyseError> {
+) -> Result<(CostWindow, Option<Vec<f64>>), AnalyseError> {
     let history = super::HISTORY_DAYS;
     let rows = |days| Pick {
         rows: Some(selection_filter(selection)),
@@ -266,7 +266,7 @@ pub fn load(
 /// What an investigation of series `x` (day 0 is day number `first_day`) over
 /// `start..=end` looks at: the period's indices, the selection's events, the focus day (`at`,
 /// else the largest event, else the period's last day) and its baseline.
-pub struct Plan {
+pub(crate) struct Plan {
     pub lo: usize,
     pub hi: usize,
     pub events: Vec<anomalies::Flag>,
@@ -332,7 +332,7 @@ impl Plan {
 /// anomaly in the period, else its last day. `usage` (attributed UsageRecords) gives request
 /// counts for per-request costs. `series`, when given, is the selection's daily series over
 /// the frame's days (from the sums, see [`summed`]): the frame then needs rows only on the
-/// days of its [`Plan`].
+/// days of its `Plan`.
 #[allow(clippy::too_many_arguments)]
 pub fn investigate(
     frame: &Frame,
@@ -347,21 +347,7 @@ pub fn investigate(
 ) -> Result<Investigation, AnalyseError> {
     let filter = selection_filter(selection);
     let described = || describe(selection);
-    let x = match series {
-        Some(x) => Some(x),
-        None => frame
-            .series(Dimension::Total, Some(filter.clone()))?
-            .into_iter()
-            .next()
-            .map(|(_, x)| x),
-    };
-    let Some(x) = x else {
-        return Err(AnalyseError::NoMatch(if selection.is_empty() {
-            "the period".into()
-        } else {
-            described()
-        }));
-    };
+    let x = selection_series(frame, selection, &filter, series)?;
     let plan = Plan::of(&x, frame.first_day, (start, end), at, cfg);
     let (lo, hi) = (plan.lo, plan.hi);
     let selected: Vec<Dimension> = selection.iter().map(|(d, _)| *d).collect();
@@ -370,40 +356,29 @@ pub fn investigate(
         .copied()
         .filter(|d| *d != Dimension::Total && !selected.contains(d))
         .collect();
-    let mut found = Vec::new();
-    for f in plan.events {
-        let a = anomalies::explain_selection(
-            frame,
-            filter.clone(),
-            &children,
-            "selection",
-            &described(),
-            &x,
-            f,
-            cfg,
-        )?;
-        found.push(a);
-    }
+    let found = plan
+        .events
+        .into_iter()
+        .map(|f| {
+            anomalies::explain_selection(
+                frame,
+                filter.clone(),
+                &children,
+                "selection",
+                &described(),
+                &x,
+                f,
+                cfg,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let (t, baseline) = (plan.focus, plan.baseline);
     let reference_total = baseline
         .as_ref()
         .map(|b| b.reference.iter().map(|&i| x[i]).sum::<f64>() / b.reference.len() as f64)
         .unwrap_or(0.0);
     let (movers, decomposition) = match &baseline {
-        Some(b) => {
-            let compared = frame.compared(filter.clone(), t, b)?;
-            let mut m = frame.root_causes(&compared, &children, b, reference_total)?;
-            m.retain(|c| c.impact.abs() >= 0.01);
-            m.sort_by(|a, b| {
-                b.impact
-                    .abs()
-                    .total_cmp(&a.impact.abs())
-                    .then(a.dimension.cmp(&b.dimension))
-                    .then(a.value.cmp(&b.value))
-            });
-            m.truncate(10);
-            (m, frame.decompose(&compared, b, reference_total)?)
-        }
+        Some(b) => movers_at(frame, filter.clone(), t, b, &children, reference_total)?,
         None => (Vec::new(), None),
     };
     let day = |i: usize| frame.first_day + i as i32;
@@ -413,19 +388,9 @@ pub fn investigate(
         .unwrap_or_default();
     let mut unit_costs_before = unit_costs(frame, filter.clone(), &reference_days)?;
     let mut unit_costs_after = unit_costs(frame, filter.clone(), &[day(t)])?.unwrap_or_default();
-    // Per request: cost over CloudWatch invocations of the same selection and days. Usage
-    // records have no usage type, so a selection by usage type has no request count.
+    // Usage records have no usage type, so a selection by usage type has no request count.
     if let Some(usage) = usage.filter(|_| !selected.contains(&Dimension::UsageType)) {
-        let requests = |days: &[i32]| -> PolarsResult<f64> {
-            let df = usage
-                .clone()
-                .lazy()
-                .with_column(crate::schema::day_number_expr().alias("__day"))
-                .filter(filter.clone().and(super::on_days(days.iter().copied())))
-                .select([col("invocations").fill_null(lit(0.0)).sum()])
-                .collect()?;
-            Ok(df.column("invocations")?.f64()?.get(0).unwrap_or(0.0))
-        };
+        let requests = |days: &[i32]| requests_on(usage, &filter, days);
         let after = requests(&[day(t)])?;
         if after > 0.0 {
             unit_costs_after.per_request = Some((x[t] / after * 1e6).round() / 1e6);
@@ -477,4 +442,66 @@ pub fn investigate(
         decomposition,
         anomalies: found,
     })
+}
+
+/// The selection's daily series: `series` when given, else summed from the frame; no
+/// spend at all is an error naming the selection.
+fn selection_series(
+    frame: &Frame,
+    selection: &[(Dimension, String)],
+    filter: &Expr,
+    series: Option<Vec<f64>>,
+) -> Result<Vec<f64>, AnalyseError> {
+    let x = match series {
+        Some(x) => Some(x),
+        None => frame
+            .series(Dimension::Total, Some(filter.clone()))?
+            .into_iter()
+            .next()
+            .map(|(_, x)| x),
+    };
+    x.ok_or_else(|| {
+        AnalyseError::NoMatch(if selection.is_empty() {
+            "the period".into()
+        } else {
+            describe(selection)
+        })
+    })
+}
+
+/// The ten largest movers beneath the selection on day `t` against its baseline, and the
+/// day's volume / mix / rate decomposition.
+fn movers_at(
+    frame: &Frame,
+    filter: Expr,
+    t: usize,
+    b: &Baseline,
+    children: &[Dimension],
+    reference_total: f64,
+) -> PolarsResult<(Vec<RootCause>, Option<Decomposition>)> {
+    let compared = frame.compared(filter, t, b)?;
+    let mut m = frame.root_causes(&compared, children, b, reference_total)?;
+    m.retain(|c| c.impact.abs() >= 0.01);
+    m.sort_by(|a, b| {
+        b.impact
+            .abs()
+            .total_cmp(&a.impact.abs())
+            .then(a.dimension.cmp(&b.dimension))
+            .then(a.value.cmp(&b.value))
+    });
+    m.truncate(10);
+    Ok((m, frame.decompose(&compared, b, reference_total)?))
+}
+
+/// Requests (CloudWatch invocations) of the selection on `days`: per-request costs divide
+/// the selection's cost by them.
+fn requests_on(usage: &DataFrame, filter: &Expr, days: &[i32]) -> PolarsResult<f64> {
+    let df = usage
+        .clone()
+        .lazy()
+        .with_column(crate::schema::day_number_expr().alias("__day"))
+        .filter(filter.clone().and(super::on_days(days.iter().copied())))
+        .select([col("invocations").fill_null(lit(0.0)).sum()])
+        .collect()?;
+    Ok(df.column("invocations")?.f64()?.get(0).unwrap_or(0.0))
 }

@@ -1,9 +1,14 @@
-//! Analysis over the attributed cost lake: anomalies and their explanations, investigation.
+//! Analysis over the attributed cost lake: the attributed window of days every analysis
+//! reads (`load_window_where`), sums by dimension, anomalies and their explanations,
+//! investigation and advice.
 
 pub mod advise;
 pub mod anomalies;
+mod dimension;
 pub mod investigate;
 pub mod sums;
+
+pub use dimension::Dimension;
 
 use crate::attribute::Attributor;
 use crate::store::rollup::CostDay;
@@ -37,21 +42,14 @@ pub enum AnalyseError {
     Polars(#[from] PolarsError),
 }
 
-/// Rows whose charge period starts on days `start..=end` (compared as UTC microseconds).
-pub fn between(start: NaiveDate, end: NaiveDate) -> Expr {
-    let micros = |d: NaiveDate| lit(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros());
-    let t = col("charge_period_start").cast(DataType::Int64);
-    t.clone()
-        .gt_eq(micros(start))
-        .and(t.lt(micros(end + Duration::days(1))))
-}
+pub use crate::schema::between;
 
 /// `frame` summed a slice at a time: `pick` (a filter and the columns wanted) applied to
 /// every slice of [`set_slice_rows`] rows, the picked rows grouped by `keys` with `values`
 /// summed ([`crate::coded::sum_by`]), and the slices' sums summed again. Only one slice's
-/// picked rows and codes are held at a time (at 10M rows a tenth of the window's rows,
-/// where a group-by over the whole window holds keys for every row at once).
-pub fn sliced_sums(
+/// picked rows and codes are held at a time, where a group-by over the whole window holds
+/// keys for every row at once.
+pub(crate) fn sliced_sums(
     frame: &DataFrame,
     pick: impl Fn(LazyFrame) -> LazyFrame,
     keys: &[&str],
@@ -72,29 +70,29 @@ pub fn sliced_sums(
 }
 
 /// Rows per slice of [`sliced_sums`] unless [`set_slice_rows`] says otherwise.
-pub const DEFAULT_SLICE_ROWS: usize = 1 << 20;
+pub(crate) const DEFAULT_SLICE_ROWS: usize = 1 << 20;
 
 static SLICE_ROWS: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(DEFAULT_SLICE_ROWS);
 
 /// Rows per slice of [`sliced_sums`] for this process (`--slice-rows`): fewer rows, less memory
 /// per group-by, more group-bys. Any size gives the same answers.
-pub fn set_slice_rows(rows: usize) {
+pub(crate) fn set_slice_rows(rows: usize) {
     SLICE_ROWS.store(rows.max(1), std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Rows whose `__day` (a day number) is one of `days`.
-pub fn on_days(days: impl IntoIterator<Item = i32>) -> Expr {
+pub(crate) fn on_days(days: impl IntoIterator<Item = i32>) -> Expr {
     days.into_iter()
         .fold(lit(false), |acc, d| acc.or(col("__day").eq(lit(d))))
 }
 
 /// Attributed cost rows of one currency for a span of days, read from the store.
-pub struct Window {
+pub struct CostWindow {
     /// Attributed CostRecords of `currency` from `load_start` to `end`.
     pub frame: DataFrame,
     /// The frame's sums by dimension as stored, when they are exactly the frame's (see
-    /// [`Window::sums`]).
+    /// [`CostWindow::sums`]).
     stored_sums: Option<DataFrame>,
     pub currency: String,
     /// The period asked for (defaults: the store's first and last day).
@@ -105,7 +103,7 @@ pub struct Window {
 }
 
 /// Attributed UsageRecords from `start` to `end`, or `None` when the store has none.
-pub fn load_usage(
+pub(crate) fn load_usage(
     store: &Store,
     attributor: &Attributor,
     start: NaiveDate,
@@ -122,14 +120,14 @@ pub fn load_usage(
 pub const HISTORY_DAYS: i64 = 35;
 
 /// First and last day of the store's costs, `None` when it holds none.
-pub fn bounds(store: &Store) -> Result<Option<(NaiveDate, NaiveDate)>, AnalyseError> {
+pub(crate) fn bounds(store: &Store) -> Result<Option<(NaiveDate, NaiveDate)>, AnalyseError> {
     let days = store.cost_days(NaiveDate::MIN, NaiveDate::MAX, 0)?;
     Ok(days.first().zip(days.last()).map(|(a, b)| (a.day, b.day)))
 }
 
 /// The largest window read from rollups whose freed memory is kept until the command ends
-/// ([`crate::memory::keep_freed`]). At 10M rows that costs 60-170 MB of peak and saves
-/// 0.5-0.9 s of page faults; at 50M it cost 1.5 GB (5.3 -> 6.8 GB) for 1.3 s of 15.9 s.
+/// ([`crate::memory::keep_freed`]): below it the memory kept is small against the page
+/// faults saved; above it, it is not.
 const KEEP_FREED_ROWS: usize = 20_000_000;
 
 /// Raw rows labelled in one pass when rollups are (re)built (whole days, at least one):
@@ -146,7 +144,7 @@ struct Labelled {
 #[derive(Default)]
 struct Parts {
     kept: Vec<DataFrame>,
-    files: Vec<crate::store::rollup::Coded>,
+    files: Vec<crate::store::rollup::RollupFile>,
 }
 
 impl Parts {
@@ -158,14 +156,14 @@ impl Parts {
         filter: Option<&Expr>,
         columns: Option<&[&str]>,
     ) -> Result<DataFrame, AnalyseError> {
-        if columns.is_some_and(|c| c.is_empty()) {
+        if columns.is_some_and(<[&str]>::is_empty) {
             // As polars selects no columns: nothing, and no file read.
             return Ok(DataFrame::empty());
         }
-        let kept = crate::timing::on_all_cores(&self.kept, |df| {
+        let kept = crate::parallel::on_all_cores(&self.kept, |df| {
             crate::store::rollup::picked(df.clone().lazy(), filter, columns).collect()
         });
-        let read = crate::timing::on_all_cores(&self.files, |file| file.read(filter, columns));
+        let read = crate::parallel::on_all_cores(&self.files, |file| file.read(filter, columns));
         // A file that opened but does not read, or whose columns do not stack onto the
         // others', is named, with what to do (rollups are a cache).
         let damaged = |path: &std::path::Path, cause| AnalyseError::DamagedRollup {
@@ -261,7 +259,7 @@ fn labelled_days(
         let labelled = label_raw(attributor, batch)?;
         drop(t);
         let _t = crate::timing::phase("rollups: write a batch");
-        let written = crate::timing::on_all_cores(&labelled, |(day, frame, sums)| {
+        let written = crate::parallel::on_all_cores(&labelled, |(day, frame, sums)| {
             store.write_rollup(day, frame, sums).is_ok()
         });
         for ((_, frame, sums), ok) in labelled.into_iter().zip(written) {
@@ -280,8 +278,8 @@ fn labelled_days(
     if !on_disk.is_empty() {
         // A damaged rollup is only a cache miss: remove the ones that do not open and build
         // them again (once; a store that cannot be written keeps its rows in memory).
-        let opened = crate::timing::on_all_cores(&on_disk, |d| {
-            let open = crate::store::rollup::Coded::open;
+        let opened = crate::parallel::on_all_cores(&on_disk, |d| {
+            let open = crate::store::rollup::RollupFile::open;
             (open(&d.rollup), open(&d.sums))
         });
         let mut removed = false;
@@ -439,14 +437,14 @@ fn by_day(df: &DataFrame, day: &str) -> PolarsResult<HashMap<i32, (usize, usize)
 
 /// Load `from..=to` (defaults: the whole store) plus `extra_before` days of history,
 /// attributed, in one currency: `currency` if given, else the only one of the period.
-pub fn load_window(
+pub(crate) fn load_window(
     store: &Store,
     attributor: &Attributor,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
     currency: Option<&str>,
     extra_before: i64,
-) -> Result<Window, AnalyseError> {
+) -> Result<CostWindow, AnalyseError> {
     load_window_where(
         store,
         attributor,
@@ -460,7 +458,7 @@ pub fn load_window(
 
 /// What of the window a command reads: by default every row and column.
 #[derive(Default)]
-pub struct Pick {
+pub(crate) struct Pick {
     /// Only the attributed rows this picks.
     pub rows: Option<Expr>,
     /// Only these columns (honoured where the window's sums are the stored ones: no rows
@@ -469,7 +467,7 @@ pub struct Pick {
     /// Only the rows of these days (the rollups of the others are not read; the currency
     /// must then be given).
     pub days: Option<std::collections::BTreeSet<NaiveDate>>,
-    /// Only the stored sums this picks (pushed into their scan; [`Window::stored_sums`] are
+    /// Only the stored sums this picks (pushed into their scan; [`CostWindow::stored_sums`] are
     /// then only those).
     pub sums: Option<Expr>,
 }
@@ -477,7 +475,7 @@ pub struct Pick {
 /// [`load_window`], keeping only the attributed rows and columns `pick` names (read from the
 /// rollups with the filter and projection pushed into the scan, so memory follows the pick;
 /// with shared-cost splits, whose drivers span every row and column, after the split).
-pub fn load_window_where(
+pub(crate) fn load_window_where(
     store: &Store,
     attributor: &Attributor,
     from: Option<NaiveDate>,
@@ -485,7 +483,7 @@ pub fn load_window_where(
     currency: Option<&str>,
     extra_before: i64,
     pick: Pick,
-) -> Result<Window, AnalyseError> {
+) -> Result<CostWindow, AnalyseError> {
     let empty = || AnalyseError::Empty(store.dir().display().to_string());
     let all_days = store.cost_days(NaiveDate::MIN, NaiveDate::MAX, attributor.fingerprint())?;
     let (min, max) = all_days
@@ -515,37 +513,7 @@ pub fn load_window_where(
     let labelled = labelled_days(store, attributor, &days, every_row)?;
     drop(t);
     let _t = crate::timing::phase("window: read");
-    let found: Vec<String> = match &labelled {
-        Some(l) => {
-            let found_df = l
-                .sums
-                .read(Some(&between(start, end)), Some(&["billing_currency"]))?
-                .lazy()
-                .select([col("billing_currency")
-                    .unique()
-                    .sort(SortOptions::default())])
-                .collect()?;
-            crate::schema::text_values(found_df.column("billing_currency")?)?
-                .iter()
-                .flatten()
-                .map(str::to_string)
-                .collect()
-        }
-        None => Vec::new(),
-    };
-    let currency = match (currency, found.len()) {
-        (Some(c), _) if found.iter().any(|f| f == c) || pick.days.is_some() => c.to_string(),
-        (Some(c), n) if n > 0 => {
-            return Err(AnalyseError::NoSuchCurrency {
-                wanted: c.to_string(),
-                found: found.join(", "),
-            })
-        }
-        (Some(c), _) => c.to_string(),
-        (None, 0) => "USD".to_string(),
-        (None, 1) => found[0].clone(),
-        (None, _) => return Err(AnalyseError::MixedCurrencies(found.join(", "))),
-    };
+    let currency = window_currency(labelled.as_ref(), start, end, currency, pick.days.is_some())?;
     let in_window = || {
         col("billing_currency")
             .eq(lit(currency.clone()))
@@ -587,11 +555,7 @@ pub fn load_window_where(
     };
     // Splits write team / feature / allocation as text: they get plain strings.
     let frame = if attributor.has_splits() {
-        let df = attributor.split(crate::schema::without_categoricals(frame)?)?;
-        match picked_after {
-            Some(f) => df.lazy().filter(f).collect()?,
-            None => df,
-        }
+        split_then_pick(attributor, frame, picked_after)?
     } else {
         frame
     };
@@ -602,7 +566,7 @@ pub fn load_window_where(
     let returned = crate::memory::return_freed_at_once();
     frame.rechunk_mut_par();
     drop(returned);
-    Ok(Window {
+    Ok(CostWindow {
         stored_sums,
         frame,
         currency,
@@ -612,10 +576,67 @@ pub fn load_window_where(
     })
 }
 
-impl Window {
+/// The window's currency: the one asked for (which the stored days must hold, unless only
+/// some days are read), else the only one stored (`USD` when none is). Several stored and
+/// none asked for is an error: amounts in different currencies are never added up.
+fn window_currency(
+    labelled: Option<&Labelled>,
+    start: NaiveDate,
+    end: NaiveDate,
+    currency: Option<&str>,
+    some_days_only: bool,
+) -> Result<String, AnalyseError> {
+    let found: Vec<String> = match labelled {
+        Some(l) => {
+            let found_df = l
+                .sums
+                .read(Some(&between(start, end)), Some(&["billing_currency"]))?
+                .lazy()
+                .select([col("billing_currency")
+                    .unique()
+                    .sort(SortOptions::default())])
+                .collect()?;
+            crate::schema::text_values(found_df.column("billing_currency")?)?
+                .iter()
+                .flatten()
+                .map(str::to_string)
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(match (currency, found.len()) {
+        (Some(c), _) if found.iter().any(|f| f == c) || some_days_only => c.to_string(),
+        (Some(c), n) if n > 0 => {
+            return Err(AnalyseError::NoSuchCurrency {
+                wanted: c.to_string(),
+                found: found.join(", "),
+            })
+        }
+        (Some(c), _) => c.to_string(),
+        (None, 0) => "USD".to_string(),
+        (None, 1) => found[0].clone(),
+        (None, _) => return Err(AnalyseError::MixedCurrencies(found.join(", "))),
+    })
+}
+
+/// The shared-cost splits applied to `frame`, then the rows a selection picks (splits
+/// divide rows by drivers that span every row, so the pick comes after).
+fn split_then_pick(
+    attributor: &Attributor,
+    frame: DataFrame,
+    picked_after: Option<Expr>,
+) -> Result<DataFrame, AnalyseError> {
+    let df = attributor.split(crate::schema::without_categoricals(frame)?)?;
+    Ok(match picked_after {
+        Some(f) => df.lazy().filter(f).collect()?,
+        None => df,
+    })
+}
+
+impl CostWindow {
     /// The frame's sums as stored (of every row of the window's days, or those
     /// [`Pick::sums`] picked), if they were read.
-    pub fn stored_sums(&self) -> Option<sums::Sums> {
+    pub(crate) fn stored_sums(&self) -> Option<sums::Sums> {
         self.stored_sums.clone().map(sums::Sums)
     }
 
@@ -626,167 +647,6 @@ impl Window {
             Some(s) => s.clone(),
             None => sums::of(self.frame.clone().lazy())?,
         }))
-    }
-}
-
-/// A dimension spend can be broken down by. Series are watched for anomalies on the
-/// `DETECTED` ones; the others only appear as root causes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Dimension {
-    Total,
-    Provider,
-    Team,
-    TeamFeature,
-    Feature,
-    Model,
-    Account,
-    Region,
-    UsageType,
-    Resource,
-}
-
-impl Dimension {
-    /// Series the anomaly detector watches.
-    pub const DETECTED: &'static [Dimension] = &[
-        Dimension::Total,
-        Dimension::Provider,
-        Dimension::Team,
-        Dimension::TeamFeature,
-        Dimension::Model,
-        Dimension::Account,
-        Dimension::Resource,
-    ];
-
-    /// Every dimension, for filters and breakdowns.
-    pub const ALL: &'static [Dimension] = &[
-        Dimension::Total,
-        Dimension::Provider,
-        Dimension::Team,
-        Dimension::TeamFeature,
-        Dimension::Feature,
-        Dimension::Model,
-        Dimension::Account,
-        Dimension::Region,
-        Dimension::UsageType,
-        Dimension::Resource,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dimension::Total => "total",
-            Dimension::Provider => "provider",
-            Dimension::Team => "team",
-            Dimension::TeamFeature => "team_feature",
-            Dimension::Feature => "feature",
-            Dimension::Model => "model",
-            Dimension::Account => "account",
-            Dimension::Region => "region",
-            Dimension::UsageType => "usage_type",
-            Dimension::Resource => "resource",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Dimension> {
-        Dimension::ALL.iter().copied().find(|d| d.name() == name)
-    }
-
-    /// The value of this dimension for a row of attributed costs, as a non-null string.
-    pub fn expr(self) -> Expr {
-        let none = || lit("(none)");
-        match self {
-            Dimension::Total => lit("total"),
-            Dimension::Provider => col("provider_name"),
-            Dimension::Team => col("team"),
-            Dimension::TeamFeature => concat_str([col("team"), col("feature")], "/", false),
-            Dimension::Feature => col("feature"),
-            Dimension::Model => col("model").fill_null(lit("(no model)")),
-            Dimension::Account => col("sub_account_id").fill_null(none()),
-            Dimension::Region => col("region_id").fill_null(none()),
-            Dimension::UsageType => col("usage_type"),
-            Dimension::Resource => col("resource_id").fill_null(none()),
-        }
-    }
-
-    /// The columns [`Dimension::expr`] reads: grouping by them and deriving the value
-    /// afterwards keeps a group-by over millions of rows on dictionary codes.
-    pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            Dimension::Total => &[],
-            Dimension::Provider => &["provider_name"],
-            Dimension::Team => &["team"],
-            Dimension::TeamFeature => &["team", "feature"],
-            Dimension::Feature => &["feature"],
-            Dimension::Model => &["model"],
-            Dimension::Account => &["sub_account_id"],
-            Dimension::Region => &["region_id"],
-            Dimension::UsageType => &["usage_type"],
-            Dimension::Resource => &["resource_id"],
-        }
-    }
-
-    /// Effective cost of `lf` summed by this dimension's value (String column `value_as`)
-    /// and the columns `also`: summed by the dimension's own columns (dictionary codes),
-    /// named afterwards, and summed again where two of them name one value (a null account
-    /// and `(none)`).
-    pub fn sum_by(self, lf: LazyFrame, also: &[&str], value_as: &str, sum_as: &str) -> LazyFrame {
-        let keys: Vec<Expr> = self.columns().iter().chain(also).map(|c| col(*c)).collect();
-        let by: Vec<Expr> = std::iter::once(col(value_as))
-            .chain(also.iter().map(|c| col(*c)))
-            .collect();
-        lf.group_by(keys)
-            .agg([col("effective_cost").sum().alias(sum_as)])
-            .with_column(crate::schema::text(self.expr()).alias(value_as))
-            .group_by(by)
-            .agg([col(sum_as).sum()])
-    }
-
-    /// Rows whose [`Dimension::expr`] equals `value`, as comparisons of the columns
-    /// themselves (no per-row strings are built).
-    pub fn matches(self, value: &str) -> Expr {
-        let is = |c: &str, v: &str, fill: &str| {
-            let e = crate::schema::equals(col(c), v);
-            if v == fill {
-                e.or(col(c).is_null())
-            } else {
-                e
-            }
-        };
-        match self {
-            Dimension::Total => lit(value == "total"),
-            // `team/feature`: every way of cutting the value at a `/` (tags may hold one).
-            Dimension::TeamFeature => value
-                .match_indices('/')
-                .map(|(i, _)| {
-                    crate::schema::equals(col("team"), &value[..i])
-                        .and(crate::schema::equals(col("feature"), &value[i + 1..]))
-                })
-                .reduce(Expr::or)
-                .unwrap_or(lit(false)),
-            Dimension::Model => is("model", value, "(no model)"),
-            Dimension::Account => is("sub_account_id", value, "(none)"),
-            Dimension::Region => is("region_id", value, "(none)"),
-            Dimension::Resource => is("resource_id", value, "(none)"),
-            Dimension::Provider | Dimension::Team | Dimension::Feature | Dimension::UsageType => {
-                crate::schema::equals(col(self.columns()[0]), value)
-            }
-        }
-    }
-
-    /// Child dimensions an anomaly of this dimension is explained by.
-    pub fn children(self) -> &'static [Dimension] {
-        use self::Dimension::*;
-        match self {
-            Total => &[Provider, Team, TeamFeature, Model, Account, UsageType],
-            Provider => &[Account, Region, Team, Model, UsageType, Resource],
-            Team => &[Provider, Feature, Account, Model, UsageType, Resource],
-            TeamFeature => &[Provider, Account, Model, UsageType, Resource],
-            Feature => &[Team, Provider, Model, UsageType, Resource],
-            Model => &[Provider, Team, TeamFeature, Region, UsageType, Resource],
-            Account => &[Team, TeamFeature, Model, UsageType, Resource],
-            Region => &[Provider, Team, Model, UsageType, Resource],
-            UsageType => &[Provider, Team, Model, Resource],
-            Resource => &[Team, TeamFeature, Model, UsageType],
-        }
     }
 }
 

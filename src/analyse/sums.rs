@@ -9,7 +9,7 @@ use polars::prelude::*;
 
 /// The grouping sets, each summed per day and currency. Order matters only for
 /// [`Sums::by`], which picks the first set holding every column asked for.
-pub const SETS: &[&[&str]] = &[
+pub(crate) const SETS: &[&[&str]] = &[
     &["provider_name"],
     &["team"],
     &["model"],
@@ -38,9 +38,9 @@ fn columns() -> Vec<&'static str> {
 }
 
 /// Sums of attributed cost rows (`rows` has the CostRecord dimension columns, `team`,
-/// `feature` and `allocation`): for each set in [`SETS`], effective and billed cost by day,
+/// `feature` and `allocation`): for each set in `SETS`, effective and billed cost by day,
 /// currency and the set's columns; the other dimension columns null. Every column is coded
-/// once ([`crate::coded::code_column`]: dictionary codes and day numbers, no hashing) and
+/// once (`crate::coded::code_column`: dictionary codes and day numbers, no hashing) and
 /// each set grouped by its columns' codes, the sets on all cores.
 pub fn of(rows: LazyFrame) -> PolarsResult<DataFrame> {
     let mut wanted = vec!["__day", "billing_currency"];
@@ -59,7 +59,7 @@ pub fn of(rows: LazyFrame) -> PolarsResult<DataFrame> {
     let schema = rows.schema().clone();
     let day_start = crate::schema::timestamp();
     let sets: Vec<(usize, &&[&str])> = SETS.iter().enumerate().collect();
-    let parts = crate::timing::on_all_cores(&sets, |&(i, set)| {
+    let parts = crate::parallel::on_all_cores(&sets, |&(i, set)| {
         let keys: Vec<&str> = ["__day", "billing_currency"]
             .into_iter()
             .chain(set.iter().copied())
@@ -103,7 +103,7 @@ impl Sums {
 
 /// The sums rows of the first grouping set holding every column of `keys` (see
 /// [`Sums::by`]), as a filter, or `None` when no set does.
-pub fn set_by(keys: &[&str]) -> Option<Expr> {
+pub(crate) fn set_by(keys: &[&str]) -> Option<Expr> {
     let i = SETS
         .iter()
         .position(|set| keys.iter().all(|k| set.contains(k)))?;
@@ -144,7 +144,7 @@ mod tests {
         let sort: Vec<String> = ["__day", "billing_currency"]
             .iter()
             .chain(keys)
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         let total = |lf: LazyFrame| {
             lf.with_column(crate::schema::day_number_expr().alias("__day"))

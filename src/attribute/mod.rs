@@ -16,7 +16,7 @@ use crate::normalise;
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
-pub const UNALLOCATED: &str = "unallocated";
+pub(crate) const UNALLOCATED: &str = "unallocated";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttributeError {
@@ -37,7 +37,7 @@ pub struct Attributor {
 
 /// The latest stored tags of every profiled resource (Bedrock application inference
 /// profiles), by resource id.
-pub fn resource_tags(
+pub(crate) fn resource_tags(
     store: &crate::store::Store,
 ) -> Result<HashMap<String, serde_json::Map<String, serde_json::Value>>, AttributeError> {
     let Some(lf) = store
@@ -76,7 +76,7 @@ fn resource_group(resource_id: &str) -> Option<String> {
 impl Attributor {
     /// The config's rules plus the tags of the inference profiles stored in `store`: what
     /// every command attributes with.
-    pub fn for_store(
+    pub(crate) fn for_store(
         config: &AttributionConfig,
         store: &crate::store::Store,
     ) -> Result<Attributor, AttributeError> {
@@ -106,7 +106,7 @@ impl Attributor {
 
     /// Also use these resources' tags for rows whose `resource_id` names them (a row's own
     /// tags win where both have a key).
-    pub fn with_resource_tags(
+    pub(crate) fn with_resource_tags(
         mut self,
         tags: HashMap<String, serde_json::Map<String, serde_json::Value>>,
     ) -> Attributor {
@@ -120,7 +120,7 @@ impl Attributor {
     }
 
     /// Columns a row's labels depend on: `tags` and those a rule or split looks at.
-    pub fn key_columns(&self) -> Vec<String> {
+    pub(crate) fn key_columns(&self) -> Vec<String> {
         let mut cols: Vec<String> = self
             .config
             .rules
@@ -262,7 +262,7 @@ impl Attributor {
     /// The first half of [`Attributor::apply`], which depends on each row alone: dimension
     /// columns and `allocation`, with shared rows still marked `split:<name>`. What the
     /// store's daily rollups hold, so the added columns are Categorical.
-    pub fn label_costs(&self, costs: DataFrame) -> Result<DataFrame, AttributeError> {
+    pub(crate) fn label_costs(&self, costs: DataFrame) -> Result<DataFrame, AttributeError> {
         self.label(costs, true, true)
     }
 
@@ -276,13 +276,13 @@ impl Attributor {
     }
 
     /// Whether any shared-cost split is configured.
-    pub fn has_splits(&self) -> bool {
+    pub(crate) fn has_splits(&self) -> bool {
         !self.config.splits.is_empty()
     }
 
     /// Columns the shared-cost splits match their drivers on: what must survive labelling
     /// for [`Attributor::split`] to work.
-    pub fn split_driver_columns(&self) -> std::collections::BTreeSet<String> {
+    pub(crate) fn split_driver_columns(&self) -> std::collections::BTreeSet<String> {
         self.config
             .splits
             .iter()
@@ -299,7 +299,7 @@ impl Attributor {
 
     /// A fingerprint of everything [`Attributor::label_costs`] depends on besides the rows:
     /// the rules, tag keys, aliases, splits and the stored profile tags.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         let config = format!("{:?}", self.config);
         let tags: BTreeMap<&String, String> = self
             .resource_tags
@@ -312,12 +312,12 @@ impl Attributor {
 
     /// Attribute UsageRecords (no money to split): by the tags of the profile a row names,
     /// then by the rules; shared-cost splits do not apply.
-    pub fn apply_usage(&self, usage: LazyFrame) -> Result<DataFrame, AttributeError> {
+    pub(crate) fn apply_usage(&self, usage: LazyFrame) -> Result<DataFrame, AttributeError> {
         let present: Vec<String> = usage
             .clone()
             .collect_schema()?
             .iter_names()
-            .map(|n| n.to_string())
+            .map(polars::prelude::PlSmallStr::to_string)
             .collect();
         let mut keep: Vec<Expr> = present.iter().map(|n| col(n.as_str())).collect();
         let missing: Vec<Expr> = self
@@ -417,65 +417,7 @@ impl Attributor {
         all: LazyFrame,
     ) -> PolarsResult<LazyFrame> {
         let dims: Vec<Expr> = self.dims.iter().map(|d| col(d.as_str())).collect();
-        let allocated = col("allocation")
-            .str()
-            .starts_with(lit("tag:"))
-            .or(col("allocation").str().starts_with(lit("rule:")));
-        let mut driver_filter = allocated;
-        for (column, pattern) in &split.driver_match {
-            // Glob patterns become a case-insensitive regex on the column.
-            let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
-            let target = if column == "resource_group" {
-                col("resource_id")
-                    .str()
-                    .extract(lit(r"(?i)/resourcegroups/([^/]+)"), 1)
-            } else {
-                col(column.as_str())
-            };
-            driver_filter =
-                driver_filter.and(target.fill_null(lit("")).str().contains(lit(re), true));
-        }
-        let (measure, by_currency) = match split.driver {
-            Driver::Spend => (col("effective_cost"), true),
-            Driver::Usage => (col("consumed_quantity").fill_null(lit(0.0)), false),
-        };
-        let day = col("charge_period_start").alias("__day");
-        let mut day_keys = vec![col("__day")];
-        if by_currency {
-            day_keys.push(col("billing_currency"));
-        }
-        let drivers = all
-            .filter(driver_filter)
-            .with_column(day)
-            .group_by([day_keys.clone(), dims.clone()].concat())
-            .agg([measure.sum().alias("__measure")])
-            .filter(col("__measure").gt(lit(0.0)));
-        let daily = drivers
-            .clone()
-            .with_column(
-                (col("__measure") / col("__measure").sum().over(day_keys.clone())?)
-                    .alias("__share"),
-            )
-            .select([day_keys.clone(), dims.clone(), vec![col("__share")]].concat());
-        let period_keys: Vec<Expr> = if by_currency {
-            vec![col("billing_currency")]
-        } else {
-            vec![]
-        };
-        let period = drivers
-            .group_by([period_keys.clone(), dims.clone()].concat())
-            .agg([col("__measure").sum()])
-            .with_column(
-                if period_keys.is_empty() {
-                    col("__measure") / col("__measure").sum()
-                } else {
-                    col("__measure") / col("__measure").sum().over(period_keys.clone())?
-                }
-                .alias("__share"),
-            )
-            .select([period_keys.clone(), dims.clone(), vec![col("__share")]].concat());
-
-        let dim_names: Vec<String> = self.dims.clone();
+        let shares = driver_shares(split, all, &dims)?;
         let present = shared.clone().collect_schema()?;
         let cost_columns: Vec<Expr> = crate::schema::COST_COLUMNS
             .iter()
@@ -492,86 +434,25 @@ impl Attributor {
             )
             .with_row_index("__sid", None)
             .with_column(col("charge_period_start").alias("__day"));
-        // Days with a driver use that day's shares; the others the period's.
-        let day_join_left = day_keys.clone();
-        let with_day = shared.clone().join(
-            daily,
-            day_join_left.clone(),
-            day_join_left,
-            JoinArgs::new(JoinType::Inner),
-        );
-        let has_day = with_day
-            .clone()
-            .select([col("__sid")])
-            .unique(None, UniqueKeepStrategy::Any);
-        let remaining = shared.clone().join(
-            has_day,
-            [col("__sid")],
-            [col("__sid")],
-            JoinArgs::new(JoinType::Anti),
-        );
-        // Without period keys every remaining row takes every share: join on a constant.
-        let mut period_on = period_keys.clone();
-        period_on.push(col("__k"));
-        let with_period = remaining.clone().with_column(lit(1i32).alias("__k")).join(
-            period.with_column(lit(1i32).alias("__k")),
-            period_on.clone(),
-            period_on,
-            JoinArgs::new(JoinType::Inner),
-        );
-        let has_period = with_period
-            .clone()
-            .select([col("__sid")])
-            .unique(None, UniqueKeepStrategy::Any);
+        let (with_day, with_period, remaining) = shares.joined(shared)?;
         // No driver at all: stays visible as unallocated.
-        let orphans = remaining
-            .join(
-                has_period,
-                [col("__sid")],
-                [col("__sid")],
-                JoinArgs::new(JoinType::Anti),
-            )
-            .with_columns(
-                dim_names
-                    .iter()
-                    .map(|d| lit(UNALLOCATED).alias(d.as_str()))
-                    .chain([lit(UNALLOCATED).alias("allocation")])
-                    .collect::<Vec<_>>(),
-            );
+        let orphans = remaining.with_columns(
+            self.dims
+                .iter()
+                .map(|d| lit(UNALLOCATED).alias(d.as_str()))
+                .chain([lit(UNALLOCATED).alias("allocation")])
+                .collect::<Vec<_>>(),
+        );
         let mut part_cols: Vec<Expr> = cost_columns.clone();
         part_cols.extend(dims.iter().cloned());
         part_cols.extend([col("allocation"), col("__sid"), col("__share")]);
-        let split_parts = concat(
+        let parts = exact_parts(concat(
             [
                 with_day.select(part_cols.clone()),
                 with_period.select(part_cols),
             ],
             UnionArgs::default(),
-        )?
-        .sort(
-            ["__sid", "__share"],
-            SortMultipleOptions::default().with_order_descending_multi([false, true]),
-        );
-        let exact = |name: &str| -> PolarsResult<Expr> {
-            let part = col(name) * col("__share");
-            // The first part of each shared row absorbs the rounding remainder, so the parts
-            // sum back to the original exactly.
-            let remainder = col(name) - (col(name) * col("__share")).sum().over([col("__sid")])?;
-            Ok(when(
-                col("__sid")
-                    .cum_count(false)
-                    .over([col("__sid")])?
-                    .eq(lit(1)),
-            )
-            .then(part.clone() + remainder)
-            .otherwise(part)
-            .alias(name))
-        };
-        let parts = split_parts.with_columns([
-            exact("billed_cost")?,
-            exact("effective_cost")?,
-            exact("consumed_quantity")?,
-        ]);
+        )?)?;
         let mut columns: Vec<Expr> = cost_columns;
         columns.extend(dims);
         columns.push(col("allocation"));
@@ -580,6 +461,151 @@ impl Attributor {
             UnionArgs::default(),
         )
     }
+}
+
+/// A split's driver shares per dimension tuple: per day (and currency, for a spend
+/// driver), and over the whole period for days without a driver of their own.
+struct Shares {
+    daily: LazyFrame,
+    period: LazyFrame,
+    day_keys: Vec<Expr>,
+    period_keys: Vec<Expr>,
+}
+
+/// The rows a split's driver is measured on: allocated rows matching `driver_match`.
+fn driver_rows(split: &Split) -> Expr {
+    let allocated = col("allocation")
+        .str()
+        .starts_with(lit("tag:"))
+        .or(col("allocation").str().starts_with(lit("rule:")));
+    let mut driver_filter = allocated;
+    for (column, pattern) in &split.driver_match {
+        // Glob patterns become a case-insensitive regex on the column.
+        let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
+        let target = if column == "resource_group" {
+            col("resource_id")
+                .str()
+                .extract(lit(r"(?i)/resourcegroups/([^/]+)"), 1)
+        } else {
+            col(column.as_str())
+        };
+        driver_filter = driver_filter.and(target.fill_null(lit("")).str().contains(lit(re), true));
+    }
+    driver_filter
+}
+
+/// Each dimension tuple's share of the driver, per day and over the period.
+fn driver_shares(split: &Split, all: LazyFrame, dims: &[Expr]) -> PolarsResult<Shares> {
+    let (measure, by_currency) = match split.driver {
+        Driver::Spend => (col("effective_cost"), true),
+        Driver::Usage => (col("consumed_quantity").fill_null(lit(0.0)), false),
+    };
+    let day = col("charge_period_start").alias("__day");
+    let mut day_keys = vec![col("__day")];
+    if by_currency {
+        day_keys.push(col("billing_currency"));
+    }
+    let drivers = all
+        .filter(driver_rows(split))
+        .with_column(day)
+        .group_by([day_keys.clone(), dims.to_vec()].concat())
+        .agg([measure.sum().alias("__measure")])
+        .filter(col("__measure").gt(lit(0.0)));
+    let daily = drivers
+        .clone()
+        .with_column(
+            (col("__measure") / col("__measure").sum().over(day_keys.clone())?).alias("__share"),
+        )
+        .select([day_keys.clone(), dims.to_vec(), vec![col("__share")]].concat());
+    let period_keys: Vec<Expr> = if by_currency {
+        vec![col("billing_currency")]
+    } else {
+        vec![]
+    };
+    let period = drivers
+        .group_by([period_keys.clone(), dims.to_vec()].concat())
+        .agg([col("__measure").sum()])
+        .with_column(
+            if period_keys.is_empty() {
+                col("__measure") / col("__measure").sum()
+            } else {
+                col("__measure") / col("__measure").sum().over(period_keys.clone())?
+            }
+            .alias("__share"),
+        )
+        .select([period_keys.clone(), dims.to_vec(), vec![col("__share")]].concat());
+    Ok(Shares {
+        daily,
+        period,
+        day_keys,
+        period_keys,
+    })
+}
+
+impl Shares {
+    /// The shared rows (numbered by `__sid`) joined to their shares: days with a driver
+    /// take that day's shares, the others the period's; and the rows no share reaches.
+    fn joined(self, shared: LazyFrame) -> PolarsResult<(LazyFrame, LazyFrame, LazyFrame)> {
+        let with_day = shared.clone().join(
+            self.daily,
+            self.day_keys.clone(),
+            self.day_keys,
+            JoinArgs::new(JoinType::Inner),
+        );
+        let remaining = without_rows_of(shared, &with_day);
+        // Without period keys every remaining row takes every share: join on a constant.
+        let mut period_on = self.period_keys;
+        period_on.push(col("__k"));
+        let with_period = remaining.clone().with_column(lit(1i32).alias("__k")).join(
+            self.period.with_column(lit(1i32).alias("__k")),
+            period_on.clone(),
+            period_on,
+            JoinArgs::new(JoinType::Inner),
+        );
+        let orphans = without_rows_of(remaining, &with_period);
+        Ok((with_day, with_period, orphans))
+    }
+}
+
+/// `rows` less those whose `__sid` is in `taken`.
+fn without_rows_of(rows: LazyFrame, taken: &LazyFrame) -> LazyFrame {
+    let taken = taken
+        .clone()
+        .select([col("__sid")])
+        .unique(None, UniqueKeepStrategy::Any);
+    rows.join(
+        taken,
+        [col("__sid")],
+        [col("__sid")],
+        JoinArgs::new(JoinType::Anti),
+    )
+}
+
+/// Each shared row's parts (its amounts times `__share`), the first part of each row taking
+/// the rounding remainder, so the parts sum back to the original exactly.
+fn exact_parts(parts: LazyFrame) -> PolarsResult<LazyFrame> {
+    let parts = parts.sort(
+        ["__sid", "__share"],
+        SortMultipleOptions::default().with_order_descending_multi([false, true]),
+    );
+    let exact = |name: &str| -> PolarsResult<Expr> {
+        let part = col(name) * col("__share");
+        let remainder = col(name) - (col(name) * col("__share")).sum().over([col("__sid")])?;
+        Ok(when(
+            col("__sid")
+                .cum_count(false)
+                .over([col("__sid")])?
+                .eq(lit(1)),
+        )
+        .then(part.clone() + remainder)
+        .otherwise(part)
+        .alias(name))
+    };
+    Ok(parts.with_columns([
+        exact("billed_cost")?,
+        exact("effective_cost")?,
+        exact("consumed_quantity")?,
+    ]))
 }
 
 #[cfg(test)]

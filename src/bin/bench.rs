@@ -50,6 +50,7 @@ fn summarize(runs: Vec<Result<Measured, String>>) -> Result<Measured, String> {
 /// Run `cmd` to completion; its wall time and peak resident memory.
 // The child is reaped by `wait4` (which also gives its resource usage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
+#[allow(unsafe_code)]
 fn measure(cmd: &mut Command, what: &str) -> Result<Measured, String> {
     let started = Instant::now();
     let child = cmd
@@ -208,42 +209,49 @@ const STEPS: [&str; 5] = [
     "investigate",
 ];
 
-fn main() {
-    let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("--to-parquet") && argv.len() == 4 {
-        to_parquet(Path::new(&argv[2]), Path::new(&argv[3]));
-        return;
-    }
-    let mut rows: u64 = 1_000_000;
-    let mut dir = PathBuf::from("bench-data");
-    let mut skip_duckdb = false;
-    let mut repeat: usize = 1;
-    let mut steps: Vec<String> = STEPS.iter().map(|s| s.to_string()).collect();
+/// What the command line asks for.
+struct Args {
+    rows: u64,
+    dir: PathBuf,
+    skip_duckdb: bool,
+    repeat: usize,
+    steps: Vec<String>,
+}
+
+/// The command line, or the usage and exit 2.
+fn parse_args() -> Args {
+    let mut parsed = Args {
+        rows: 1_000_000,
+        dir: PathBuf::from("bench-data"),
+        skip_duckdb: false,
+        repeat: 1,
+        steps: STEPS.iter().map(std::string::ToString::to_string).collect(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--rows" => {
-                rows = args
+                parsed.rows = args
                     .next()
                     .and_then(|v| v.replace('_', "").parse().ok())
-                    .expect("--rows N")
+                    .expect("--rows N");
             }
-            "--dir" => dir = PathBuf::from(args.next().expect("--dir DIR")),
-            "--no-duckdb" => skip_duckdb = true,
+            "--dir" => parsed.dir = PathBuf::from(args.next().expect("--dir DIR")),
+            "--no-duckdb" => parsed.skip_duckdb = true,
             "--repeat" => {
-                repeat = args
+                parsed.repeat = args
                     .next()
                     .and_then(|v| v.parse().ok())
                     .filter(|&n| n > 0)
-                    .expect("--repeat N (at least 1)")
+                    .expect("--repeat N (at least 1)");
             }
             "--steps" => {
-                steps = args
+                parsed.steps = args
                     .next()
                     .expect("--steps a,b,…")
                     .split(',')
                     .map(str::to_string)
-                    .collect()
+                    .collect();
             }
             other => {
                 eprintln!("usage: spendlens-bench [--rows N] [--dir DIR] [--no-duckdb] [--repeat N] [--steps {}]\nunknown argument `{other}`", STEPS.join(","));
@@ -251,10 +259,16 @@ fn main() {
             }
         }
     }
-    let spendlens = std::env::current_exe()
-        .expect("own path")
-        .with_file_name("spendlens");
-    std::fs::create_dir_all(&dir).expect("bench dir");
+    if let Some(bad) = parsed.steps.iter().find(|s| !STEPS.contains(&s.as_str())) {
+        eprintln!("unknown step `{bad}` (steps: {})", STEPS.join(","));
+        std::process::exit(2);
+    }
+    parsed
+}
+
+/// The generated CSV and its Parquet copy, made when missing.
+fn inputs(dir: &Path, rows: u64) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).expect("bench dir");
     let csv = dir.join(format!("focus_{rows}.csv"));
     let parquet = dir.join(format!("focus_{rows}.parquet"));
     if !csv.exists() {
@@ -275,13 +289,64 @@ fn main() {
             .expect("converting to Parquet");
         assert!(ok.success(), "converting to Parquet failed");
     }
-    let run = |store: &Path, args: &[&str], what: &str| {
+    (csv, parquet)
+}
+
+/// One row of the results table, printed as soon as it is measured: a step that fails
+/// does not lose the others.
+fn print_row(step: &str, m: &Result<Measured, String>, d: Option<&Result<Measured, String>>) {
+    let cell = |m: &Result<Measured, String>| match m {
+        Ok(Measured {
+            seconds,
+            peak_mb,
+            spread: Some((fastest, slowest)),
+        }) => format!("{seconds:.2} ({fastest:.2}–{slowest:.2}) | {peak_mb:.0}"),
+        Ok(m) => format!("{:.2} | {:.0}", m.seconds, m.peak_mb),
+        Err(e) => format!("{e} | —"),
+    };
+    let ratio = match (m, d) {
+        (Ok(m), Some(Ok(d))) => format!("{:.2}x", m.seconds / d.seconds),
+        _ => "—".to_string(),
+    };
+    println!(
+        "| {step} | {} | {} | {ratio} |",
+        cell(m),
+        d.map(cell).unwrap_or_else(|| "— | —".into())
+    );
+}
+
+/// The input of an ingest step read once before each program's run, so neither pays for
+/// the disk (spendlens runs first and would otherwise warm the cache for DuckDB).
+fn warm(step: &str, csv: &Path, parquet: &Path) {
+    let input = match step {
+        "ingest-csv" => csv,
+        "ingest-parquet" => parquet,
+        _ => return,
+    };
+    if let Ok(mut f) = std::fs::File::open(input) {
+        let _ = std::io::copy(&mut f, &mut std::io::sink());
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--to-parquet") && argv.len() == 4 {
+        to_parquet(Path::new(&argv[2]), Path::new(&argv[3]));
+        return;
+    }
+    let args = parse_args();
+    let dir = &args.dir;
+    let spendlens = std::env::current_exe()
+        .expect("own path")
+        .with_file_name("spendlens");
+    let (csv, parquet) = inputs(dir, args.rows);
+    let run = |store: &Path, argv: &[&str], what: &str| {
         let mut c = Command::new(&spendlens);
         c.arg("--config")
             .arg("/dev/null")
             .arg("--data-dir")
             .arg(store)
-            .args(args);
+            .args(argv);
         measure(&mut c, what)
     };
     let fresh = |name: &str| {
@@ -289,15 +354,12 @@ fn main() {
         let _ = std::fs::remove_dir_all(&p);
         p
     };
-    if let Some(bad) = steps.iter().find(|s| !STEPS.contains(&s.as_str())) {
-        eprintln!("unknown step `{bad}` (steps: {})", STEPS.join(","));
-        std::process::exit(2);
-    }
-    let wanted = |step: &str| steps.iter().any(|s| s == step);
+    let wanted = |step: &str| args.steps.iter().any(|s| s == step);
     let store = dir.join("store-parquet");
     let (c, p) = (csv.to_str().unwrap(), parquet.to_str().unwrap());
     println!(
-        "rows: {rows}; CSV {:.0} MB, Parquet {:.0} MB",
+        "rows: {}; CSV {:.0} MB, Parquet {:.0} MB",
+        args.rows,
         std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
         std::fs::metadata(&parquet).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
     );
@@ -307,21 +369,9 @@ fn main() {
     println!("|---|---:|---:|---:|---:|---:|");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/duckdb_steps.py");
     let duck_out = dir.join("duckdb");
-    // The input of an ingest step is read once before each program's run, so neither pays
-    // for the disk (spendlens runs first and would otherwise warm the cache for DuckDB).
-    let warm = |step: &str| {
-        let input = match step {
-            "ingest-csv" => &csv,
-            "ingest-parquet" => &parquet,
-            _ => return,
-        };
-        if let Ok(mut f) = std::fs::File::open(input) {
-            let _ = std::io::copy(&mut f, &mut std::io::sink());
-        }
-    };
     let duck = |step: &str| {
-        (!skip_duckdb).then(|| {
-            warm(step);
+        (!args.skip_duckdb).then(|| {
+            warm(step, &csv, &parquet);
             let mut cmd = Command::new("python3");
             cmd.arg(&script)
                 .arg(step)
@@ -337,7 +387,7 @@ fn main() {
         }
         // Each repeat runs spendlens, then DuckDB: both see the machine in the same state.
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for _ in 0..repeat {
+        for _ in 0..args.repeat {
             if step.starts_with("ingest") {
                 let _ = std::fs::remove_dir_all(&duck_out);
             }
@@ -345,7 +395,7 @@ fn main() {
                 // Every repeat is the first report after the ingest: it builds the rollups.
                 let _ = std::fs::remove_dir_all(store.join("rollup"));
             }
-            warm(step);
+            warm(step, &csv, &parquet);
             ours.push(match step {
                 "ingest-csv" => run(
                     &fresh("store-csv"),
@@ -369,25 +419,7 @@ fn main() {
         }
         let m = summarize(ours);
         let d = (!theirs.is_empty()).then(|| summarize(theirs));
-        // Each row as soon as it is measured: a step that fails does not lose the others.
-        let cell = |m: &Result<Measured, String>| match m {
-            Ok(Measured {
-                seconds,
-                peak_mb,
-                spread: Some((fastest, slowest)),
-            }) => format!("{seconds:.2} ({fastest:.2}–{slowest:.2}) | {peak_mb:.0}"),
-            Ok(m) => format!("{:.2} | {:.0}", m.seconds, m.peak_mb),
-            Err(e) => format!("{e} | —"),
-        };
-        let ratio = match (&m, &d) {
-            (Ok(m), Some(Ok(d))) => format!("{:.2}x", m.seconds / d.seconds),
-            _ => "—".to_string(),
-        };
-        println!(
-            "| {step} | {} | {} | {ratio} |",
-            cell(&m),
-            d.as_ref().map(cell).unwrap_or_else(|| "— | —".into())
-        );
+        print_row(step, &m, d.as_ref());
     }
     println!("store: {:.0} MB", dir_size(&store) as f64 / 1e6);
 }

@@ -10,14 +10,20 @@
 //! (`gcp_export:<billing account>`): collecting and ingesting the same bill replace each
 //! other's days instead of adding up.
 
-use super::{Check, CollectError, Window};
+use super::{
+    default_window, skippable, within, Check, CollectError, Collector, DayRange, Found, Pending,
+    Run, NOTHING_TO_FETCH,
+};
 use crate::config::GcpConfig;
 use crate::ingest::{self, IngestOptions};
 use crate::normalise::ServiceFilter;
+use crate::store::Table;
 use chrono::NaiveDate;
 use google_cloud_bigquery::client::BigQuery;
 use google_cloud_bigquery_v2::model::{QueryParameter, QueryParameterType, QueryParameterValue};
+use polars::prelude::{lit, IntoLazy};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 const SERVICE: &str = "BigQuery";
@@ -47,7 +53,7 @@ pub fn sql(table: &str) -> Result<String, CollectError> {
 
 /// Where Application Default Credentials would come from, or `None` when there are none (the
 /// client would otherwise wait about a minute for a metadata server before failing).
-pub fn adc_source() -> Option<String> {
+pub(crate) fn adc_source() -> Option<String> {
     if let Ok(path) = std::env::var("GOOGLE_APPLICATION_CREDENTIALS") {
         return Some(format!("GOOGLE_APPLICATION_CREDENTIALS ({path})"));
     }
@@ -148,7 +154,7 @@ fn scalar(name: &str, kind: &str, value: String) -> QueryParameter {
         .set_parameter_value(QueryParameterValue::new().set_value(value))
 }
 
-fn parameters(cfg: &GcpConfig, window: Window) -> Vec<QueryParameter> {
+fn parameters(cfg: &GcpConfig, window: DayRange) -> Vec<QueryParameter> {
     vec![
         scalar("start_date", "DATE", window.start.to_string()),
         scalar("end_date", "DATE", window.end.to_string()),
@@ -171,7 +177,11 @@ fn parameters(cfg: &GcpConfig, window: Window) -> Vec<QueryParameter> {
 }
 
 /// Dry-run the production query over `window`: the bytes it would process.
-pub async fn dry_run(bq: &BigQuery, cfg: &GcpConfig, window: Window) -> Result<i64, CollectError> {
+pub(crate) async fn dry_run(
+    bq: &BigQuery,
+    cfg: &GcpConfig,
+    window: DayRange,
+) -> Result<i64, CollectError> {
     let mut q = bq
         .query(sql(&cfg.billing_table)?)
         .set_dry_run(true)
@@ -251,7 +261,7 @@ const COLUMNS: &[&str] = &[
 /// Query `window` (days not already final) and parse the result.
 pub async fn collect(
     cfg: &GcpConfig,
-    window: Window,
+    window: DayRange,
     have_final: &std::collections::BTreeSet<NaiveDate>,
     today: NaiveDate,
     log: &mut dyn FnMut(String),
@@ -260,7 +270,7 @@ pub async fn collect(
     let (Some(&start), Some(&end)) = (wanted.first(), wanted.last()) else {
         return Ok(None);
     };
-    let window = Window { start, end };
+    let window = DayRange { start, end };
     let bq = client(cfg).await?;
     let estimate = dry_run(&bq, cfg, window).await?;
     log(format!(
@@ -346,7 +356,7 @@ pub async fn check(cfg: &GcpConfig, today: NaiveDate) -> Vec<Check> {
         dry_run(
             &bq,
             cfg,
-            Window {
+            DayRange {
                 start: day,
                 end: day,
             },
@@ -371,4 +381,109 @@ pub async fn check(cfg: &GcpConfig, today: NaiveDate) -> Vec<Check> {
         }),
         note,
     }]
+}
+
+/// Source name of the GCP collector: the billing account the export table is named after
+/// (`gcp_billing_export[_resource]_v1_<ACCOUNT>`), so collecting and ingesting `bq extract`
+/// files of the same account replace each other's days; else the table itself.
+pub fn source(table: &str) -> String {
+    let name = table.rsplit('.').next().unwrap_or(table);
+    let account = name
+        .strip_prefix("gcp_billing_export_resource_v1_")
+        .or_else(|| name.strip_prefix("gcp_billing_export_v1_"))
+        .map(|a| a.replace('_', "-"))
+        .filter(|a| a.len() == 20 && a.matches('-').count() == 2);
+    match account {
+        Some(a) => format!("gcp_export:{a}"),
+        None => format!("gcp_bigquery:{table}"),
+    }
+}
+
+/// The roles a dry run of the export query needs: BigQuery Job User on the job project,
+/// BigQuery Data Viewer on the export dataset.
+pub(crate) const PERMISSIONS: &[&str] = &["bigquery.jobs.create", "bigquery.tables.getData"];
+
+/// `[gcp]`: Vertex AI / Gemini spend from the billing export table, grouped by BigQuery.
+pub(crate) struct BigQueryExport<'c> {
+    pub cfg: &'c GcpConfig,
+}
+
+impl Collector for BigQueryExport<'_> {
+    fn source(&self) -> String {
+        source(&self.cfg.billing_table)
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        PERMISSIONS
+    }
+
+    fn check(&self, today: NaiveDate) -> Pending<'_, Vec<Check>> {
+        Box::pin(check(self.cfg, today))
+    }
+
+    fn collect<'a>(
+        &'a self,
+        run: &'a Run<'a>,
+        found: &'a mut Found<'_>,
+    ) -> Pending<'a, Result<String, CollectError>> {
+        Box::pin(self.fetch_and_store(run, found))
+    }
+}
+
+impl BigQueryExport<'_> {
+    /// The window's days not final yet, queried and committed under [`source`] (and under
+    /// the billing accounts the rows name, when the table's name says none).
+    async fn fetch_and_store(
+        &self,
+        run: &Run<'_>,
+        found: &mut Found<'_>,
+    ) -> Result<String, CollectError> {
+        let cfg = self.cfg;
+        let source = source(&cfg.billing_table);
+        let w = run
+            .window
+            .unwrap_or_else(|| default_window(run.today, cfg.lookback_days));
+        let have = skippable(
+            run.store.final_days(Table::Cost, &source)?,
+            run.restate_from,
+        );
+        let Some(spend) =
+            within(run.deadline, collect(cfg, w, &have, run.today, found.log)).await?
+        else {
+            return Ok(NOTHING_TO_FETCH.to_string());
+        };
+        let mut frame = spend.parsed.frame.clone();
+        // Rows of another billing account than the table's name says stay under theirs.
+        if source.starts_with("gcp_bigquery:") {
+            frame = frame
+                .lazy()
+                .with_column(lit(source.clone()).alias("source"))
+                .collect()?;
+        }
+        let sources: Vec<String> = frame
+            .column("source")?
+            .str()?
+            .iter()
+            .flatten()
+            .map(str::to_string)
+            .chain(std::iter::once(source.clone()))
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect();
+        run.commit(
+            Table::Cost,
+            &frame,
+            &sources,
+            &spend.days,
+            spend.final_days.iter().copied(),
+        )?;
+        Ok(format!(
+            "{} cost row(s) from {} result row(s) over {} day(s) ({} final); dry run estimated {} byte(s)",
+            frame.height(),
+            spend.result_rows,
+            spend.days.len(),
+            spend.final_days.len(),
+            spend.bytes_estimate
+        ))
+    }
 }

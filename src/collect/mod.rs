@@ -1,18 +1,18 @@
 //! Live cloud APIs -> schema frames -> the store.
 //!
-//! Contract of every collector (`aws::profiles`, `aws::cloudwatch`, `aws::cost_explorer`):
-//! - it is configured by a typed section of `spendlens.toml` (unknown keys rejected);
-//! - `check` (behind `spendlens doctor`) makes the cheapest call for each permission it needs
-//!   and names the missing IAM action;
-//! - `collect` fetches a window of days and returns frames in the shared schema, *without*
-//!   writing anything; the caller writes them in one atomic store commit, so a source that
-//!   fails half-way leaves the store exactly as it was;
-//! - it asks only for what the store does not already hold as final, and reports how many
-//!   paid requests it made.
+//! Every source is a `Collector` (the contract is on the trait): Bedrock inference profiles,
+//! CloudWatch and Cost Explorer under `aws`, the BigQuery billing export under `gcp`, Cost
+//! Management under `azure`. A new source is one module implementing the trait, plus its
+//! line in `configured`. Shared here: the error type, windows of days, the page-token
+//! guard, the deadline, and the doctor's check lines.
 
 pub mod aws;
 pub mod azure;
+mod collector;
 pub mod gcp;
+
+pub(crate) use collector::{configured, default_window, Collector, Pending};
+pub use collector::{Found, Run};
 
 use chrono::NaiveDate;
 
@@ -60,7 +60,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// The final days a collector may skip: all of `finals` before `restate_from` (bills restate
 /// recent days, so those are asked for again).
-pub fn skippable(
+pub(crate) fn skippable(
     mut finals: std::collections::BTreeSet<NaiveDate>,
     restate_from: Option<NaiveDate>,
 ) -> std::collections::BTreeSet<NaiveDate> {
@@ -70,115 +70,63 @@ pub fn skippable(
     finals
 }
 
-/// Source name of the GCP collector: the billing account the export table is named after
-/// (`gcp_billing_export[_resource]_v1_<ACCOUNT>`), so collecting and ingesting `bq extract`
-/// files of the same account replace each other's days; else the table itself.
-pub fn gcp_source(table: &str) -> String {
-    let name = table.rsplit('.').next().unwrap_or(table);
-    let account = name
-        .strip_prefix("gcp_billing_export_resource_v1_")
-        .or_else(|| name.strip_prefix("gcp_billing_export_v1_"))
-        .map(|a| a.replace('_', "-"))
-        .filter(|a| a.len() == 20 && a.matches('-').count() == 2);
-    match account {
-        Some(a) => format!("gcp_export:{a}"),
-        None => format!("gcp_bigquery:{table}"),
-    }
+/// What one source of a collection run did: its summary line, or why it failed.
+#[derive(Debug)]
+pub struct SourceRun {
+    pub source: String,
+    pub result: Result<String, CollectError>,
 }
 
-/// Collect from every configured cloud source: AWS, GCP, Azure. Each source is written in
-/// its own atomic store commit; a failing source leaves its days untouched and does not stop
-/// the others. Days from `restate_from` on are fetched again even when stored as final.
+/// Collect from every configured source (`configured`), each written in its own atomic
+/// store commit; a failing source leaves its days untouched and does not stop the others.
+/// Days from `restate_from` on are fetched again even when stored as final.
 pub async fn all(
     config: &crate::config::Config,
     store: &crate::store::Store,
     lock: &crate::store::StoreLock,
-    window: Option<Window>,
+    window: Option<DayRange>,
     today: NaiveDate,
     restate_from: Option<NaiveDate>,
     log: &mut dyn FnMut(String),
-) -> Vec<aws::SourceRun> {
-    use crate::store::Table;
-    let deadline = std::time::Duration::from_secs(config.collect.deadline_secs.max(1));
+) -> Vec<SourceRun> {
+    let run = Run {
+        store,
+        lock,
+        window,
+        today,
+        restate_from,
+        deadline: std::time::Duration::from_secs(config.collect.deadline_secs.max(1)),
+    };
+    let mut found = Found {
+        profiles: Default::default(),
+        log,
+    };
     let mut runs = Vec::new();
-    if let Some(cfg) = &config.aws {
-        runs.extend(aws::collect(cfg, store, lock, window, today, restate_from, deadline).await);
-    }
-    if let Some(cfg) = &config.gcp {
-        let source = gcp_source(&cfg.billing_table);
-        let result = async {
-            let w = window.unwrap_or_else(|| aws::default_window(today, cfg.lookback_days));
-            let have = skippable(store.final_days(Table::Cost, &source)?, restate_from);
-            let Some(spend) = within(deadline, gcp::collect(cfg, w, &have, today, log)).await? else {
-                return Ok("nothing to fetch: every day is final in the store".to_string());
-            };
-            let opts_source = source.clone();
-            let mut frame = spend.parsed.frame.clone();
-            // Rows of another billing account than the table's name says stay under theirs.
-            if source.starts_with("gcp_bigquery:") {
-                frame = polars::prelude::IntoLazy::lazy(frame)
-                    .with_column(polars::prelude::lit(opts_source.clone()).alias("source"))
-                    .collect()?;
-            }
-            let sources: std::collections::BTreeSet<String> = frame
-                .column("source")?
-                .str()?
-                .iter()
-                .flatten()
-                .map(str::to_string)
-                .chain(std::iter::once(source.clone()))
-                .collect();
-            let clear: Vec<(String, NaiveDate)> = sources
-                .iter()
-                .flat_map(|s| spend.days.iter().map(move |d| (s.clone(), *d)))
-                .collect();
-            let finals = sources
-                .iter()
-                .flat_map(|s| spend.final_days.iter().map(move |d| (s.clone(), *d)))
-                .collect();
-            store.replace_marking(lock, Table::Cost, &frame, &clear, &finals)?;
-            Ok(format!(
-                "{} cost row(s) from {} result row(s) over {} day(s) ({} final); dry run estimated {} byte(s)",
-                frame.height(),
-                spend.result_rows,
-                spend.days.len(),
-                spend.final_days.len(),
-                spend.bytes_estimate
-            ))
-        }
-        .await;
-        runs.push(aws::SourceRun { source, result });
-    }
-    if let Some(cfg) = &config.azure {
-        let source = azure::source(&cfg.scope);
-        let result = async {
-            let w = window.unwrap_or_else(|| aws::default_window(today, cfg.lookback_days));
-            let have = skippable(store.final_days(Table::Cost, &source)?, restate_from);
-            let Some(spend) = within(deadline, azure::collect(cfg, w, &have, today)).await? else {
-                return Ok("nothing to fetch: every day is final in the store".to_string());
-            };
-            let clear: Vec<(String, NaiveDate)> =
-                spend.days.iter().map(|d| (source.clone(), *d)).collect();
-            let finals = spend
-                .final_days
-                .iter()
-                .map(|d| (source.clone(), *d))
-                .collect();
-            store.replace_marking(lock, Table::Cost, &spend.parsed.frame, &clear, &finals)?;
-            Ok(format!(
-                "{} cost row(s) over {} day(s) ({} final); {} request(s), {} retried",
-                spend.parsed.frame.height(),
-                spend.days.len(),
-                spend.final_days.len(),
-                spend.requests,
-                spend.retries
-            ))
-        }
-        .await;
-        runs.push(aws::SourceRun { source, result });
+    for collector in configured(config) {
+        let result = collector.collect(&run, &mut found).await;
+        runs.push(SourceRun {
+            source: collector.source(),
+            result,
+        });
     }
     runs
 }
+
+/// Days of `window` not in `have_final`, as the window they span (`None`: nothing to
+/// fetch) and the days themselves.
+pub(crate) fn wanted_days(
+    window: DayRange,
+    have_final: &std::collections::BTreeSet<NaiveDate>,
+) -> Option<(DayRange, Vec<NaiveDate>)> {
+    let wanted: Vec<NaiveDate> = window.days().filter(|d| !have_final.contains(d)).collect();
+    let (Some(&start), Some(&end)) = (wanted.first(), wanted.last()) else {
+        return None;
+    };
+    Some((DayRange { start, end }, wanted))
+}
+
+/// What a collector says when every day it would fetch is final in the store.
+pub(crate) const NOTHING_TO_FETCH: &str = "nothing to fetch: every day is final in the store";
 
 /// Run one source's fetch under the deadline; past it the fetch is dropped (nothing has been
 /// written: writes happen after the fetch) and the source fails.
@@ -194,14 +142,8 @@ pub async fn within<T>(
 /// Every permission check of the configured collectors (`spendlens doctor`).
 pub async fn doctor(config: &crate::config::Config, today: NaiveDate) -> Vec<Check> {
     let mut checks = Vec::new();
-    if let Some(cfg) = &config.aws {
-        checks.extend(aws::doctor(cfg).await);
-    }
-    if let Some(cfg) = &config.gcp {
-        checks.extend(gcp::check(cfg, today).await);
-    }
-    if let Some(cfg) = &config.azure {
-        checks.extend(azure::check(cfg, today).await);
+    for collector in configured(config) {
+        checks.extend(collector.check(today).await);
     }
     checks
 }
@@ -210,7 +152,7 @@ pub async fn doctor(config: &crate::config::Config, today: NaiveDate) -> Vec<Che
 /// second with `needle` (lower-case) in its answer: how the GCP and Azure credential chains
 /// tell they run in their cloud. A bare TCP connect is not enough (some networks accept
 /// every connection).
-pub fn metadata_server_says(path: &str, header: &str, needle: &str) -> bool {
+pub(crate) fn metadata_server_says(path: &str, header: &str, needle: &str) -> bool {
     use std::io::{Read, Write};
     let timeout = std::time::Duration::from_millis(500);
     let addr = std::net::SocketAddr::from(([169, 254, 169, 254], 80));
@@ -235,24 +177,24 @@ pub fn metadata_server_says(path: &str, header: &str, needle: &str) -> bool {
 
 /// Days to collect, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub struct DayRange {
     pub start: NaiveDate,
     pub end: NaiveDate,
 }
 
-impl Window {
+impl DayRange {
     pub fn days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
         self.start.iter_days().take_while(move |d| d <= &self.end)
     }
 }
 
 /// Contiguous runs of `days` (sorted), as windows.
-pub fn runs(days: &[NaiveDate]) -> Vec<Window> {
-    let mut out: Vec<Window> = Vec::new();
+pub fn runs(days: &[NaiveDate]) -> Vec<DayRange> {
+    let mut out: Vec<DayRange> = Vec::new();
     for &d in days {
         match out.last_mut() {
             Some(w) if w.end.succ_opt() == Some(d) => w.end = d,
-            _ => out.push(Window { start: d, end: d }),
+            _ => out.push(DayRange { start: d, end: d }),
         }
     }
     out
@@ -260,7 +202,7 @@ pub fn runs(days: &[NaiveDate]) -> Vec<Window> {
 
 /// Guards a paging loop against a server that hands back a token it already gave.
 #[derive(Default)]
-pub struct Pager {
+pub(crate) struct Pager {
     seen: std::collections::HashSet<String>,
 }
 
@@ -302,15 +244,15 @@ mod tests {
         assert_eq!(
             runs(&[d(1), d(2), d(3), d(5), d(7), d(8)]),
             vec![
-                Window {
+                DayRange {
                     start: d(1),
                     end: d(3)
                 },
-                Window {
+                DayRange {
                     start: d(5),
                     end: d(5)
                 },
-                Window {
+                DayRange {
                     start: d(7),
                     end: d(8)
                 }

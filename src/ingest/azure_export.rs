@@ -13,7 +13,7 @@ use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 
-pub fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, IngestError> {
+pub(crate) fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, IngestError> {
     stage_table(ExportTable::read(
         file,
         container,

@@ -165,8 +165,8 @@ impl Iterator for CsvParts {
             let mut bytes = Vec::with_capacity(self.header.len() + cut);
             bytes.extend_from_slice(&self.header);
             bytes.extend_from_slice(&self.carry[..cut]);
-            // The read buffer keeps its capacity: a fresh 65 MB buffer per part is faulted in
-            // (and zeroed by the kernel) page by page.
+            // The read buffer keeps its capacity: a fresh part-sized buffer per part is
+            // faulted in (and zeroed by the kernel) page by page.
             self.carry.drain(..cut);
             let part = Part::Csv {
                 bytes,
@@ -181,7 +181,7 @@ impl Iterator for CsvParts {
 }
 
 /// Parts of `rows` Parquet rows of about `per_part` rows each.
-pub fn parquet_parts(rows: u64, per_part: u64) -> Vec<Part> {
+pub(crate) fn parquet_parts(rows: u64, per_part: u64) -> Vec<Part> {
     let per_part = per_part.max(1);
     (0..rows.div_ceil(per_part))
         .map(|i| Part::Parquet {

@@ -21,7 +21,7 @@ const HINT_COLUMNS: &[&str] = &[
     "ResourceName",
 ];
 
-pub fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, IngestError> {
+pub(crate) fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, IngestError> {
     let table = ExportTable::read(
         file,
         container,

@@ -204,7 +204,7 @@ fn parse_lines(reader: impl BufRead, file: &Path) -> Result<Columns, IngestError
     Ok(out)
 }
 
-pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
+pub(crate) fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
     let io = |source| IngestError::Io {
         file: file.to_path_buf(),
         cause: source,
@@ -231,7 +231,7 @@ pub fn stage(file: &Path, container: Container) -> Result<Staged, IngestError> {
 
 /// Export rows already parsed (e.g. from a BigQuery query shaped like the export), numbered
 /// from 1, staged as a file's rows would be; `label` stands for the file in messages.
-pub fn stage_rows(rows: &[Value], label: &Path) -> Result<Staged, IngestError> {
+pub(crate) fn stage_rows(rows: &[Value], label: &Path) -> Result<Staged, IngestError> {
     let mut cols = Columns::default();
     for (i, v) in rows.iter().enumerate() {
         record(v, i as u64 + 1, label, &mut cols)?;

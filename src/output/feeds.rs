@@ -12,7 +12,7 @@ use polars::prelude::*;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum FeedError {
+pub(crate) enum FeedError {
     #[error(transparent)]
     Analyse(#[from] analyse::AnalyseError),
     #[error("building the feed: {0}")]
@@ -32,7 +32,7 @@ pub enum FeedError {
 }
 
 /// Rollup grain: one row per day and these keys.
-pub const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "provider",
     "account",
     "region",
@@ -44,7 +44,7 @@ pub const KEYS: &[&str] = &[
 ];
 
 /// What gets published.
-pub struct Feed {
+pub(crate) struct Feed {
     pub start: NaiveDate,
     pub end: NaiveDate,
     pub currency: String,
@@ -123,7 +123,7 @@ impl Feed {
     }
 
     /// The anomalies as a frame (one row per anomaly, `explanation` in words).
-    pub fn anomaly_frame(&self) -> PolarsResult<DataFrame> {
+    pub(crate) fn anomaly_frame(&self) -> PolarsResult<DataFrame> {
         let a = &self.anomalies;
         let strs = |f: &dyn Fn(&Anomaly) -> String| -> Vec<String> { a.iter().map(f).collect() };
         let nums =
@@ -163,7 +163,7 @@ impl Feed {
 
     /// `daily_cost.csv` and `anomalies.csv` in `dir` (header row, ISO dates), replaced
     /// atomically.
-    pub fn write_csv(&self, dir: &Path) -> Result<Vec<PathBuf>, FeedError> {
+    pub(crate) fn write_csv(&self, dir: &Path) -> Result<Vec<PathBuf>, FeedError> {
         self.write_files(dir, "csv", |df, f| CsvWriter::new(f).finish(df))
     }
 
@@ -196,14 +196,14 @@ impl Feed {
 }
 
 /// A PostgreSQL URL with any password replaced by `***`, for messages.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let re = regex::Regex::new(r"(?i)^([a-z][a-z0-9+.-]*://[^:/@]*):[^@]*@").expect("regex");
     let s = re.replace(url, "$1:***@").to_string();
     let kv = regex::Regex::new(r"(?i)(password\s*=\s*)('[^']*'|\S+)").expect("regex");
     kv.replace_all(&s, "$1***").to_string()
 }
 
-pub const POSTGRES_SCHEMA: &str = "
+pub(crate) const POSTGRES_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS spendlens_daily_cost (
     day date NOT NULL,
     currency text NOT NULL,
@@ -241,7 +241,7 @@ CREATE TABLE IF NOT EXISTS spendlens_anomalies (
 
 /// What a publish to PostgreSQL did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Published {
+pub(crate) struct Published {
     pub rows_deleted: u64,
     pub rows_written: u64,
     pub anomalies_written: u64,
@@ -249,42 +249,69 @@ pub struct Published {
 
 /// Replace the feed's days in the PostgreSQL tables (created if missing), in one
 /// transaction: readers see the old days or the new ones, never a mix.
-pub async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published, FeedError> {
-    use tokio_postgres::types::ToSql;
-    let redacted = redact_url(url);
-    let pg = |hint: &'static str| {
-        let url = redacted.clone();
-        move |e: tokio_postgres::Error| FeedError::Postgres {
-            url: url.clone(),
-            message: match e.as_db_error() {
-                Some(db) => format!("{}: {}", db.code().code(), db.message()),
-                None => e.to_string(),
-            },
-            hint,
-        }
+pub(crate) async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published, FeedError> {
+    let pg = PgErrors {
+        url: redact_url(url),
     };
     let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .map_err(pg("\nhint: check host, port, user and database; spendlens connects without TLS (sslmode=disable or prefer), so publish over a trusted network or a local socket"))?;
+        .map_err(pg.err("\nhint: check host, port, user and database; spendlens connects without TLS (sslmode=disable or prefer), so publish over a trusted network or a local socket"))?;
     let conn = tokio::spawn(connection);
-    let tx = client.transaction().await.map_err(pg(""))?;
+    let tx = client.transaction().await.map_err(pg.err(""))?;
     tx.batch_execute(POSTGRES_SCHEMA)
         .await
-        .map_err(pg("\nhint: the user needs CREATE on the schema the first time (or create the tables from `spendlens publish --print-schema`)"))?;
+        .map_err(pg.err("\nhint: the user needs CREATE on the schema the first time (or create the tables from `spendlens publish --print-schema`)"))?;
     let deleted = tx
         .execute(
             "DELETE FROM spendlens_daily_cost WHERE currency = $1 AND day BETWEEN $2 AND $3",
             &[&feed.currency, &feed.start, &feed.end],
         )
         .await
-        .map_err(pg(""))?;
+        .map_err(pg.err(""))?;
     tx.execute(
         "DELETE FROM spendlens_anomalies WHERE currency = $1 AND day BETWEEN $2 AND $3",
         &[&feed.currency, &feed.start, &feed.end],
     )
     .await
-    .map_err(pg(""))?;
+    .map_err(pg.err(""))?;
+    let written = insert_daily(&tx, feed, &pg).await?;
+    let anomalies_written = insert_anomalies(&tx, feed, &pg).await?;
+    tx.commit().await.map_err(pg.err(""))?;
+    drop(client);
+    let _ = conn.await;
+    Ok(Published {
+        rows_deleted: deleted,
+        rows_written: written,
+        anomalies_written,
+    })
+}
 
+/// PostgreSQL errors as [`FeedError`]s naming the server by its redacted URL.
+struct PgErrors {
+    url: String,
+}
+
+impl PgErrors {
+    /// The error with the server's code and message, and `hint` after it.
+    fn err(&self, hint: &'static str) -> impl Fn(tokio_postgres::Error) -> FeedError + '_ {
+        move |e: tokio_postgres::Error| FeedError::Postgres {
+            url: self.url.clone(),
+            message: match e.as_db_error() {
+                Some(db) => format!("{}: {}", db.code().code(), db.message()),
+                None => e.to_string(),
+            },
+            hint,
+        }
+    }
+}
+
+/// The feed's daily rows, inserted a thousand at a time; how many were written.
+async fn insert_daily(
+    tx: &tokio_postgres::Transaction<'_>,
+    feed: &Feed,
+    pg: &PgErrors,
+) -> Result<u64, FeedError> {
+    use tokio_postgres::types::ToSql;
     let df = &feed.daily;
     let days: Vec<NaiveDate> = df
         .column("day")?
@@ -336,8 +363,17 @@ pub async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published, FeedE
             KEYS.join(", "),
             values.join(", ")
         );
-        written += tx.execute(&sql, &params).await.map_err(pg(""))?;
+        written += tx.execute(&sql, &params).await.map_err(pg.err(""))?;
     }
+    Ok(written)
+}
+
+/// The feed's anomalies, inserted or updated by their key; how many were written.
+async fn insert_anomalies(
+    tx: &tokio_postgres::Transaction<'_>,
+    feed: &Feed,
+    pg: &PgErrors,
+) -> Result<u64, FeedError> {
     let mut anomalies_written = 0;
     for a in &feed.anomalies {
         let duration = a.duration_days as i32;
@@ -365,16 +401,9 @@ pub async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published, FeedE
                 ],
             )
             .await
-            .map_err(pg(""))?;
+            .map_err(pg.err(""))?;
     }
-    tx.commit().await.map_err(pg(""))?;
-    drop(client);
-    let _ = conn.await;
-    Ok(Published {
-        rows_deleted: deleted,
-        rows_written: written,
-        anomalies_written,
-    })
+    Ok(anomalies_written)
 }
 
 #[cfg(test)]

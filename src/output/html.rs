@@ -3,7 +3,8 @@
 //! embedded JSON, charted by an inlined script with date and team filters). Neither page
 //! loads anything from the network. Every cloud-provided string is escaped.
 
-use super::report::{explanation, signed_pct, Report};
+use super::format::{amount, change_pct, html_text as esc};
+use super::report::{explanation, Report};
 use std::fmt::Write as _;
 
 const STYLE: &str = r#"
@@ -18,26 +19,6 @@ svg.chart{width:100%;height:auto}.grid{stroke:#e4e7ee}.axis{font-size:11px;fill:
 .swatch{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 .controls{display:flex;gap:16px;align-items:center;margin:12px 0}.muted{color:#667}
 "#;
-
-/// Escape text for HTML element content and double-quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-fn money(v: f64) -> String {
-    super::report::amount(v)
-}
 
 enum Cell {
     Text(String),
@@ -114,7 +95,7 @@ fn kpis(r: &Report) -> String {
         "<div class=\"kpi\">{} to {}<b>{} {c}</b>tag coverage {}</div>",
         r.period.start,
         r.period.end,
-        money(r.totals.effective_cost),
+        amount(r.totals.effective_cost),
         r.totals
             .tag_coverage
             .map(|v| format!("{:.1}%", v * 100.0))
@@ -125,9 +106,9 @@ fn kpis(r: &Report) -> String {
             s,
             "<div class=\"kpi\">{}<b>{} {c}</b>{}</div>",
             d.date,
-            money(d.effective_cost),
+            amount(d.effective_cost),
             match d.expected {
-                Some(e) => format!("{} vs usual {} {c}", signed_pct(d.change_pct), money(e)),
+                Some(e) => format!("{} vs usual {} {c}", change_pct(d.change_pct), amount(e)),
                 None => "no baseline yet".into(),
             }
         );
@@ -139,8 +120,8 @@ fn kpis(r: &Report) -> String {
             esc(&m.month),
             m.days_elapsed,
             m.days_in_month,
-            money(m.month_to_date),
-            money(m.forecast)
+            amount(m.month_to_date),
+            amount(m.forecast)
         );
     }
     s.push_str("</div>\n");
@@ -191,7 +172,7 @@ fn daily_chart(r: &Report) -> String {
             y(max * f),
             left - 6.0,
             y(max * f) + 4.0,
-            money(max * f)
+            amount(max * f)
         );
     }
     for (i, (d, v)) in days.iter().zip(&totals).enumerate() {
@@ -203,7 +184,7 @@ fn daily_chart(r: &Report) -> String {
             y(*v),
             (band - 1.0).max(0.5),
             (y(0.0) - y(*v)).max(0.0),
-            money(*v),
+            amount(*v),
             esc(&r.currency)
         );
         if i % days.len().div_ceil(8).max(1) == 0 {
@@ -237,7 +218,7 @@ fn daily_chart(r: &Report) -> String {
             a.kind.name(),
             esc(&a.dimension),
             esc(&a.value),
-            money(a.impact)
+            amount(a.impact)
         );
     }
     s.push_str("</svg>\n");
@@ -246,9 +227,7 @@ fn daily_chart(r: &Report) -> String {
 
 impl Report {
     /// The report as one self-contained HTML page.
-    pub fn to_html(&self) -> String {
-        let c = self.currency.as_str();
-        let cur = |label: &str| format!("#{label} {c}");
+    pub(crate) fn to_html(&self) -> String {
         let mut b = format!(
             "<h1>spendlens report: {} to {}</h1>\n{}<h2>Daily spend</h2>\n{}",
             self.period.start,
@@ -256,8 +235,23 @@ impl Report {
             kpis(self),
             daily_chart(self)
         );
+        self.html_teams(&mut b);
+        self.html_anomalies(&mut b);
+        self.html_breakdowns(&mut b);
+        self.html_unit_costs_and_sources(&mut b);
+        page(
+            &format!("spendlens {} to {}", self.period.start, self.period.end),
+            &b,
+            None,
+        )
+    }
+
+    /// Spend by team and by team and feature.
+    fn html_teams(&self, b: &mut String) {
+        let c = self.currency.as_str();
+        let cur = |label: &str| format!("#{label} {c}");
         table(
-            &mut b,
+            b,
             "By team",
             &[
                 "team",
@@ -271,19 +265,19 @@ impl Report {
                 .map(|r| {
                     vec![
                         text(&r.team),
-                        num(money(r.effective_cost)),
+                        num(amount(r.effective_cost)),
                         num(r
                             .share
                             .map(|s| format!("{:.1}%", s * 100.0))
                             .unwrap_or_default()),
-                        num(money(r.previous_effective_cost)),
-                        num(signed_pct(r.change_pct)),
+                        num(amount(r.previous_effective_cost)),
+                        num(change_pct(r.change_pct)),
                     ]
                 })
                 .collect(),
         );
         table(
-            &mut b,
+            b,
             "By team and feature",
             &[
                 "team",
@@ -298,15 +292,21 @@ impl Report {
                     vec![
                         text(&r.team),
                         text(&r.feature),
-                        num(money(r.effective_cost)),
-                        num(money(r.previous_effective_cost)),
-                        num(signed_pct(r.change_pct)),
+                        num(amount(r.effective_cost)),
+                        num(amount(r.previous_effective_cost)),
+                        num(change_pct(r.change_pct)),
                     ]
                 })
                 .collect(),
         );
+    }
+
+    /// The 25 first anomalies with their explanations.
+    fn html_anomalies(&self, b: &mut String) {
+        let c = self.currency.as_str();
+        let cur = |label: &str| format!("#{label} {c}");
         table(
-            &mut b,
+            b,
             "Anomalies",
             &[
                 "date",
@@ -328,15 +328,21 @@ impl Report {
                         text(&a.value),
                         text(a.kind.name()),
                         text(a.severity.name()),
-                        num(money(a.impact)),
-                        num(signed_pct(a.impact_pct)),
+                        num(amount(a.impact)),
+                        num(change_pct(a.impact_pct)),
                         text(explanation(a)),
                     ]
                 })
                 .collect(),
         );
+    }
+
+    /// Spend by provider and model, and the top movers.
+    fn html_breakdowns(&self, b: &mut String) {
+        let c = self.currency.as_str();
+        let cur = |label: &str| format!("#{label} {c}");
         table(
-            &mut b,
+            b,
             "By provider",
             &["provider", &cur("effective"), &cur("billed")],
             self.by_provider
@@ -344,14 +350,14 @@ impl Report {
                 .map(|r| {
                     vec![
                         text(&r.provider_name),
-                        num(money(r.effective_cost)),
-                        num(money(r.billed_cost)),
+                        num(amount(r.effective_cost)),
+                        num(amount(r.billed_cost)),
                     ]
                 })
                 .collect(),
         );
         table(
-            &mut b,
+            b,
             "By model",
             &["model", &cur("effective")],
             self.by_model
@@ -359,13 +365,13 @@ impl Report {
                 .map(|r| {
                     vec![
                         text(r.model.as_deref().unwrap_or("(no model)")),
-                        num(money(r.effective_cost)),
+                        num(amount(r.effective_cost)),
                     ]
                 })
                 .collect(),
         );
         table(
-            &mut b,
+            b,
             &format!(
                 "Top movers vs {} to {}",
                 self.previous_period.start, self.previous_period.end
@@ -377,17 +383,23 @@ impl Report {
                     vec![
                         text(&m.dimension),
                         text(&m.value),
-                        num(money(m.effective_cost)),
-                        num(money(m.previous_effective_cost)),
-                        num(signed_pct(m.change_pct)),
+                        num(amount(m.effective_cost)),
+                        num(amount(m.previous_effective_cost)),
+                        num(change_pct(m.change_pct)),
                     ]
                 })
                 .collect(),
         );
+    }
+
+    /// Unit costs, how spend was allocated, and the state of every source.
+    fn html_unit_costs_and_sources(&self, b: &mut String) {
+        let c = self.currency.as_str();
+        let cur = |label: &str| format!("#{label} {c}");
         let price =
             |v: Option<f64>| num(v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "—".into()));
         table(
-            &mut b,
+            b,
             "Unit costs",
             &[
                 "team",
@@ -406,25 +418,25 @@ impl Report {
                         text(&u.team),
                         text(&u.feature),
                         text(&u.model),
-                        num(money(u.effective_cost)),
+                        num(amount(u.effective_cost)),
                         price(u.per_1k_tokens),
                         price(u.per_request),
-                        num(signed_pct(u.per_1k_tokens_trend_pct)),
+                        num(change_pct(u.per_1k_tokens_trend_pct)),
                     ]
                 })
                 .collect(),
         );
         table(
-            &mut b,
+            b,
             "How spend was allocated",
             &["allocation", &cur("effective")],
             self.by_allocation
                 .iter()
-                .map(|r| vec![text(&r.allocation), num(money(r.effective_cost))])
+                .map(|r| vec![text(&r.allocation), num(amount(r.effective_cost))])
                 .collect(),
         );
         table(
-            &mut b,
+            b,
             "Sources",
             &[
                 "source",
@@ -450,15 +462,10 @@ impl Report {
                 })
                 .collect(),
         );
-        page(
-            &format!("spendlens {} to {}", self.period.start, self.period.end),
-            &b,
-            None,
-        )
     }
 
     /// The interactive dashboard: one file, works from disk.
-    pub fn to_dashboard(&self) -> String {
+    pub(crate) fn to_dashboard(&self) -> String {
         #[derive(serde::Serialize)]
         struct Data<'a> {
             period: &'a super::report::Period,

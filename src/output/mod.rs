@@ -1,7 +1,9 @@
-//! Outputs: the report (Markdown, JSON, CSV) and terminal views (anomaly table,
-//! investigation). Dashboards and feeds join here later.
+//! Outputs: the report (Markdown, JSON, CSV, HTML), the dashboard, terminal views (anomaly
+//! table, investigation, advice) and feeds (PostgreSQL, Parquet, CSV). Every value is written
+//! for people through `format`.
 
 pub mod feeds;
+pub mod format;
 pub mod html;
 pub mod report;
 pub mod terminal;

@@ -1,12 +1,13 @@
 //! Plain-text output for a person at a terminal: the anomaly table and the one-screen
 //! investigation. No colour, so it reads the same in a pipe, a log or a CI job.
 
+use super::format::{change_pct, clean, decimal, shorten_middle, signed_decimal};
 use crate::analyse::anomalies::Anomaly;
 use crate::analyse::investigate::{Investigation, UnitCosts};
 use std::fmt::Write as _;
 
 /// A sparkline of `values`, one character per value (bucketed to at most `width`).
-pub fn sparkline(values: &[f64], width: usize) -> String {
+pub(crate) fn sparkline(values: &[f64], width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     if values.is_empty() || width == 0 {
         return String::new();
@@ -16,8 +17,8 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
         .chunks(per)
         .map(|c| c.iter().sum::<f64>() / c.len() as f64)
         .collect();
-    let max = buckets.iter().cloned().fold(f64::MIN, f64::max);
-    let min = buckets.iter().cloned().fold(f64::MAX, f64::min).min(0.0);
+    let max = buckets.iter().copied().fold(f64::MIN, f64::max);
+    let min = buckets.iter().copied().fold(f64::MAX, f64::min).min(0.0);
     buckets
         .iter()
         .map(|v| {
@@ -30,35 +31,8 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
         .collect()
 }
 
-/// Terminal-safe text: control characters (escape sequences from a hostile tag value) removed.
-pub fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).collect()
-}
-
-fn money(v: f64) -> String {
-    format!("{v:.2}")
-}
-
-fn signed(v: f64) -> String {
-    format!("{v:+.2}")
-}
-
-fn pct(p: Option<f64>) -> String {
-    p.map(|p| format!("{:+.1}%", p * 100.0))
-        .unwrap_or_else(|| "new".into())
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    let s = clean(s);
-    if s.chars().count() <= n {
-        s
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
 /// The anomalies as an aligned table, with each one's leading root cause.
-pub fn anomalies_table(anomalies: &[Anomaly], currency: &str) -> String {
+pub(crate) fn anomalies_table(anomalies: &[Anomaly], currency: &str) -> String {
     if anomalies.is_empty() {
         return "no anomalies\n".into();
     }
@@ -73,13 +47,13 @@ pub fn anomalies_table(anomalies: &[Anomaly], currency: &str) -> String {
             "{:<10}  {:<12}  {:<32}  {:<5}  {:<8}  {:>11}  {:>11}  {:>11}  {:>8}  {}",
             a.date,
             a.dimension,
-            truncate(&a.value, 32),
+            shorten_middle(&a.value, 32),
             a.kind.name(),
             a.severity.name(),
-            money(a.actual),
-            money(a.expected),
-            signed(a.impact),
-            pct(a.impact_pct),
+            decimal(a.actual),
+            decimal(a.expected),
+            signed_decimal(a.impact),
+            change_pct(a.impact_pct),
             clean(&why)
         );
     }
@@ -109,7 +83,7 @@ pub fn investigation(inv: &Investigation) -> String {
         "investigate {selection} · {} to {} · {} {} in total",
         inv.start,
         inv.end,
-        money(inv.total),
+        decimal(inv.total),
         inv.currency
     );
     let values: Vec<f64> = inv.daily.iter().map(|d| d.effective_cost).collect();
@@ -119,23 +93,27 @@ pub fn investigation(inv: &Investigation) -> String {
     let _ = writeln!(
         s,
         "\ndaily effective cost (min {}, max {})\n  {}",
-        money(min),
-        money(max),
+        decimal(min),
+        decimal(max),
         sparkline(&values, 100)
     );
     let f = &inv.focus;
-    let _ = write!(s, "\nfocus {}: {} ", f.date, money(f.actual));
+    let _ = write!(s, "\nfocus {}: {} ", f.date, decimal(f.actual));
     match (f.expected, f.impact) {
         (Some(e), Some(i)) => {
             let _ = writeln!(
                 s,
                 "vs expected {} ({} {}, {})",
-                money(e),
-                signed(i),
+                decimal(e),
+                signed_decimal(i),
                 inv.currency,
-                pct(f.impact_pct)
+                change_pct(f.impact_pct)
             );
-            let days: Vec<String> = f.reference_days.iter().map(|d| d.to_string()).collect();
+            let days: Vec<String> = f
+                .reference_days
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect();
             let _ = writeln!(s, "  expected = median of {}", days.join(", "));
         }
         _ => {
@@ -149,72 +127,23 @@ pub fn investigation(inv: &Investigation) -> String {
                 s,
                 "  {:<12} {:<44} {:>11} {:>11} {:>11}",
                 m.dimension,
-                truncate(&m.value, 44),
-                money(m.expected),
-                money(m.actual),
-                signed(m.impact)
+                shorten_middle(&m.value, 44),
+                decimal(m.expected),
+                decimal(m.actual),
+                signed_decimal(m.impact)
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "\nunit costs ({})          {:>12} {:>12}",
-        inv.currency, "expected", f.date
-    );
-    let before = inv.unit_costs_before.clone().unwrap_or_default();
-    let after: &UnitCosts = &inv.unit_costs_after;
-    let tokens = |u: &UnitCosts| (u.tokens > 0.0).then_some(u.tokens);
-    let _ = writeln!(
-        s,
-        "  {:<24} {:>12} {:>12}",
-        "tokens per day",
-        tokens(&before)
-            .map(|t| format!("{t:.0}"))
-            .unwrap_or_else(|| "—".into()),
-        tokens(after)
-            .map(|t| format!("{t:.0}"))
-            .unwrap_or_else(|| "—".into())
-    );
-    unit_row(
-        &mut s,
-        "per 1K tokens",
-        before.per_1k_tokens,
-        after.per_1k_tokens,
-    );
-    unit_row(
-        &mut s,
-        "per 1K input tokens",
-        before.per_1k_input_tokens,
-        after.per_1k_input_tokens,
-    );
-    unit_row(
-        &mut s,
-        "per 1K output tokens",
-        before.per_1k_output_tokens,
-        after.per_1k_output_tokens,
-    );
-    unit_row(
-        &mut s,
-        "per 1K cached tokens",
-        before.per_1k_cache_read_tokens,
-        after.per_1k_cache_read_tokens,
-    );
-    unit_row(&mut s, "per request", before.per_request, after.per_request);
-    if after.per_request.is_none() {
-        let _ = writeln!(
-            s,
-            "  (per-request costs need request counts: CloudWatch usage records for this selection)"
-        );
-    }
+    unit_costs(&mut s, inv);
     match &inv.decomposition {
         Some(d) => {
             let _ = writeln!(
                 s,
                 "\nwhy it changed: volume {} · mix {} · rate {} · other {}",
-                signed(d.volume),
-                signed(d.mix),
-                signed(d.rate),
-                signed(d.other)
+                signed_decimal(d.volume),
+                signed_decimal(d.mix),
+                signed_decimal(d.rate),
+                signed_decimal(d.other)
             );
             let _ = writeln!(
                 s,
@@ -234,11 +163,66 @@ pub fn investigation(inv: &Investigation) -> String {
             a.date,
             a.kind.name(),
             a.severity.name(),
-            signed(a.impact),
-            pct(a.impact_pct)
+            signed_decimal(a.impact),
+            change_pct(a.impact_pct)
         );
     }
     s
+}
+
+/// The unit costs of the focus day against its expectation.
+fn unit_costs(s: &mut String, inv: &Investigation) {
+    let f = &inv.focus;
+    let _ = writeln!(
+        *s,
+        "\nunit costs ({})          {:>12} {:>12}",
+        inv.currency, "expected", f.date
+    );
+    let before = inv.unit_costs_before.clone().unwrap_or_default();
+    let after: &UnitCosts = &inv.unit_costs_after;
+    let tokens = |u: &UnitCosts| (u.tokens > 0.0).then_some(u.tokens);
+    let _ = writeln!(
+        *s,
+        "  {:<24} {:>12} {:>12}",
+        "tokens per day",
+        tokens(&before)
+            .map(|t| format!("{t:.0}"))
+            .unwrap_or_else(|| "—".into()),
+        tokens(after)
+            .map(|t| format!("{t:.0}"))
+            .unwrap_or_else(|| "—".into())
+    );
+    unit_row(
+        s,
+        "per 1K tokens",
+        before.per_1k_tokens,
+        after.per_1k_tokens,
+    );
+    unit_row(
+        s,
+        "per 1K input tokens",
+        before.per_1k_input_tokens,
+        after.per_1k_input_tokens,
+    );
+    unit_row(
+        s,
+        "per 1K output tokens",
+        before.per_1k_output_tokens,
+        after.per_1k_output_tokens,
+    );
+    unit_row(
+        s,
+        "per 1K cached tokens",
+        before.per_1k_cache_read_tokens,
+        after.per_1k_cache_read_tokens,
+    );
+    unit_row(s, "per request", before.per_request, after.per_request);
+    if after.per_request.is_none() {
+        let _ = writeln!(
+            *s,
+            "  (per-request costs need request counts: CloudWatch usage records for this selection)"
+        );
+    }
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -262,9 +246,9 @@ pub fn advice(a: &crate::analyse::advise::Advice) -> String {
         let _ = writeln!(
             s,
             "  {:<14} {:<18} {:<30} {:>12.2} {:>9} {:>9} {:>9} {:>9} {:>11} {:>7}",
-            truncate(&u.team, 14),
-            truncate(&u.feature, 18),
-            truncate(&u.model, 30),
+            shorten_middle(&u.team, 14),
+            shorten_middle(&u.feature, 18),
+            shorten_middle(&u.model, 30),
             u.effective_cost,
             opt(u.per_1k_tokens, 4),
             opt(u.per_1k_input_tokens, 4),
@@ -285,7 +269,7 @@ pub fn advice(a: &crate::analyse::advise::Advice) -> String {
         let _ = writeln!(
             s,
             "  {:<30} {:<18} billed {:.4} vs list {:.4} per 1M ({:+.1}%) over {:.0} tokens",
-            truncate(&p.model, 30),
+            shorten_middle(&p.model, 30),
             p.usage_type,
             p.billed_per_1m,
             p.catalog_per_1m,
@@ -300,7 +284,7 @@ pub fn advice(a: &crate::analyse::advise::Advice) -> String {
                 s,
                 "  {} {:<30} {:>14.0} tokens ~ {:.2} {c}",
                 e.date,
-                truncate(&e.model, 30),
+                shorten_middle(&e.model, 30),
                 e.tokens,
                 e.estimated_cost
             );
@@ -315,7 +299,7 @@ pub fn advice(a: &crate::analyse::advise::Advice) -> String {
         let _ = writeln!(
             s,
             "  {:<30} {:<15} utilisation {} (break-even {}), on demand {:.2}/day vs commitment {:.2}/day, saves {:.2}/30 days\n    {}",
-            truncate(&m.model, 30),
+            shorten_middle(&m.model, 30),
             m.action,
             m.utilisation.map(|u| format!("{:.0}%", u * 100.0)).unwrap_or_else(|| "—".into()),
             m.break_even_utilisation.map(|u| format!("{:.0}%", u * 100.0)).unwrap_or_else(|| "—".into()),

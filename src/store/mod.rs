@@ -13,7 +13,15 @@
 //! at worst unlisted files, which the next write removes. Replacing a partition (same table,
 //! source and day) is how re-ingesting a file or re-collecting a day avoids double counting.
 
+mod batch_writer;
+mod ingest_write;
+mod partitions;
 pub mod rollup;
+mod spill;
+
+pub use batch_writer::BatchWriter;
+pub use ingest_write::{ingest_files, IngestReport};
+use partitions::split_partitions;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -72,7 +80,7 @@ impl Table {
 
 /// One partition: a table, a source, a day.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PartitionKey {
+pub(crate) struct PartitionKey {
     pub table: Table,
     pub source: String,
     pub day: NaiveDate,
@@ -151,7 +159,7 @@ pub struct StoreLock {
 }
 
 /// Source names become directory names: keep them to a safe alphabet.
-pub fn sanitize_source(source: &str) -> String {
+pub(crate) fn sanitize_source(source: &str) -> String {
     let s: String = source
         .chars()
         .map(|c| {
@@ -250,7 +258,7 @@ impl Store {
     }
 
     /// Days of `source` in `table` whose stored numbers are final.
-    pub fn final_days(
+    pub(crate) fn final_days(
         &self,
         table: Table,
         source: &str,
@@ -298,7 +306,7 @@ impl Store {
     }
 
     /// [`Store::replace`], marking the (source, day) partitions in `final_days` as final.
-    pub fn replace_marking(
+    pub(crate) fn replace_marking(
         &self,
         lock: &StoreLock,
         table: Table,
@@ -319,7 +327,7 @@ impl Store {
     /// memory stays bounded: each batch is split into partitions and written before the next
     /// is produced, and one manifest commit makes them all live. A (source, day) partition
     /// must lie wholly in one batch.
-    pub fn replace_batches(
+    pub(crate) fn replace_batches(
         &self,
         lock: &StoreLock,
         table: Table,
@@ -383,7 +391,7 @@ impl Store {
             )
         };
         let _t = crate::timing::phase("store: write partition files");
-        let results = crate::timing::on_all_cores(&parts, |(source, day, part)| {
+        let results = crate::parallel::on_all_cores(&parts, |(source, day, part)| {
             let path = self.dir.join(rel(source, *day));
             write_parquet(
                 &path,
@@ -433,7 +441,7 @@ impl Store {
     /// Every source in the store: its days, its last run, and whether it is stale as of
     /// `as_of` (its last run failed, or its cost / usage data ends more than
     /// `stale_after_days` before `as_of`).
-    pub fn source_status(
+    pub(crate) fn source_status(
         &self,
         as_of: NaiveDate,
         stale_after_days: u32,
@@ -484,7 +492,7 @@ impl Store {
     /// Record how sources' runs went at `at` (RFC 3339): `(source, error)`, in one atomic
     /// manifest commit. A failure keeps the time of the last success, which is when the
     /// source went stale.
-    pub fn record_runs(
+    pub(crate) fn record_runs(
         &self,
         _lock: &StoreLock,
         at: &str,
@@ -569,139 +577,10 @@ impl Store {
         }
     }
 
-    /// A fresh directory for this process' ingest spill files (see `ingest::ingest_files`).
+    /// A fresh directory for this process' ingest spill files (see [`ingest_files`]).
     pub fn spill_dir(&self) -> PathBuf {
         self.dir
             .join(format!("{SPILL_PREFIX}{}", std::process::id()))
-    }
-}
-
-/// A replace in progress (see [`Store::writer`]): partition files written under the next
-/// generation and entered in a copy of the manifest, committed at once.
-pub struct BatchWriter<'a> {
-    store: &'a Store,
-    table: Table,
-    final_days: &'a std::collections::BTreeSet<(String, NaiveDate)>,
-    generation: u64,
-    /// The partitions as they were before this write (to put back one taken back).
-    before: BTreeMap<String, PartitionEntry>,
-    manifest: Manifest,
-    written: Vec<PathBuf>,
-    summary: WriteSummary,
-    committed: bool,
-}
-
-impl BatchWriter<'_> {
-    fn key(&self, source: &str, day: NaiveDate) -> String {
-        PartitionKey {
-            table: self.table,
-            source: source.to_string(),
-            day,
-        }
-        .id()
-    }
-
-    /// The file of (source, day) when this write has written it.
-    fn ours(&self, source: &str, day: NaiveDate) -> Option<PathBuf> {
-        let entry = self.manifest.partitions.get(&self.key(source, day))?;
-        entry
-            .file
-            .ends_with(&format!(".{}.parquet", self.generation))
-            .then(|| self.store.dir.join(&entry.file))
-    }
-
-    /// Whether this write has written the (source, day) partition.
-    pub fn holds(&self, source: &str, day: NaiveDate) -> bool {
-        self.ours(source, day).is_some()
-    }
-
-    /// Write the partitions of `batch`: each (source, day) in it must not be written yet.
-    pub fn write(&mut self, batch: &DataFrame) -> Result<(), StoreError> {
-        let polars_err = |source| StoreError::Polars {
-            path: self.store.dir.clone(),
-            cause: source,
-        };
-        let parts = split_partitions(batch).map_err(polars_err)?;
-        if let Some((source, day, _)) = parts.iter().find(|(s, d, _)| self.holds(s, *d)) {
-            return Err(StoreError::Manifest {
-                path: self.store.dir.join(MANIFEST),
-                message: format!("internal: partition {source}/{day} arrived in two batches"),
-            });
-        }
-        self.store.write_partitions(
-            &mut self.manifest,
-            &mut self.summary,
-            &mut self.written,
-            (self.table, self.generation, self.final_days),
-            parts,
-        )
-    }
-
-    /// Undo the write of the (source, day) partition and return its rows, so they can be
-    /// written again with more (rows of that day that turned up later).
-    pub fn take_back(&mut self, source: &str, day: NaiveDate) -> Result<DataFrame, StoreError> {
-        let key = self.key(source, day);
-        let path = self.ours(source, day).ok_or_else(|| StoreError::Manifest {
-            path: self.store.dir.join(MANIFEST),
-            message: format!("internal: partition {source}/{day} was not written by this write"),
-        })?;
-        let rows = LazyFrame::scan_parquet(
-            PlRefPath::new(path.to_string_lossy().as_ref()),
-            ScanArgsParquet::default(),
-        )
-        .and_then(|lf| lf.collect())
-        .map_err(|cause| StoreError::Polars {
-            path: path.clone(),
-            cause,
-        })?;
-        match self.before.get(&key) {
-            Some(old) => {
-                self.summary.replaced -= 1;
-                self.manifest.partitions.insert(key, old.clone());
-            }
-            None => {
-                self.summary.added -= 1;
-                self.manifest.partitions.remove(&key);
-            }
-        }
-        self.summary.rows -= rows.height();
-        self.written.retain(|p| p != &path);
-        let _ = fs::remove_file(&path);
-        Ok(rows)
-    }
-
-    /// Make every partition written live in one manifest commit, emptying those of
-    /// `also_clear` this write did not write.
-    pub fn commit(
-        mut self,
-        also_clear: &[(String, NaiveDate)],
-    ) -> Result<WriteSummary, StoreError> {
-        make_durable(&self.store.dir, &self.written)?;
-        for (source, day) in also_clear {
-            if self.holds(source, *day) {
-                continue;
-            }
-            let key = self.key(source, *day);
-            if self.manifest.partitions.remove(&key).is_some() {
-                self.summary.cleared += 1;
-            }
-        }
-        self.manifest.generation = self.generation;
-        self.manifest.version = MANIFEST_VERSION;
-        self.store.commit_manifest(&self.manifest)?;
-        self.committed = true;
-        self.store.collect_garbage(&self.manifest);
-        Ok(self.summary)
-    }
-}
-
-impl Drop for BatchWriter<'_> {
-    fn drop(&mut self) {
-        if !self.committed {
-            for p in &self.written {
-                let _ = fs::remove_file(p);
-            }
-        }
     }
 }
 
@@ -759,6 +638,7 @@ fn write_parquet(
 /// Linux one `syncfs` of the store's file system does it (a year of day partitions costs
 /// one flush, not two fsyncs each); elsewhere, or if that fails, each file and directory is
 /// synced.
+#[allow(unsafe_code)]
 fn make_durable(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
     if files.is_empty() {
         return Ok(());
@@ -787,79 +667,6 @@ fn make_durable(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
     }
     let _ = dir;
     Ok(())
-}
-
-/// Split a frame into (source, day, rows) partitions, sorted by source then day.
-fn split_partitions(frame: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate, DataFrame)>> {
-    if frame.height() == 0 {
-        return Ok(Vec::new());
-    }
-    let _t = crate::timing::phase("store: split partitions");
-    let with_day = frame
-        .clone()
-        .lazy()
-        .with_column(
-            col("charge_period_start")
-                .cast(DataType::Date)
-                .alias("__day"),
-        )
-        .collect()?;
-    // Rows whose partitions each lie in one run (rows merged from the spill: sorted by day,
-    // or a batch's merged days ahead of the rest) are sliced as they are. Otherwise sorted on
-    // the day alone when there is one source (an integer sort, not one on text and day),
-    // keeping each day's rows in their order.
-    let (sorted, runs) = match partition_runs(&with_day)? {
-        Some(runs) => (with_day, runs),
-        None => {
-            let by: &[&str] = if with_day.column("source")?.n_unique()? == 1 {
-                &["__day"]
-            } else {
-                &["source", "__day"]
-            };
-            let sorted =
-                with_day.sort(by, SortMultipleOptions::default().with_maintain_order(true))?;
-            let runs = partition_runs(&sorted)?.expect("sorted rows are in runs");
-            (sorted, runs)
-        }
-    };
-    let sorted = sorted.drop("__day")?;
-    let mut parts: Vec<(String, NaiveDate, DataFrame)> = runs
-        .into_iter()
-        .map(|(start, end, source, day)| (source, day, sorted.slice(start as i64, end - start)))
-        .collect();
-    parts.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    Ok(parts)
-}
-
-/// The (start, end, source, day) of each run of rows of one partition, found by walking the
-/// columns once; `None` when some partition's rows are in more than one run.
-type Runs = Vec<(usize, usize, String, NaiveDate)>;
-fn partition_runs(frame: &DataFrame) -> PolarsResult<Option<Runs>> {
-    let sources = frame.column("source")?.str()?;
-    let days = frame.column("__day")?.date()?.physical();
-    let mut starts: Vec<(usize, Option<&str>, Option<i32>)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, key) in sources.iter().zip(days.iter()).enumerate() {
-        if starts.last().is_none_or(|&(_, s, d)| (s, d) != key) {
-            if !seen.insert(key) {
-                return Ok(None);
-            }
-            starts.push((i, key.0, key.1));
-        }
-    }
-    let ends = starts.iter().skip(1).map(|r| r.0).chain([frame.height()]);
-    Ok(Some(
-        starts
-            .iter()
-            .zip(ends)
-            .map(|(&(start, source, day), end)| {
-                let day = day
-                    .map(crate::schema::date_of_day_number)
-                    .expect("charge_period_start is a valid date");
-                (start, end, source.unwrap_or("unnamed").to_string(), day)
-            })
-            .collect(),
-    ))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! with a year of history and one new day attributes one day.
 //!
 //! Dimension columns are stored as the file's own codes with their dictionary in the footer
-//! (see [`Coded`]): written and read as plain integers, the strings looked up once per file.
+//! (see `RollupFile`): written and read as plain integers, the strings looked up once per file.
 //!
 //! Rollups are a cache: they are written without the write lock (two processes computing the
 //! same day write the same bytes, and the rename is atomic), and a rollup that cannot be read
@@ -30,7 +30,7 @@ const ROLLUP_FORMAT: u32 = 4;
 const DICTIONARY: &str = "spendlens.dictionary.";
 
 /// A stable 64-bit FNV-1a hash (std's hasher may change between Rust releases).
-pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for b in part.iter().chain(&[0xff]) {
@@ -43,7 +43,7 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
 
 /// One day of the cost table as a rollup sees it.
 #[derive(Debug, Clone)]
-pub struct CostDay {
+pub(crate) struct CostDay {
     pub day: NaiveDate,
     /// Raw partition files of the day (absolute paths).
     pub files: Vec<PathBuf>,
@@ -57,7 +57,7 @@ pub struct CostDay {
 
 impl CostDay {
     /// Both the rollup and its sums are on disk.
-    pub fn rolled_up(&self) -> bool {
+    pub(crate) fn rolled_up(&self) -> bool {
         self.rollup.exists() && self.sums.exists()
     }
 }
@@ -65,7 +65,7 @@ impl CostDay {
 impl Store {
     /// The stored days of the cost table within `start..=end`, each with its raw files and the
     /// rollup file that matches `attribution` (a fingerprint of the rules that label rows).
-    pub fn cost_days(
+    pub(crate) fn cost_days(
         &self,
         start: NaiveDate,
         end: NaiveDate,
@@ -111,17 +111,16 @@ impl Store {
     /// Write one day's rollup and its sums (temp file + rename each; the sums first, so a
     /// rollup on disk whose sums are not is only an interrupted write, rebuilt when read)
     /// and remove that day's outdated ones.
-    pub fn write_rollup(
+    pub(crate) fn write_rollup(
         &self,
         day: &CostDay,
         frame: &DataFrame,
         sums: &DataFrame,
     ) -> Result<(), StoreError> {
         // A cache, rebuilt when damaged: not compressed. Its dimensions are dictionary codes
-        // already and its amounts barely compress; at 10M rows the files take 357 MB where
-        // LZ4 took 302 MB, and the first report writes them 0.2-0.3 s sooner (compressing
-        // them cost 0.3-0.4 s of CPU), with no slower reads. Read whole (its day is chosen
-        // by name), so no statistics to compute.
+        // already and its amounts barely compress, so compressing costs CPU for little disk
+        // and reads are no faster. Read whole (its day is chosen by name), so no statistics
+        // to compute.
         let none = StatisticsOptions {
             min_value: false,
             max_value: false,
@@ -171,9 +170,9 @@ impl Store {
 ///
 /// Polars writes a Categorical column by remapping every row's code through a set sized to
 /// all of the process's categories, and reads one back by looking every row's string up in
-/// them (a quarter of the anomaly step's CPU at 10M rows); with its own codes a file is
+/// them (a large share of the anomaly step's CPU); with its own codes a file is
 /// written and read as plain integers, and its strings are looked up once per file and
-/// value ([`Coded`]). The same rows give the same bytes in any process.
+/// value ([`RollupFile`]). The same rows give the same bytes in any process.
 fn own_codes(frame: &DataFrame) -> PolarsResult<(DataFrame, Vec<(String, String)>)> {
     let mut out = frame.clone();
     let mut dictionaries = Vec::new();
@@ -212,7 +211,7 @@ fn own_codes(frame: &DataFrame) -> PolarsResult<(DataFrame, Vec<(String, String)
 /// A rollup (or sums) file written by [`Store::write_rollup`], opened: its footer read and
 /// each coded column's dictionary looked up in the global categories (once per file and
 /// value, not per row).
-pub struct Coded {
+pub(crate) struct RollupFile {
     path: PathBuf,
     /// Per coded column, the global code of each of the file's own codes.
     tables: Vec<(String, Vec<u32>)>,
@@ -221,13 +220,13 @@ pub struct Coded {
     dtype: DataType,
 }
 
-impl Coded {
+impl RollupFile {
     /// The file this reads.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn open(path: &Path) -> Result<Coded, StoreError> {
+    pub fn open(path: &Path) -> Result<RollupFile, StoreError> {
         let polars = |cause| StoreError::Polars {
             path: path.to_path_buf(),
             cause,
@@ -268,8 +267,8 @@ impl Coded {
             }
         }
         // The footer is read again when the rows are: kept for every day of a window, the
-        // footers (dictionaries included) took 150 MB at 10M rows.
-        Ok(Coded {
+        // footers (dictionaries included) would hold memory for nothing.
+        Ok(RollupFile {
             path: path.to_path_buf(),
             tables,
             dtype,
@@ -290,8 +289,11 @@ impl Coded {
         };
         let file = File::open(&self.path).map_err(super::io_err(&self.path))?;
         let read_columns = columns.map(|names| {
-            let mut read: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            let filtered = filter.into_iter().flat_map(|f| f.into_iter());
+            let mut read: Vec<String> =
+                names.iter().map(std::string::ToString::to_string).collect();
+            let filtered = filter
+                .into_iter()
+                .flat_map(std::iter::IntoIterator::into_iter);
             for name in filtered.filter_map(|e| match e {
                 Expr::Column(name) => Some(name),
                 _ => None,
@@ -327,8 +329,8 @@ impl Coded {
             return Ok(kept);
         }
         // A filter that keeps one run of rows returns a slice of the file's decoded columns,
-        // which would keep all of them alive (the stored sums of one grouping set: 130 MB of
-        // a 10M-row year held for 5 MB of sums). Copied out, they are freed now.
+        // which would keep all of them alive (a few MB of sums holding a whole file's
+        // columns). Copied out, they are freed now.
         let rows = IdxCa::from_vec("".into(), (0..kept.height() as IdxSize).collect());
         kept.take(&rows).map_err(polars)
     }
@@ -336,7 +338,11 @@ impl Coded {
 
 /// The rows of `rows` that `filter` keeps (all without one), with `columns` (all without
 /// them).
-pub fn picked(rows: LazyFrame, filter: Option<&Expr>, columns: Option<&[&str]>) -> LazyFrame {
+pub(crate) fn picked(
+    rows: LazyFrame,
+    filter: Option<&Expr>,
+    columns: Option<&[&str]>,
+) -> LazyFrame {
     let rows = match filter {
         Some(f) => rows.filter(f.clone()),
         None => rows,
@@ -349,6 +355,7 @@ pub fn picked(rows: LazyFrame, filter: Option<&Expr>, columns: Option<&[&str]>) 
 
 /// A file's own codes as codes of the global categories (`table[own]`), nulls kept;
 /// translated in place where the column's buffer is not shared.
+#[allow(unsafe_code)]
 fn translate(codes: Column, table: &[u32], dtype: &DataType) -> PolarsResult<Column> {
     let series = codes.take_materialized_series();
     let mut global = series.u32()?.clone();
@@ -399,14 +406,17 @@ mod tests {
             assert_eq!(raw.column("team").unwrap().dtype(), &DataType::UInt32);
             let max = raw.column("team").unwrap().u32().unwrap().max();
             assert!(max.is_none_or(|m| (m as usize) < df.height()));
-            let back = Coded::open(&d.rollup).unwrap().read(None, None).unwrap();
+            let back = RollupFile::open(&d.rollup)
+                .unwrap()
+                .read(None, None)
+                .unwrap();
             assert!(back.column("team").unwrap().dtype().is_categorical());
             let text = crate::schema::without_categoricals;
             assert!(text(back)
                 .unwrap()
                 .equals_missing(&text(df.clone()).unwrap()));
         }
-        let read = Coded::open(&day(1, "a").rollup)
+        let read = RollupFile::open(&day(1, "a").rollup)
             .unwrap()
             .read(
                 Some(&col("team").eq(lit("search"))),
@@ -427,14 +437,19 @@ mod tests {
             )])))
             .finish(&mut bad)
             .unwrap();
-        let err = Coded::open(&path).unwrap().read(None, None).unwrap_err();
+        let err = RollupFile::open(&path)
+            .unwrap()
+            .read(None, None)
+            .unwrap_err();
         assert!(err.to_string().contains("bad.parquet"), "{err}");
         assert!(err.to_string().contains("beyond its dictionary"), "{err}");
         // A dimension stored without its dictionary does not open (it is then rebuilt).
         ParquetWriter::new(File::create(&path).unwrap())
             .finish(&mut bad)
             .unwrap();
-        let err = Coded::open(&path).err().expect("no dictionary, no open");
+        let err = RollupFile::open(&path)
+            .err()
+            .expect("no dictionary, no open");
         assert!(err.to_string().contains("has no dictionary"), "{err}");
     }
 }

@@ -188,7 +188,7 @@ fn handle(mut s: TcpStream, faults: &Mutex<BedrockFaults>, log: &Mutex<Vec<Strin
                 "nextToken": "page2"
             })
         };
-        respond(&mut s, "200 OK", None, &page)
+        respond(&mut s, "200 OK", None, &page);
     } else if path.starts_with("/listTagsForResource") {
         if f.deny_tags {
             return respond(
@@ -200,14 +200,14 @@ fn handle(mut s: TcpStream, faults: &Mutex<BedrockFaults>, log: &Mutex<Vec<Strin
         }
         let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let arn = req["resourceARN"].as_str().unwrap_or_default().to_string();
-        respond(&mut s, "200 OK", None, &tags_of(&arn))
+        respond(&mut s, "200 OK", None, &tags_of(&arn));
     } else {
         respond(
             &mut s,
             "404 Not Found",
             Some("ResourceNotFoundException"),
             &json!({"message": "no such route"}),
-        )
+        );
     }
 }
 

@@ -607,7 +607,7 @@ fn cloudwatch_faults_complete_or_fail_cleanly() {
         rt.block_on(async {
             let cw = cloudwatch(&env.moto).await;
             put_metric(&cw, &profile_arn("k3v9rag0ans1"), "Invocations", d, calls).await;
-        })
+        });
     };
     let invocations = |data: &Path| -> f64 {
         let Some(lf) = spendlens::store::Store::new(data)

@@ -28,7 +28,9 @@ pub fn http(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
     let mut s = TcpStream::connect(host).unwrap();
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
+    let text = body
+        .map(std::string::ToString::to_string)
+        .unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",

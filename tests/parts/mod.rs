@@ -82,11 +82,14 @@ fn same_store_whole_and_in_parts(
     env: &Env,
     name: &str,
     files: &[PathBuf],
-) -> (ingest::IngestReport, ingest::IngestReport) {
+) -> (
+    spendlens::store::IngestReport,
+    spendlens::store::IngestReport,
+) {
     let run = |dir: &Path, opts: &IngestOptions| {
         let store = Store::new(dir);
         let lock = store.lock().unwrap();
-        let report = ingest::ingest_files(&store, &lock, files, opts).unwrap();
+        let report = spendlens::store::ingest_files(&store, &lock, files, opts).unwrap();
         assert!(report.failed.is_empty(), "{name}: {:?}", report.failed);
         report
     };
@@ -210,7 +213,9 @@ fn an_export_in_day_order_is_stored_the_same_however_it_is_cut() {
     let dir = env.path("bad-store");
     let store = Store::new(&dir);
     let lock = store.lock().unwrap();
-    let report = ingest::ingest_files(&store, &lock, &[bad_file], &with_parts(SMALL_PART)).unwrap();
+    let report =
+        spendlens::store::ingest_files(&store, &lock, &[bad_file], &with_parts(SMALL_PART))
+            .unwrap();
     assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
     assert!(store.files(Table::Cost).unwrap().is_empty());
     assert_eq!(cost_files_on_disk(&dir), 0, "partition files left behind");
@@ -253,7 +258,7 @@ fn a_bad_value_in_a_late_part_names_the_same_line_as_a_whole_read() {
         let dir = env.path("store");
         let store = Store::new(&dir);
         let lock = store.lock().unwrap();
-        let report = ingest::ingest_files(
+        let report = spendlens::store::ingest_files(
             &store,
             &lock,
             std::slice::from_ref(&file),
@@ -287,7 +292,8 @@ fn parquet_money_typed_as_numbers_is_stored_as_its_text_would_be() {
         let dir = env.path(&format!("store-{name}"));
         let store = Store::new(&dir);
         let lock = store.lock().unwrap();
-        let report = ingest::ingest_files(&store, &lock, &[file], &all_services()).unwrap();
+        let report =
+            spendlens::store::ingest_files(&store, &lock, &[file], &all_services()).unwrap();
         assert!(report.failed.is_empty(), "{name}: {:?}", report.failed);
         stored_in_order(&dir)
     };

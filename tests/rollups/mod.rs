@@ -85,7 +85,11 @@ fn total(report: &str) -> f64 {
 #[test]
 fn reports_from_rollups_equal_reports_from_the_raw_store() {
     let demo = Demo::new();
-    let days: BTreeSet<String> = demo.stored_days().iter().map(|d| d.to_string()).collect();
+    let days: BTreeSet<String> = demo
+        .stored_days()
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     // The demo's own report left one rollup per stored day.
     assert_eq!(demo.rollup_days(), days);
 
@@ -181,7 +185,7 @@ fn totals_read_from_the_stored_sums_match_the_rows_and_survive_damage() {
         PlRefPath::new(victim.to_string_lossy().as_ref()),
         ScanArgsParquet::default(),
     )
-    .and_then(|lf| lf.collect());
+    .and_then(polars::prelude::LazyFrame::collect);
     assert!(
         rebuilt.is_ok_and(|df| df.height() > 0),
         "the damaged sums are rebuilt"
@@ -288,7 +292,7 @@ fn a_report_of_the_last_week_reads_only_the_days_it_compares() {
     let needed: BTreeSet<String> = days
         .iter()
         .filter(|d| **d >= first_needed)
-        .map(|d| d.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     assert!(
         needed.len() < days.len(),

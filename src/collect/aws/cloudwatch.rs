@@ -10,8 +10,13 @@
 
 use super::profiles::Profile;
 use super::sdk_error;
-use crate::collect::{Check, CollectError, Pager, Window};
+use crate::collect::{
+    skippable, wanted_days, within, Check, CollectError, Collector, DayRange, Found, Pager,
+    Pending, Run, NOTHING_TO_FETCH,
+};
+use crate::config::AwsConfig;
 use crate::schema::{self, USAGE_COLUMNS};
+use crate::store::Table;
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat};
@@ -22,10 +27,10 @@ use std::collections::BTreeMap;
 const SERVICE: &str = "cloudwatch";
 const NAMESPACE: &str = "AWS/Bedrock";
 /// GetMetricData accepts at most 500 queries per request.
-pub const MAX_QUERIES: usize = 500;
+pub(crate) const MAX_QUERIES: usize = 500;
 
 /// (UsageRecord column, CloudWatch metric, statistic)
-pub const METRICS: &[(&str, &str, &str)] = &[
+pub(crate) const METRICS: &[(&str, &str, &str)] = &[
     ("invocations", "Invocations", "Sum"),
     ("input_tokens", "InputTokenCount", "Sum"),
     ("output_tokens", "OutputTokenCount", "Sum"),
@@ -53,7 +58,9 @@ fn to_aws(d: NaiveDate) -> DateTime {
 }
 
 /// `ModelId` values that have metrics in the namespace.
-pub async fn model_ids(client: &aws_sdk_cloudwatch::Client) -> Result<Vec<String>, CollectError> {
+pub(crate) async fn model_ids(
+    client: &aws_sdk_cloudwatch::Client,
+) -> Result<Vec<String>, CollectError> {
     let mut pager = Pager::default();
     let mut token = None;
     let mut ids = std::collections::BTreeSet::new();
@@ -113,7 +120,7 @@ pub struct Usage {
 pub async fn collect(
     sdk: &SdkConfig,
     region: &str,
-    window: Window,
+    window: DayRange,
     profiles: &[Profile],
 ) -> Result<Usage, CollectError> {
     let client = aws_sdk_cloudwatch::Client::new(sdk);
@@ -269,4 +276,67 @@ pub async fn check(sdk: &SdkConfig, region: &str) -> Vec<Check> {
         super::check("cloudwatch:ListMetrics", region.to_string(), listed),
         super::check("cloudwatch:GetMetricData", region.to_string(), data),
     ]
+}
+
+/// The IAM actions reading Bedrock's metrics needs.
+pub(crate) const PERMISSIONS: &[&str] = &["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"];
+
+/// `[aws.cloudwatch]`: one region's `AWS/Bedrock` usage per model and inference profile,
+/// stored as UsageRecords; days older than two days are final.
+pub(crate) struct BedrockMetrics<'c> {
+    pub cfg: &'c AwsConfig,
+    pub region: &'c str,
+}
+
+impl Collector for BedrockMetrics<'_> {
+    fn source(&self) -> String {
+        source(self.region)
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        PERMISSIONS
+    }
+
+    fn check(&self, _today: NaiveDate) -> Pending<'_, Vec<Check>> {
+        Box::pin(async move {
+            let sdk = super::sdk_config(self.cfg, self.region).await;
+            check(&sdk, self.region).await
+        })
+    }
+
+    fn collect<'a>(
+        &'a self,
+        run: &'a Run<'a>,
+        found: &'a mut Found<'_>,
+    ) -> Pending<'a, Result<String, CollectError>> {
+        Box::pin(async move {
+            let sdk = super::sdk_config(self.cfg, self.region).await;
+            let known = found
+                .profiles
+                .get(self.region)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let source = source(self.region);
+            let window = super::window_of(self.cfg, run);
+            within(run.deadline, async {
+                // Metrics settle within a day; older days are final.
+                let settled = run.today - chrono::Duration::days(2);
+                let have = skippable(run.store.final_days(Table::Usage, &source)?, run.restate_from);
+                let Some((window, wanted)) = wanted_days(window, &have) else {
+                    return Ok(NOTHING_TO_FETCH.to_string());
+                };
+                let usage = collect(&sdk, self.region, window, known).await?;
+                let finals = wanted.iter().copied().filter(|d| *d <= settled);
+                run.commit(Table::Usage, &usage.frame, std::slice::from_ref(&source), &wanted, finals)?;
+                Ok(format!(
+                    "{} usage row(s) for {} model id(s) over {} day(s); {} GetMetricData request(s)",
+                    usage.frame.height(),
+                    usage.model_ids,
+                    wanted.len(),
+                    usage.requests
+                ))
+            })
+            .await
+        })
+    }
 }

@@ -14,9 +14,13 @@
 //! estimated are stored as final and never asked for again.
 
 use super::sdk_error;
-use crate::collect::{runs, Check, CollectError, Pager, Window};
+use crate::collect::{
+    runs, skippable, within, Check, CollectError, Collector, DayRange, Found, Pager, Pending, Run,
+};
+use crate::config::AwsConfig;
 use crate::normalise;
 use crate::schema::{self, COST_COLUMNS};
+use crate::store::Table;
 use aws_config::SdkConfig;
 use aws_sdk_costexplorer::types::{
     DateInterval, Dimension, DimensionValues, Expression, Granularity, GroupDefinition,
@@ -32,7 +36,7 @@ const ACTION: &str = "ce:GetCostAndUsage";
 const METRICS: [&str; 3] = ["UnblendedCost", "AmortizedCost", "UsageQuantity"];
 
 /// The source name Cost Explorer spend is stored under.
-pub const SOURCE: &str = "aws_cost_explorer";
+pub(crate) const SOURCE: &str = "aws_cost_explorer";
 
 /// One group of one day: amounts by metric.
 #[derive(Debug, Clone, Default)]
@@ -85,7 +89,7 @@ fn amount(
 /// Run one grouped query over `window`, all pages. Returns the result and the requests made.
 async fn query(
     client: &aws_sdk_costexplorer::Client,
-    window: Window,
+    window: DayRange,
     services: &[String],
     group_by: [GroupDefinition; 2],
 ) -> Result<(QueryResult, usize), CollectError> {
@@ -128,7 +132,11 @@ async fn query(
             .map_err(|e| sdk_error(SERVICE, OPERATION, ACTION, &e))?;
         requests += 1;
         for r in page.results_by_time() {
-            let day = parse_day(r.time_period().map(|p| p.start()).unwrap_or_default())?;
+            let day = parse_day(
+                r.time_period()
+                    .map(aws_sdk_costexplorer::types::DateInterval::start)
+                    .unwrap_or_default(),
+            )?;
             *out.estimated.entry(day).or_insert(false) |= r.estimated();
             for g in r.groups() {
                 let keys = g.keys();
@@ -198,7 +206,7 @@ fn split(amount: f64, shares: &[f64]) -> Vec<f64> {
 /// Collect the days of `window` that `final_days` (already stored as final) does not cover.
 pub async fn collect(
     sdk: &SdkConfig,
-    window: Window,
+    window: DayRange,
     services: &[String],
     tag_keys: &[String],
     final_days: &BTreeSet<NaiveDate>,
@@ -238,47 +246,72 @@ pub async fn collect(
         }
     }
 
-    // Shares of each tag key's values per (day, service).
     let shares: Vec<Shares> = tag_keys
         .iter()
         .zip(&by_tag)
-        .map(|(key, groups)| {
-            let mut per: BTreeMap<(NaiveDate, String), Vec<(String, f64)>> = BTreeMap::new();
-            for ((day, service, raw), a) in groups {
-                // Group keys read `team$search`; `team$` is spend without the tag.
-                let value = raw
-                    .strip_prefix(&format!("{key}$"))
-                    .unwrap_or(raw)
-                    .to_string();
-                let weight = if a.effective != 0.0 {
-                    a.effective
-                } else {
-                    a.billed
-                };
-                per.entry((*day, service.clone()))
-                    .or_default()
-                    .push((value, weight));
-            }
-            per.into_iter()
-                .map(|(k, values)| {
-                    let total: f64 = values.iter().map(|(_, w)| w).sum();
-                    let normalised = if total > 0.0 && values.iter().all(|(_, w)| *w >= 0.0) {
-                        values.into_iter().map(|(v, w)| (v, w / total)).collect()
-                    } else {
-                        vec![(String::new(), 1.0)]
-                    };
-                    (k, normalised)
-                })
-                .collect()
-        })
+        .map(|(key, groups)| tag_shares(key, groups))
         .collect();
+    let frame = split_by_tags(&base, tag_keys, &shares)?;
+    let final_days: BTreeSet<NaiveDate> = base
+        .estimated
+        .iter()
+        .filter(|(_, est)| !**est)
+        .map(|(d, _)| *d)
+        .collect();
+    Ok(Spend {
+        frame,
+        days: wanted,
+        final_days,
+        paid_requests: paid,
+        skipped_final,
+    })
+}
 
+/// Shares of one tag key's values per (day, service), from its amounts; a day whose
+/// amounts are negative or zero is one share without the tag.
+fn tag_shares(key: &str, groups: &BTreeMap<(NaiveDate, String, String), Amounts>) -> Shares {
+    let mut per: BTreeMap<(NaiveDate, String), Vec<(String, f64)>> = BTreeMap::new();
+    for ((day, service, raw), a) in groups {
+        // Group keys read `team$search`; `team$` is spend without the tag.
+        let value = raw
+            .strip_prefix(&format!("{key}$"))
+            .unwrap_or(raw)
+            .to_string();
+        let weight = if a.effective != 0.0 {
+            a.effective
+        } else {
+            a.billed
+        };
+        per.entry((*day, service.clone()))
+            .or_default()
+            .push((value, weight));
+    }
+    per.into_iter()
+        .map(|(k, values)| {
+            let total: f64 = values.iter().map(|(_, w)| w).sum();
+            let normalised = if total > 0.0 && values.iter().all(|(_, w)| *w >= 0.0) {
+                values.into_iter().map(|(v, w)| (v, w / total)).collect()
+            } else {
+                vec![(String::new(), 1.0)]
+            };
+            (k, normalised)
+        })
+        .collect()
+}
+
+/// Each (day, service, usage type) amount split across every combination of tag values,
+/// by the product of their shares; the parts add back to the amount exactly.
+fn split_by_tags(
+    base: &QueryResult,
+    tag_keys: &[String],
+    shares: &[Shares],
+) -> Result<DataFrame, CollectError> {
     let mut rows = Rows::default();
     for ((day, service, usage_type), a) in &base.groups {
         // Every combination of tag values, with the product of their shares.
         let mut combos: Vec<(serde_json::Map<String, serde_json::Value>, f64)> =
             vec![(Default::default(), 1.0)];
-        for (key, key_shares) in tag_keys.iter().zip(&shares) {
+        for (key, key_shares) in tag_keys.iter().zip(shares) {
             let values = key_shares
                 .get(&(*day, service.clone()))
                 .cloned()
@@ -313,20 +346,7 @@ pub async fn collect(
             );
         }
     }
-    let frame = rows.frame()?;
-    let final_days: BTreeSet<NaiveDate> = base
-        .estimated
-        .iter()
-        .filter(|(_, est)| !**est)
-        .map(|(d, _)| *d)
-        .collect();
-    Ok(Spend {
-        frame,
-        days: wanted,
-        final_days,
-        paid_requests: paid,
-        skipped_final,
-    })
+    rows.frame()
 }
 
 #[derive(Default)]
@@ -460,6 +480,67 @@ pub async fn check(sdk: &SdkConfig) -> Check {
     let mut c = super::check(ACTION, "account".into(), result);
     c.note = Some("one paid request ($0.01)");
     c
+}
+
+/// The IAM action Cost Explorer's spend needs.
+pub(crate) const PERMISSIONS: &[&str] = &[ACTION];
+
+/// `[aws.cost_explorer]`: Bedrock spend by service, usage type and tag, for the account
+/// (one global API served from us-east-1); days no longer estimated are final.
+pub(crate) struct CostExplorer<'c> {
+    pub cfg: &'c AwsConfig,
+}
+
+impl Collector for CostExplorer<'_> {
+    fn source(&self) -> String {
+        SOURCE.to_string()
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        PERMISSIONS
+    }
+
+    fn check(&self, _today: NaiveDate) -> Pending<'_, Vec<Check>> {
+        Box::pin(async move {
+            let sdk = super::sdk_config(self.cfg, "us-east-1").await;
+            vec![check(&sdk).await]
+        })
+    }
+
+    fn collect<'a>(
+        &'a self,
+        run: &'a Run<'a>,
+        _found: &'a mut Found<'_>,
+    ) -> Pending<'a, Result<String, CollectError>> {
+        Box::pin(within(run.deadline, self.fetch_and_store(run)))
+    }
+}
+
+impl CostExplorer<'_> {
+    /// The window's days not final yet, fetched and committed under [`SOURCE`].
+    async fn fetch_and_store(&self, run: &Run<'_>) -> Result<String, CollectError> {
+        let ce = &self.cfg.cost_explorer;
+        let window = super::window_of(self.cfg, run);
+        let sdk = super::sdk_config(self.cfg, "us-east-1").await;
+        let have = skippable(run.store.final_days(Table::Cost, SOURCE)?, run.restate_from);
+        let spend = collect(&sdk, window, &ce.services, &ce.tag_keys, &have).await?;
+        run.commit(
+            Table::Cost,
+            &spend.frame,
+            &[SOURCE.to_string()],
+            &spend.days,
+            spend.final_days.iter().copied(),
+        )?;
+        Ok(format!(
+            "{} cost row(s) over {} day(s) ({} final, {} skipped as already final); {} paid request(s) (${:.2})",
+            spend.frame.height(),
+            spend.days.len(),
+            spend.final_days.len(),
+            spend.skipped_final,
+            spend.paid_requests,
+            spend.paid_requests as f64 * 0.01
+        ))
+    }
 }
 
 #[cfg(test)]

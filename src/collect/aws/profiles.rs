@@ -6,8 +6,10 @@
 //! days before activation).
 
 use super::sdk_error;
-use crate::collect::{Check, CollectError, Pager};
+use crate::collect::{within, Check, CollectError, Collector, Found, Pager, Pending, Run};
+use crate::config::AwsConfig;
 use crate::schema::{self, PROFILE_COLUMNS};
+use crate::store::Table;
 use aws_config::SdkConfig;
 use aws_sdk_bedrock::types::InferenceProfileType;
 use chrono::NaiveDate;
@@ -150,7 +152,7 @@ pub fn frame(
             Column::new("models".into(), strings(&|p| p.models.join(","))),
             Column::new(
                 "model".into(),
-                profiles.iter().map(|p| p.model()).collect::<Vec<_>>(),
+                profiles.iter().map(Profile::model).collect::<Vec<_>>(),
             ),
             Column::new("status".into(), strings(&|p| p.status.clone())),
             Column::new(
@@ -195,4 +197,58 @@ pub async fn check(sdk: &SdkConfig, region: &str) -> Vec<Check> {
         }),
     }
     checks
+}
+
+/// The IAM actions listing profiles and their tags needs.
+pub(crate) const PERMISSIONS: &[&str] = &[
+    "bedrock:ListInferenceProfiles",
+    "bedrock:ListTagsForResource",
+];
+
+/// `[aws.profiles]`: one region's application inference profiles and their tags, stored
+/// as that day's snapshot; later collectors of the run read them from [`Found::profiles`].
+pub(crate) struct InferenceProfiles<'c> {
+    pub cfg: &'c AwsConfig,
+    pub region: &'c str,
+}
+
+impl Collector for InferenceProfiles<'_> {
+    fn source(&self) -> String {
+        source(self.region)
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        PERMISSIONS
+    }
+
+    fn check(&self, _today: NaiveDate) -> Pending<'_, Vec<Check>> {
+        Box::pin(async move {
+            let sdk = super::sdk_config(self.cfg, self.region).await;
+            check(&sdk, self.region).await
+        })
+    }
+
+    fn collect<'a>(
+        &'a self,
+        run: &'a Run<'a>,
+        found: &'a mut Found<'_>,
+    ) -> Pending<'a, Result<String, CollectError>> {
+        Box::pin(async move {
+            let sdk = super::sdk_config(self.cfg, self.region).await;
+            within(run.deadline, async {
+                let listed = list(&sdk, self.region).await?;
+                let frame = frame(&listed, run.today, self.region)?;
+                run.store.replace(
+                    run.lock,
+                    Table::Profiles,
+                    &frame,
+                    &[(source(self.region), run.today)],
+                )?;
+                let summary = format!("{} application inference profile(s)", listed.len());
+                found.profiles.insert(self.region.to_string(), listed);
+                Ok(summary)
+            })
+            .await
+        })
+    }
 }

@@ -6,6 +6,12 @@
 //! Every figure here is an estimate from the stored data and says so: what it assumes is
 //! carried in the output next to the number.
 
+mod commitments;
+mod prices;
+mod tiering;
+
+pub use commitments::commitment;
+
 use crate::coded::CompensatedSum;
 pub use crate::config::Price;
 use crate::config::{AdviseConfig, CommitmentConfig};
@@ -16,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The built-in catalog, shipped as a data file with its source and date.
-pub const BUILTIN_CATALOG: &str = include_str!("../../data/prices.toml");
+pub(crate) const BUILTIN_CATALOG: &str = include_str!("../../../data/prices.toml");
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +62,7 @@ impl Catalog {
     }
 
     /// List price per token of one usage type of a model (cache types fall back to input).
-    pub fn per_token(&self, model: &str, usage_type: &str) -> Option<f64> {
+    pub(crate) fn per_token(&self, model: &str, usage_type: &str) -> Option<f64> {
         let p = self.models.get(model)?;
         let per_m = match usage_type {
             "input_tokens" => p.input,
@@ -217,148 +223,6 @@ fn requests(
     Ok(out)
 }
 
-/// Daily token totals of one model (usage records where present, else billed quantities),
-/// over every day of the period (days without tokens count as 0).
-fn daily_tokens(
-    costs: &DataFrame,
-    usage: Option<&DataFrame>,
-    model: &str,
-    start: NaiveDate,
-    end: NaiveDate,
-) -> PolarsResult<Vec<f64>> {
-    let n = (end - start).num_days() as usize + 1;
-    let mut out = vec![0.0; n];
-    let from_usage = usage
-        .map(|u| {
-            u.clone()
-                .lazy()
-                .filter(super::between(start, end).and(col("model").eq(lit(model.to_string()))))
-                .with_column(
-                    (col("input_tokens").fill_null(lit(0.0))
-                        + col("output_tokens").fill_null(lit(0.0)))
-                    .alias("__tokens"),
-                )
-                .group_by([crate::schema::day_number_expr().alias("__day")])
-                .agg([col("__tokens").sum()])
-                .collect()
-        })
-        .transpose()?
-        .filter(|df| df.height() > 0);
-    let df = match from_usage {
-        Some(df) => df,
-        None => costs
-            .clone()
-            .lazy()
-            .filter(
-                super::between(start, end)
-                    .and(col("model").eq(lit(model.to_string())))
-                    .and(crate::schema::is_token_usage()),
-            )
-            .group_by([crate::schema::day_number_expr().alias("__day")])
-            .agg([col("consumed_quantity")
-                .fill_null(lit(0.0))
-                .sum()
-                .alias("__tokens")])
-            .collect()?,
-    };
-    let start_day = crate::schema::day_number(start);
-    let days = df.column("__day")?.i32()?;
-    let tokens = df.column("__tokens")?.f64()?;
-    for (d, t) in days.iter().zip(tokens.iter()) {
-        if let (Some(d), Some(t)) = (d, t) {
-            let i = (d - start_day) as usize;
-            if i < n {
-                out[i] += t;
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return 0.0;
-    }
-    let rank = (p * (v.len() - 1) as f64).round() as usize;
-    v[rank.min(v.len() - 1)]
-}
-
-/// Commitment advice for one configured model: size from P95 daily throughput plus headroom,
-/// break-even utilisation against on-demand at the model's blended list price.
-pub fn commitment(
-    c: &CommitmentConfig,
-    daily_tokens: &[f64],
-    blended_per_token: f64,
-    existing_cost_per_day: f64,
-    throttles: f64,
-    headroom: f64,
-) -> CommitmentAdvice {
-    let days = daily_tokens.len().max(1) as f64;
-    let mean = daily_tokens.iter().sum::<f64>() / days;
-    let on_demand = mean * blended_per_token;
-    let unit_capacity = c.tokens_per_minute_per_unit * 1440.0;
-    let unit_cost = c.hourly_rate * 24.0;
-    let break_even =
-        (blended_per_token > 0.0).then(|| unit_cost / (unit_capacity * blended_per_token));
-    if existing_cost_per_day > 0.0 {
-        // A commitment is in place: does what it serves pay for it?
-        let utilisation = on_demand / existing_cost_per_day;
-        let (action, reason) = if utilisation >= 1.0 {
-            ("keep", format!("the tokens it serves would cost {on_demand:.2}/day on demand, more than its {existing_cost_per_day:.2}/day"))
-        } else {
-            ("reduce", format!("it costs {existing_cost_per_day:.2}/day but the tokens it serves would cost {on_demand:.2}/day on demand: resize or let it lapse"))
-        };
-        return CommitmentAdvice {
-            model: c.model.clone(),
-            action: action.into(),
-            units: None,
-            utilisation: Some(round(utilisation, 4)),
-            break_even_utilisation: break_even.map(|b| round(b, 4)),
-            on_demand_cost_per_day: round(on_demand, 2),
-            commitment_cost_per_day: round(existing_cost_per_day, 2),
-            monthly_saving: round(((existing_cost_per_day - on_demand) * 30.0).max(0.0), 2),
-            throttles,
-            reason,
-        };
-    }
-    let peak_tpm = percentile(daily_tokens, 0.95) / 1440.0;
-    let units = ((peak_tpm * (1.0 + headroom)) / c.tokens_per_minute_per_unit)
-        .ceil()
-        .max(1.0) as u32;
-    let cost = units as f64 * unit_cost;
-    let utilisation = mean / (units as f64 * unit_capacity);
-    let saving = (on_demand - cost) * 30.0;
-    let pays = break_even.is_some_and(|b| utilisation >= b);
-    let (action, reason) = if pays {
-        ("buy", format!("{units} unit(s) sized at P95 throughput + {:.0}% headroom would run at {:.0}% utilisation, above the {:.0}% break-even", headroom * 100.0, utilisation * 100.0, break_even.unwrap_or(0.0) * 100.0))
-    } else if throttles > 0.0 {
-        ("buy", format!("on-demand calls were throttled {throttles:.0} times; {units} unit(s) would guarantee capacity at {:.0}% utilisation (break-even {:.0}%), costing more than on demand", utilisation * 100.0, break_even.unwrap_or(0.0) * 100.0))
-    } else {
-        (
-            "stay_on_demand",
-            format!(
-                "{units} unit(s) would run at {:.0}% utilisation, below the {:.0}% break-even",
-                utilisation * 100.0,
-                break_even.unwrap_or(0.0) * 100.0
-            ),
-        )
-    };
-    CommitmentAdvice {
-        model: c.model.clone(),
-        action: action.into(),
-        units: Some(units),
-        utilisation: Some(round(utilisation, 4)),
-        break_even_utilisation: break_even.map(|b| round(b, 4)),
-        on_demand_cost_per_day: round(on_demand, 2),
-        commitment_cost_per_day: round(cost, 2),
-        monthly_saving: round(saving.max(0.0), 2),
-        throttles,
-        reason,
-    }
-}
-
 /// Per (team, feature, model): cost, tokens, by token type, last 7 days and the 7 before.
 #[derive(Default)]
 struct Acc {
@@ -492,46 +356,6 @@ fn accumulate(
     Ok(acc)
 }
 
-/// Billed cost and tokens of usage charges per (model, usage type, pricing detail), for the
-/// catalog check (credits excluded: they are not a price).
-fn billed_usage(costs: &DataFrame, start: NaiveDate, end: NaiveDate) -> PolarsResult<Billed> {
-    let keys = ["model", "usage_type", "pricing_detail"];
-    let df = super::sliced_sums(
-        costs,
-        |rows| {
-            token_rows(rows, start, end)
-                .filter(crate::schema::equals(col("charge_category"), "Usage"))
-                .select([
-                    col("model"),
-                    col("usage_type"),
-                    col("pricing_detail"),
-                    col("billed_cost"),
-                    quantity().alias("tokens"),
-                ])
-        },
-        &keys,
-        &["billed_cost", "tokens"],
-    )
-    .and_then(without_categoricals)?;
-    let s = |n: &str| df.column(n).and_then(|c| c.str());
-    let f = |n: &str| df.column(n).and_then(|c| c.f64());
-    let (model, usage, detail) = (s("model")?, s("usage_type")?, s("pricing_detail")?);
-    let (billed_cost, tokens) = (f("billed_cost")?, f("tokens")?);
-    let mut billed: Billed = BTreeMap::new();
-    for i in 0..df.height() {
-        let b = billed
-            .entry((
-                model.get(i).unwrap_or_default().to_string(),
-                usage.get(i).unwrap_or_default().to_string(),
-                detail.get(i).unwrap_or_default().to_string(),
-            ))
-            .or_default();
-        b.0 += billed_cost.get(i).unwrap_or(0.0);
-        b.1 += tokens.get(i).unwrap_or(0.0);
-    }
-    Ok(billed)
-}
-
 fn unit_cost(key: &Key, a: &Acc, requests: Option<f64>) -> UnitCost {
     let (team, feature, model) = key;
     let typed = |k: &str| a.by_type.get(k).and_then(|(c, t)| per_1k(*c, *t));
@@ -591,74 +415,13 @@ pub fn advise(
 ) -> PolarsResult<Advice> {
     let days = ((end - start).num_days() + 1) as f64;
     let reqs = requests(usage, start, end)?;
-
     let acc = accumulate(costs, start, end)?;
-    let billed = billed_usage(costs, start, end)?;
     let mut unit_costs = Vec::new();
     let mut tiering = Vec::new();
     for (key, a) in &acc {
-        let (team, feature, model) = key;
         let requests = reqs.get(key).map(|(r, _)| *r);
         unit_costs.push(unit_cost(key, a, requests));
-
-        // Tiering: a top-tier model doing short, output-light work.
-        let Some(price) = catalog.models.get(model) else {
-            continue;
-        };
-        let (Some("top"), Some(cheaper)) = (price.tier.as_deref(), price.cheaper.as_deref()) else {
-            continue;
-        };
-        let output = a
-            .by_type
-            .get("output_tokens")
-            .map(|(_, t)| *t)
-            .unwrap_or(0.0);
-        let output_share = if a.tokens > 0.0 {
-            output / a.tokens
-        } else {
-            0.0
-        };
-        let per_request_output = requests.filter(|r| *r > 0.0).map(|r| output / r);
-        let simple = match per_request_output {
-            Some(o) => o <= cfg.tiering_max_output_tokens_per_request,
-            None => output_share <= cfg.tiering_max_output_share,
-        };
-        if !simple {
-            continue;
-        }
-        let cheaper_cost: Option<f64> = a
-            .by_type
-            .iter()
-            .map(|(k, (_, t))| catalog.per_token(cheaper, k).map(|p| p * t))
-            .sum();
-        let Some(cheaper_cost) = cheaper_cost else {
-            continue;
-        };
-        let monthly = a.cost / days * 30.0;
-        let monthly_cheaper = cheaper_cost / days * 30.0;
-        if monthly - monthly_cheaper < cfg.min_monthly_saving {
-            continue;
-        }
-        tiering.push(TieringHint {
-            team: team.clone(),
-            feature: feature.clone(),
-            model: model.clone(),
-            cheaper_model: cheaper.to_string(),
-            tokens_per_day: (a.tokens / days).round(),
-            output_share: round(output_share, 4),
-            output_tokens_per_request: per_request_output.map(|o| round(o, 1)),
-            monthly_cost: round(monthly, 2),
-            monthly_cost_on_cheaper: round(monthly_cheaper, 2),
-            monthly_saving: round(monthly - monthly_cheaper, 2),
-            assumptions: format!(
-                "estimate: the same token volumes at {cheaper}'s list price ({}); {}; check quality on a sample before switching",
-                catalog.as_of,
-                match per_request_output {
-                    Some(o) => format!("{o:.0} output tokens per request suggests short, structured tasks"),
-                    None => format!("output is {:.0}% of tokens (no request counts to judge task length)", output_share * 100.0),
-                }
-            ),
-        });
+        tiering.extend(tiering::hint(key, a, requests, days, catalog, cfg));
     }
     unit_costs.sort_by(|a, b| {
         b.effective_cost
@@ -666,72 +429,9 @@ pub fn advise(
             .then(a.team.cmp(&b.team))
     });
     tiering.sort_by(|a, b| b.monthly_saving.total_cmp(&a.monthly_saving));
-
-    let mut price_checks = Vec::new();
-    for ((model, usage, detail), (cost, tokens)) in &billed {
-        let Some(list) = catalog.per_token(model, usage) else {
-            continue;
-        };
-        // Batch inference is billed at a discount, regional endpoints at a premium.
-        let list = match detail.as_str() {
-            "batch" => list * catalog.batch_factor,
-            "regional" | "data_zone" => list * (1.0 + catalog.regional_premium),
-            _ => list,
-        };
-        if *tokens <= 0.0 || list <= 0.0 {
-            continue;
-        }
-        let actual = cost / tokens;
-        let diff = (actual - list) / list;
-        if diff.abs() > cfg.price_tolerance {
-            price_checks.push(PriceCheck {
-                model: model.clone(),
-                usage_type: usage.clone(),
-                pricing_detail: (!detail.is_empty()).then(|| detail.clone()),
-                tokens: tokens.round(),
-                billed_per_1m: round(actual * 1e6, 4),
-                catalog_per_1m: round(list * 1e6, 4),
-                difference_pct: round(diff, 4),
-            });
-        }
-    }
-
-    let estimates = estimates(costs, usage, catalog)?;
-
-    let mut commitments = Vec::new();
-    for c in &cfg.commitments {
-        let tokens = daily_tokens(costs, usage, &c.model, start, end)?;
-        // Blended list price with the model's own input/output mix in the period.
-        let (mut list_cost, mut list_tokens) = (0.0, 0.0);
-        for (_, a) in acc.iter().filter(|(k, _)| k.2 == c.model) {
-            for (usage, (_, tokens)) in &a.by_type {
-                if let Some(p) = catalog.per_token(&c.model, usage) {
-                    list_cost += p * tokens;
-                    list_tokens += tokens;
-                }
-            }
-        }
-        let blended = if list_tokens > 0.0 {
-            list_cost / list_tokens
-        } else {
-            catalog.per_token(&c.model, "input_tokens").unwrap_or(0.0)
-        };
-        let existing = provisioned_cost(costs, &c.model, start, end)? / days;
-        let throttles: f64 = reqs
-            .iter()
-            .filter(|(k, _)| k.2 == c.model)
-            .map(|(_, (_, t))| t)
-            .sum();
-        commitments.push(commitment(
-            c,
-            &tokens,
-            blended,
-            existing,
-            throttles,
-            cfg.headroom,
-        ));
-    }
-
+    let price_checks = prices::checks(&prices::billed_usage(costs, start, end)?, catalog, cfg);
+    let estimates = prices::estimates(costs, usage, catalog)?;
+    let commitments = commitments::advise_all(costs, usage, &acc, &reqs, start, end, catalog, cfg)?;
     Ok(Advice {
         start,
         end,
@@ -746,109 +446,6 @@ pub fn advise(
         commitments,
         tiering,
     })
-}
-
-fn provisioned_cost(
-    costs: &DataFrame,
-    model: &str,
-    start: NaiveDate,
-    end: NaiveDate,
-) -> PolarsResult<f64> {
-    let df = costs
-        .clone()
-        .lazy()
-        .filter(
-            super::between(start, end)
-                .and(col("model").eq(lit(model.to_string())))
-                .and(col("usage_type").eq(lit("provisioned"))),
-        )
-        .select([col("effective_cost").sum()])
-        .collect()?;
-    Ok(df.column("effective_cost")?.f64()?.get(0).unwrap_or(0.0))
-}
-
-/// Usage on days after the last billed day of its provider, priced from the catalog.
-fn estimates(
-    costs: &DataFrame,
-    usage: Option<&DataFrame>,
-    catalog: &Catalog,
-) -> PolarsResult<Vec<Estimate>> {
-    let Some(usage) = usage else {
-        return Ok(Vec::new());
-    };
-    let last_billed = costs
-        .clone()
-        .lazy()
-        .group_by([col("provider_name")])
-        .agg([col("charge_period_start")
-            .max()
-            .cast(DataType::Date)
-            .cast(DataType::Int32)
-            .alias("__last")])
-        .collect()
-        .and_then(without_categoricals)?;
-    let df = usage
-        .clone()
-        .lazy()
-        .join(
-            last_billed.lazy(),
-            [col("provider_name")],
-            [col("provider_name")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_column(crate::schema::day_number_expr().alias("__day"))
-        .filter(
-            col("model")
-                .is_not_null()
-                .and(col("__last").is_null().or(col("__day").gt(col("__last")))),
-        )
-        .group_by([col("__day"), col("model")])
-        .agg([
-            col("input_tokens").fill_null(lit(0.0)).sum(),
-            col("output_tokens").fill_null(lit(0.0)).sum(),
-            col("cache_read_tokens").fill_null(lit(0.0)).sum(),
-            col("cache_write_tokens").fill_null(lit(0.0)).sum(),
-        ])
-        .sort(["__day", "model"], SortMultipleOptions::default())
-        .collect()?;
-    let day = df.column("__day")?.i32()?;
-    let model = df.column("model")?.str()?;
-    let kinds = [
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-    ];
-    let values: Vec<&Float64Chunked> = kinds
-        .iter()
-        .map(|k| df.column(k).and_then(|c| c.f64()))
-        .collect::<PolarsResult<_>>()?;
-    let mut out = Vec::new();
-    for i in 0..df.height() {
-        let (Some(d), Some(m)) = (day.get(i), model.get(i)) else {
-            continue;
-        };
-        let mut cost = 0.0;
-        let mut tokens = 0.0;
-        let mut priced = false;
-        for (k, v) in kinds.iter().zip(&values) {
-            let t = v.get(i).unwrap_or(0.0);
-            tokens += t;
-            if let Some(p) = catalog.per_token(m, k) {
-                cost += p * t;
-                priced = true;
-            }
-        }
-        if priced && tokens > 0.0 {
-            out.push(Estimate {
-                date: crate::schema::date_of_day_number(d),
-                model: m.to_string(),
-                tokens: tokens.round(),
-                estimated_cost: round(cost, 2),
-            });
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,0 +1,288 @@
+//! The report as Markdown: the full report and the short digest for chat and e-mail.
+
+use super::*;
+use crate::output::format::{amount, change_pct, markdown_cell, share_pct};
+use std::fmt::Write as _;
+
+impl Report {
+    /// The full report as Markdown.
+    pub(crate) fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        self.markdown_headline(&mut s);
+        self.markdown_breakdowns(&mut s);
+        self.markdown_movers_and_unit_costs(&mut s);
+        self.markdown_anomalies(&mut s);
+        s
+    }
+
+    /// Title, totals, the latest day, the month so far and stale sources.
+    fn markdown_headline(&self, s: &mut String) {
+        let c = &self.currency;
+        let t = &self.totals;
+        let _ = writeln!(
+            *s,
+            "# spendlens report: {} to {}\n",
+            self.period.start, self.period.end
+        );
+        let _ = writeln!(
+            *s,
+            "Effective cost **{} {c}** (billed {} {c}); allocated {} {c}, unallocated {} {c}; tag coverage **{}**.\n",
+            amount(t.effective_cost),
+            amount(t.billed_cost),
+            amount(t.allocated_cost),
+            amount(t.unallocated_cost),
+            share_pct(t.tag_coverage)
+        );
+        if let Some(d) = &self.latest_day {
+            let _ = writeln!(
+                *s,
+                "- **{}**: {} {c}{}; trailing 7-day average {} {c}.",
+                d.date,
+                amount(d.effective_cost),
+                match (d.expected, d.change_pct) {
+                    (Some(e), Some(p)) => format!(
+                        " ({:+.1}% vs the usual {} {c} on that weekday)",
+                        p * 100.0,
+                        amount(e)
+                    ),
+                    (Some(e), None) => format!(" (usually {} {c} on that weekday)", amount(e)),
+                    _ => String::new(),
+                },
+                amount(d.trailing_7_day_average)
+            );
+        }
+        if let Some(m) = &self.month {
+            let _ = writeln!(
+                *s,
+                "- **{}** to date ({} of {} days): {} {c}; forecast for the month **{} {c}**{}.",
+                m.month,
+                m.days_elapsed,
+                m.days_in_month,
+                amount(m.month_to_date),
+                amount(m.forecast),
+                m.previous_month
+                    .map(|p| format!(" (previous month {} {c})", amount(p)))
+                    .unwrap_or_default()
+            );
+        }
+        for src in self.sources.iter().filter(|x| x.stale) {
+            let _ = writeln!(
+                *s,
+                "- ⚠ source {} is **stale** since {}{}{}.",
+                markdown_cell(&src.source),
+                markdown_cell(src.stale_since.as_deref().unwrap_or("?")),
+                src.last_day
+                    .map(|d| format!("; its data ends {d}"))
+                    .unwrap_or_default(),
+                src.error
+                    .as_deref()
+                    .map(|e| format!(
+                        "; last error: {}",
+                        markdown_cell(e.lines().next().unwrap_or(e))
+                    ))
+                    .unwrap_or_default()
+            );
+        }
+        if self.latest_day.is_some() || self.month.is_some() {
+            s.push('\n');
+        }
+    }
+
+    /// Spend by provider, team, team and feature, model and allocation.
+    fn markdown_breakdowns(&self, s: &mut String) {
+        let c = &self.currency;
+        let _ = writeln!(
+            *s,
+            "## By provider\n\n| provider | effective {c} | billed {c} |\n|---|---:|---:|"
+        );
+        for r in &self.by_provider {
+            let _ = writeln!(
+                *s,
+                "| {} | {} | {} |",
+                markdown_cell(&r.provider_name),
+                amount(r.effective_cost),
+                amount(r.billed_cost)
+            );
+        }
+        let _ = writeln!(
+            *s,
+            "\n## By team\n\n| team | effective {c} | share | previous period {c} | change |\n|---|---:|---:|---:|---:|"
+        );
+        for r in &self.by_team {
+            let _ = writeln!(
+                *s,
+                "| {} | {} | {} | {} | {} |",
+                markdown_cell(&r.team),
+                amount(r.effective_cost),
+                share_pct(r.share),
+                amount(r.previous_effective_cost),
+                change_pct(r.change_pct)
+            );
+        }
+        let _ = writeln!(
+            *s,
+            "\n## By team and feature\n\n| team | feature | effective {c} | previous period {c} | change |\n|---|---|---:|---:|---:|"
+        );
+        for r in &self.by_team_feature {
+            let _ = writeln!(
+                *s,
+                "| {} | {} | {} | {} | {} |",
+                markdown_cell(&r.team),
+                markdown_cell(&r.feature),
+                amount(r.effective_cost),
+                amount(r.previous_effective_cost),
+                change_pct(r.change_pct)
+            );
+        }
+        let _ = writeln!(*s, "\n## By model\n\n| model | effective {c} |\n|---|---:|");
+        for r in &self.by_model {
+            let _ = writeln!(
+                *s,
+                "| {} | {} |",
+                markdown_cell(r.model.as_deref().unwrap_or("(no model)")),
+                amount(r.effective_cost)
+            );
+        }
+        let _ = writeln!(
+            *s,
+            "\n## How spend was allocated\n\n| allocation | effective {c} |\n|---|---:|"
+        );
+        for r in &self.by_allocation {
+            let _ = writeln!(
+                *s,
+                "| {} | {} |",
+                markdown_cell(&r.allocation),
+                amount(r.effective_cost)
+            );
+        }
+    }
+
+    /// Top movers against the previous period, and the largest unit costs.
+    fn markdown_movers_and_unit_costs(&self, s: &mut String) {
+        let c = &self.currency;
+        let _ = writeln!(
+            *s,
+            "\n## Top movers vs {} to {}\n\n| dimension | value | now {c} | before {c} | change {c} | change |\n|---|---|---:|---:|---:|---:|",
+            self.previous_period.start, self.previous_period.end
+        );
+        for m in &self.top_movers {
+            let _ = writeln!(
+                *s,
+                "| {} | {} | {} | {} | {} | {} |",
+                m.dimension,
+                markdown_cell(&m.value),
+                amount(m.effective_cost),
+                amount(m.previous_effective_cost),
+                amount(m.change),
+                change_pct(m.change_pct)
+            );
+        }
+        let _ = writeln!(
+            *s,
+            "\n## Unit costs\n\n| team | feature | model | {c} | per 1K tokens | per 1K input | per 1K output | per request | trend (last 7 days) |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
+        );
+        let price = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "—".into());
+        for u in self.unit_costs.iter().take(10) {
+            let _ = writeln!(
+                *s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                markdown_cell(&u.team),
+                markdown_cell(&u.feature),
+                markdown_cell(&u.model),
+                amount(u.effective_cost),
+                price(u.per_1k_tokens),
+                price(u.per_1k_input_tokens),
+                price(u.per_1k_output_tokens),
+                price(u.per_request),
+                u.per_1k_tokens_trend_pct
+                    .map(|p| format!("{:+.1}%", p * 100.0))
+                    .unwrap_or_else(|| "—".into())
+            );
+        }
+    }
+
+    /// The largest anomalies with their explanations.
+    fn markdown_anomalies(&self, s: &mut String) {
+        let c = &self.currency;
+        let _ = writeln!(*s, "\n## Anomalies\n");
+        if self.anomalies.is_empty() {
+            let _ = writeln!(*s, "None flagged.");
+        } else {
+            let shown = self.anomalies.len().min(15);
+            let _ = writeln!(
+                *s,
+                "{} flagged{}.\n\n| date | dimension | value | kind | severity | actual {c} | expected {c} | impact {c} | change | why |\n|---|---|---|---|---|---:|---:|---:|---:|---|",
+                self.anomalies.len(),
+                if shown < self.anomalies.len() { format!(", the {shown} largest shown") } else { String::new() }
+            );
+            let mut largest: Vec<&anomalies::Anomaly> = self.anomalies.iter().collect();
+            largest.sort_by(|a, b| {
+                b.impact
+                    .abs()
+                    .total_cmp(&a.impact.abs())
+                    .then(b.date.cmp(&a.date))
+            });
+            for a in largest.into_iter().take(shown) {
+                let _ = writeln!(
+                    *s,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    a.date,
+                    a.dimension,
+                    markdown_cell(&a.value),
+                    a.kind.name(),
+                    a.severity.name(),
+                    amount(a.actual),
+                    amount(a.expected),
+                    amount(a.impact),
+                    change_pct(a.impact_pct),
+                    markdown_cell(&explanation(a)),
+                );
+            }
+        }
+    }
+
+    /// A short Markdown digest for chat and e-mail: the headline numbers, teams that moved,
+    /// the largest anomalies with their causes, stale sources.
+    pub(crate) fn to_digest(&self) -> String {
+        let full = self.to_markdown();
+        // The headline is the report's opening (title, totals, latest day, month, stale).
+        let head = full.split("\n## ").next().unwrap_or("").trim_end();
+        let c = &self.currency;
+        let mut s = format!("{head}\n");
+        let mut teams: Vec<&TeamRow> = self.by_team.iter().collect();
+        teams.sort_by(|a, b| {
+            (b.effective_cost - b.previous_effective_cost)
+                .abs()
+                .total_cmp(&(a.effective_cost - a.previous_effective_cost).abs())
+        });
+        let _ = writeln!(s, "\n*Teams that moved most (vs the previous period)*");
+        for t in teams.iter().take(5) {
+            let _ = writeln!(
+                s,
+                "- {}: {} {c} ({})",
+                markdown_cell(&t.team),
+                amount(t.effective_cost),
+                change_pct(t.change_pct)
+            );
+        }
+        let mut largest: Vec<&anomalies::Anomaly> = self.anomalies.iter().collect();
+        largest.sort_by(|a, b| b.impact.abs().total_cmp(&a.impact.abs()));
+        let _ = writeln!(s, "\n*Anomalies* ({} in the period)", self.anomalies.len());
+        for a in largest.iter().take(5) {
+            let _ = writeln!(
+                s,
+                "- {} {} {} {} {}: {} {c} vs {} expected ({}); {}",
+                a.date,
+                a.dimension,
+                markdown_cell(&a.value),
+                a.severity.name(),
+                a.kind.name(),
+                amount(a.actual),
+                amount(a.expected),
+                change_pct(a.impact_pct),
+                markdown_cell(&explanation(a))
+            );
+        }
+        s
+    }
+}
