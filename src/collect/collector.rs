@@ -15,6 +15,9 @@ use std::time::Duration;
 /// A collector's answer, to be awaited (boxed: collectors are called through `dyn`).
 pub(crate) type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// What [`Collector::collect`] answers: one line saying what it wrote, or why it failed.
+pub(crate) type Outcome<'a> = Pending<'a, Result<String, CollectError>>;
+
 /// What every collector of one run is given.
 pub struct Run<'a> {
     pub store: &'a Store,
@@ -84,11 +87,7 @@ pub(crate) trait Collector {
     /// One check per permission, against the real API.
     fn check(&self, today: NaiveDate) -> Pending<'_, Vec<Check>>;
     /// Fetch and commit the run's window (see the trait's contract).
-    fn collect<'a>(
-        &'a self,
-        run: &'a Run<'a>,
-        found: &'a mut Found<'_>,
-    ) -> Pending<'a, Result<String, CollectError>>;
+    fn collect<'a>(&'a self, run: &'a Run<'a>, found: &'a mut Found<'_>) -> Outcome<'a>;
 }
 
 /// The collectors `config` asks for, in the order a run calls them: per AWS region its

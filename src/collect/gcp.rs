@@ -11,8 +11,8 @@
 //! other's days instead of adding up.
 
 use super::{
-    default_window, skippable, within, Check, CollectError, Collector, DayRange, Found, Pending,
-    Run, NOTHING_TO_FETCH,
+    default_window, skippable, within, Check, CollectError, Collector, DayRange, Found, Outcome,
+    Pending, Run, NOTHING_TO_FETCH,
 };
 use crate::config::GcpConfig;
 use crate::ingest::{self, IngestOptions};
@@ -421,11 +421,7 @@ impl Collector for BigQueryExport<'_> {
         Box::pin(check(self.cfg, today))
     }
 
-    fn collect<'a>(
-        &'a self,
-        run: &'a Run<'a>,
-        found: &'a mut Found<'_>,
-    ) -> Pending<'a, Result<String, CollectError>> {
+    fn collect<'a>(&'a self, run: &'a Run<'a>, found: &'a mut Found<'_>) -> Outcome<'a> {
         Box::pin(self.fetch_and_store(run, found))
     }
 }

@@ -11,7 +11,7 @@ pub mod azure;
 mod collector;
 pub mod gcp;
 
-pub(crate) use collector::{configured, default_window, Collector, Pending};
+pub(crate) use collector::{configured, default_window, Collector, Outcome, Pending};
 pub use collector::{Found, Run};
 
 use chrono::NaiveDate;

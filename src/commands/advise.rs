@@ -8,17 +8,12 @@ use anyhow::Result;
 use std::process::ExitCode;
 
 pub fn run(cli: &Cli, args: &AdviseArgs) -> Result<ExitCode> {
-    let span = &args.span;
-    let (config, store, attributor, window) = open_window(
-        cli,
-        span.from,
-        span.to,
-        span.currency.as_deref(),
-        0,
-        Default::default(),
-    )?;
+    let (config, store, attributor, window) = open_window(cli, &args.span, 0, Default::default())?;
     // Usage past the last billed day is what the estimates are made of.
-    let usage_end = span.to.unwrap_or(window.end + chrono::Duration::days(60));
+    let usage_end = args
+        .span
+        .to
+        .unwrap_or(window.end + chrono::Duration::days(60));
     let usage = analyse::load_usage(&store, &attributor, window.start, usage_end)?;
     let catalog = advise::Catalog::load(&config.prices);
     let advice = advise::advise(

@@ -10,12 +10,9 @@ use anyhow::Result;
 use std::process::ExitCode;
 
 pub fn run(cli: &Cli, args: &AnomaliesArgs) -> Result<ExitCode> {
-    let span = &args.span;
     let (config, _, _, window) = open_window(
         cli,
-        span.from,
-        span.to,
-        span.currency.as_deref(),
+        &args.span,
         analyse::HISTORY_DAYS,
         analyse::Pick {
             rows: None,

@@ -15,12 +15,11 @@ pub mod report;
 
 use crate::analyse;
 use crate::attribute::Attributor;
-use crate::cli::{Cli, ReportFormat};
+use crate::cli::{Cli, ReportFormat, Span};
 use crate::config::Config;
 use crate::output::report::Report;
 use crate::store::Store;
 use anyhow::{Context, Result};
-use chrono::NaiveDate;
 use std::io::Write;
 
 /// Write to stdout; a closed pipe (`| head`) is not an error.
@@ -48,20 +47,26 @@ fn attributor(config: &Config, store: &Store) -> Result<Attributor> {
     Ok(Attributor::for_store(&config.attribution, store)?)
 }
 
-/// Config, store and attributor, and the attributed window of days a command looks at.
+/// Config, store and attributor, and the attributed window of the days `span` names, with
+/// `history_days` before them.
 fn open_window(
     cli: &Cli,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    currency: Option<&str>,
+    span: &Span,
     history_days: i64,
     pick: analyse::Pick,
 ) -> Result<(Config, Store, Attributor, analyse::CostWindow)> {
     let config = load_config(cli)?;
     let store = Store::new(&cli.data_dir);
     let attributor = attributor(&config, &store)?;
-    let window =
-        analyse::load_window_where(&store, &attributor, from, to, currency, history_days, pick)?;
+    let window = analyse::load_window_where(
+        &store,
+        &attributor,
+        span.from,
+        span.to,
+        span.currency.as_deref(),
+        history_days,
+        pick,
+    )?;
     Ok((config, store, attributor, window))
 }
 

@@ -11,10 +11,9 @@
 use super::profiles::Profile;
 use super::sdk_error;
 use crate::collect::{
-    skippable, wanted_days, within, Check, CollectError, Collector, DayRange, Found, Pager,
-    Pending, Run, NOTHING_TO_FETCH,
+    skippable, wanted_days, within, Check, CollectError, DayRange, Found, Pager, Run,
+    NOTHING_TO_FETCH,
 };
-use crate::config::AwsConfig;
 use crate::schema::{self, USAGE_COLUMNS};
 use crate::store::Table;
 use aws_config::SdkConfig;
@@ -283,60 +282,60 @@ pub(crate) const PERMISSIONS: &[&str] = &["cloudwatch:GetMetricData", "cloudwatc
 
 /// `[aws.cloudwatch]`: one region's `AWS/Bedrock` usage per model and inference profile,
 /// stored as UsageRecords; days older than two days are final.
-pub(crate) struct BedrockMetrics<'c> {
-    pub cfg: &'c AwsConfig,
-    pub region: &'c str,
-}
+pub(crate) struct BedrockMetrics;
 
-impl Collector for BedrockMetrics<'_> {
-    fn source(&self) -> String {
-        source(self.region)
+impl super::RegionalSource for BedrockMetrics {
+    const PERMISSIONS: &'static [&'static str] = PERMISSIONS;
+
+    fn source(region: &str) -> String {
+        source(region)
     }
 
-    fn permissions(&self) -> &'static [&'static str] {
-        PERMISSIONS
+    async fn check(sdk: &SdkConfig, region: &str) -> Vec<Check> {
+        check(sdk, region).await
     }
 
-    fn check(&self, _today: NaiveDate) -> Pending<'_, Vec<Check>> {
-        Box::pin(async move {
-            let sdk = super::sdk_config(self.cfg, self.region).await;
-            check(&sdk, self.region).await
+    /// The window's days not final yet, for the models and profiles the region has; days
+    /// more than two days old are final (metrics settle within a day).
+    async fn fetch_and_store(
+        at: super::Regional<'_>,
+        sdk: SdkConfig,
+        run: &Run<'_>,
+        found: &mut Found<'_>,
+    ) -> Result<String, CollectError> {
+        let known = found
+            .profiles
+            .get(at.region)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let source = source(at.region);
+        let window = super::window_of(at.cfg, run);
+        within(run.deadline, async {
+            let settled = run.today - chrono::Duration::days(2);
+            let have = skippable(
+                run.store.final_days(Table::Usage, &source)?,
+                run.restate_from,
+            );
+            let Some((window, wanted)) = wanted_days(window, &have) else {
+                return Ok(NOTHING_TO_FETCH.to_string());
+            };
+            let usage = collect(&sdk, at.region, window, known).await?;
+            let finals = wanted.iter().copied().filter(|d| *d <= settled);
+            run.commit(
+                Table::Usage,
+                &usage.frame,
+                std::slice::from_ref(&source),
+                &wanted,
+                finals,
+            )?;
+            Ok(format!(
+                "{} usage row(s) for {} model id(s) over {} day(s); {} GetMetricData request(s)",
+                usage.frame.height(),
+                usage.model_ids,
+                wanted.len(),
+                usage.requests
+            ))
         })
-    }
-
-    fn collect<'a>(
-        &'a self,
-        run: &'a Run<'a>,
-        found: &'a mut Found<'_>,
-    ) -> Pending<'a, Result<String, CollectError>> {
-        Box::pin(async move {
-            let sdk = super::sdk_config(self.cfg, self.region).await;
-            let known = found
-                .profiles
-                .get(self.region)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let source = source(self.region);
-            let window = super::window_of(self.cfg, run);
-            within(run.deadline, async {
-                // Metrics settle within a day; older days are final.
-                let settled = run.today - chrono::Duration::days(2);
-                let have = skippable(run.store.final_days(Table::Usage, &source)?, run.restate_from);
-                let Some((window, wanted)) = wanted_days(window, &have) else {
-                    return Ok(NOTHING_TO_FETCH.to_string());
-                };
-                let usage = collect(&sdk, self.region, window, known).await?;
-                let finals = wanted.iter().copied().filter(|d| *d <= settled);
-                run.commit(Table::Usage, &usage.frame, std::slice::from_ref(&source), &wanted, finals)?;
-                Ok(format!(
-                    "{} usage row(s) for {} model id(s) over {} day(s); {} GetMetricData request(s)",
-                    usage.frame.height(),
-                    usage.model_ids,
-                    wanted.len(),
-                    usage.requests
-                ))
-            })
-            .await
-        })
+        .await
     }
 }

@@ -15,7 +15,8 @@
 
 use super::sdk_error;
 use crate::collect::{
-    runs, skippable, within, Check, CollectError, Collector, DayRange, Found, Pager, Pending, Run,
+    runs, skippable, within, Check, CollectError, Collector, DayRange, Found, Outcome, Pager,
+    Pending, Run,
 };
 use crate::config::AwsConfig;
 use crate::normalise;
@@ -507,11 +508,7 @@ impl Collector for CostExplorer<'_> {
         })
     }
 
-    fn collect<'a>(
-        &'a self,
-        run: &'a Run<'a>,
-        _found: &'a mut Found<'_>,
-    ) -> Pending<'a, Result<String, CollectError>> {
+    fn collect<'a>(&'a self, run: &'a Run<'a>, _found: &'a mut Found<'_>) -> Outcome<'a> {
         Box::pin(within(run.deadline, self.fetch_and_store(run)))
     }
 }

@@ -12,7 +12,9 @@ pub mod cloudwatch;
 pub mod cost_explorer;
 pub mod profiles;
 
-use super::{default_window, Check, CollectError, Collector, DayRange, Run};
+use super::{
+    default_window, Check, CollectError, Collector, DayRange, Found, Outcome, Pending, Run,
+};
 use crate::config::AwsConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -127,16 +129,85 @@ pub(crate) fn collectors(cfg: &AwsConfig) -> Vec<Box<dyn Collector + '_>> {
     let mut out: Vec<Box<dyn Collector + '_>> = Vec::new();
     for region in &cfg.regions {
         if cfg.profiles.enabled {
-            out.push(Box::new(profiles::InferenceProfiles { cfg, region }));
+            out.push(Box::new(InRegion::<profiles::InferenceProfiles>::new(
+                cfg, region,
+            )));
         }
         if cfg.cloudwatch.enabled {
-            out.push(Box::new(cloudwatch::BedrockMetrics { cfg, region }));
+            out.push(Box::new(InRegion::<cloudwatch::BedrockMetrics>::new(
+                cfg, region,
+            )));
         }
     }
     if cfg.cost_explorer.enabled {
         out.push(Box::new(cost_explorer::CostExplorer { cfg }));
     }
     out
+}
+
+/// One region of `[aws]`: what a regional collector (inference profiles, CloudWatch) reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Regional<'c> {
+    pub cfg: &'c AwsConfig,
+    pub region: &'c str,
+}
+
+impl Regional<'_> {
+    /// The SDK configuration of this region.
+    async fn sdk(&self) -> SdkConfig {
+        sdk_config(self.cfg, self.region).await
+    }
+}
+
+/// What a source read per AWS region provides (its permissions, checks and fetch);
+/// [`InRegion`] makes one region of it a [`Collector`].
+pub(crate) trait RegionalSource {
+    /// The IAM actions it needs.
+    const PERMISSIONS: &'static [&'static str];
+    /// The source its rows of `region` are stored under.
+    fn source(region: &str) -> String;
+    /// One check per permission, in `region`.
+    async fn check(sdk: &SdkConfig, region: &str) -> Vec<Check>;
+    /// Fetch the run's window in `at.region` and commit it (see [`Collector::collect`]).
+    async fn fetch_and_store(
+        at: Regional<'_>,
+        sdk: SdkConfig,
+        run: &Run<'_>,
+        found: &mut Found<'_>,
+    ) -> Result<String, CollectError>;
+}
+
+/// One region of a [`RegionalSource`], as a collector.
+pub(crate) struct InRegion<'c, S> {
+    at: Regional<'c>,
+    kind: std::marker::PhantomData<S>,
+}
+
+impl<'c, S> InRegion<'c, S> {
+    fn new(cfg: &'c AwsConfig, region: &'c str) -> Self {
+        InRegion {
+            at: Regional { cfg, region },
+            kind: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S: RegionalSource> Collector for InRegion<'_, S> {
+    fn source(&self) -> String {
+        S::source(self.at.region)
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        S::PERMISSIONS
+    }
+
+    fn check(&self, _today: chrono::NaiveDate) -> Pending<'_, Vec<Check>> {
+        Box::pin(async move { S::check(&self.at.sdk().await, self.at.region).await })
+    }
+
+    fn collect<'a>(&'a self, run: &'a Run<'a>, found: &'a mut Found<'_>) -> Outcome<'a> {
+        Box::pin(async move { S::fetch_and_store(self.at, self.at.sdk().await, run, found).await })
+    }
 }
 
 /// The window an AWS collector fetches when the run names none: Cost Explorer's lookback.

@@ -6,8 +6,7 @@
 //! days before activation).
 
 use super::sdk_error;
-use crate::collect::{within, Check, CollectError, Collector, Found, Pager, Pending, Run};
-use crate::config::AwsConfig;
+use crate::collect::{within, Check, CollectError, Found, Pager, Run};
 use crate::schema::{self, PROFILE_COLUMNS};
 use crate::store::Table;
 use aws_config::SdkConfig;
@@ -207,48 +206,39 @@ pub(crate) const PERMISSIONS: &[&str] = &[
 
 /// `[aws.profiles]`: one region's application inference profiles and their tags, stored
 /// as that day's snapshot; later collectors of the run read them from [`Found::profiles`].
-pub(crate) struct InferenceProfiles<'c> {
-    pub cfg: &'c AwsConfig,
-    pub region: &'c str,
-}
+pub(crate) struct InferenceProfiles;
 
-impl Collector for InferenceProfiles<'_> {
-    fn source(&self) -> String {
-        source(self.region)
+impl super::RegionalSource for InferenceProfiles {
+    const PERMISSIONS: &'static [&'static str] = PERMISSIONS;
+
+    fn source(region: &str) -> String {
+        source(region)
     }
 
-    fn permissions(&self) -> &'static [&'static str] {
-        PERMISSIONS
+    async fn check(sdk: &SdkConfig, region: &str) -> Vec<Check> {
+        check(sdk, region).await
     }
 
-    fn check(&self, _today: NaiveDate) -> Pending<'_, Vec<Check>> {
-        Box::pin(async move {
-            let sdk = super::sdk_config(self.cfg, self.region).await;
-            check(&sdk, self.region).await
+    /// The region's profiles, stored as today's snapshot and handed to later collectors.
+    async fn fetch_and_store(
+        at: super::Regional<'_>,
+        sdk: SdkConfig,
+        run: &Run<'_>,
+        found: &mut Found<'_>,
+    ) -> Result<String, CollectError> {
+        within(run.deadline, async {
+            let listed = list(&sdk, at.region).await?;
+            let frame = frame(&listed, run.today, at.region)?;
+            run.store.replace(
+                run.lock,
+                Table::Profiles,
+                &frame,
+                &[(source(at.region), run.today)],
+            )?;
+            let summary = format!("{} application inference profile(s)", listed.len());
+            found.profiles.insert(at.region.to_string(), listed);
+            Ok(summary)
         })
-    }
-
-    fn collect<'a>(
-        &'a self,
-        run: &'a Run<'a>,
-        found: &'a mut Found<'_>,
-    ) -> Pending<'a, Result<String, CollectError>> {
-        Box::pin(async move {
-            let sdk = super::sdk_config(self.cfg, self.region).await;
-            within(run.deadline, async {
-                let listed = list(&sdk, self.region).await?;
-                let frame = frame(&listed, run.today, self.region)?;
-                run.store.replace(
-                    run.lock,
-                    Table::Profiles,
-                    &frame,
-                    &[(source(self.region), run.today)],
-                )?;
-                let summary = format!("{} application inference profile(s)", listed.len());
-                found.profiles.insert(self.region.to_string(), listed);
-                Ok(summary)
-            })
-            .await
-        })
+        .await
     }
 }

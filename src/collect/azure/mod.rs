@@ -26,8 +26,8 @@ use arm::Arm;
 use details::*;
 
 use super::{
-    default_window, skippable, within, Check, CollectError, Collector, DayRange, Found, Pager,
-    Pending, Run, NOTHING_TO_FETCH,
+    default_window, skippable, within, Check, CollectError, Collector, DayRange, Found, Outcome,
+    Pager, Pending, Run, NOTHING_TO_FETCH,
 };
 use crate::config::AzureConfig;
 use crate::ingest::{self, IngestOptions};
@@ -506,11 +506,7 @@ impl Collector for CostManagement<'_> {
         Box::pin(check(self.cfg, today))
     }
 
-    fn collect<'a>(
-        &'a self,
-        run: &'a Run<'a>,
-        _found: &'a mut Found<'_>,
-    ) -> Pending<'a, Result<String, CollectError>> {
+    fn collect<'a>(&'a self, run: &'a Run<'a>, _found: &'a mut Found<'_>) -> Outcome<'a> {
         Box::pin(self.fetch_and_store(run))
     }
 }
