@@ -2,6 +2,10 @@
 //! parses them and hands each command to its `run` in [`crate::commands`]. Data goes to
 //! stdout, progress and warnings to stderr.
 
+// The doc comments here are clap's help text, where `[aws]` names a config section, not a
+// rustdoc link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use crate::analyse::anomalies::Severity;
 use crate::commands;
 use crate::ingest::Format;
@@ -126,7 +130,7 @@ pub enum Command {
     /// resource), each with its root causes and volume / mix / rate decomposition.
     ///
     /// A day is flagged when it is far from the median of the same weekday over the previous
-    /// four weeks (robust z-score) and its impact passes both floors of anomalies in the
+    /// four weeks (robust z-score) and its impact passes both floors of [anomalies] in the
     /// config (default $50 and 25%).
     #[command(after_help = EXIT_CODES)]
     Anomalies(AnomaliesArgs),
@@ -138,8 +142,8 @@ pub enum Command {
     /// usage_type, resource.
     #[command(after_help = EXIT_CODES)]
     Investigate(InvestigateArgs),
-    /// Collect spend and usage from the cloud APIs configured in spendlens.toml (aws,
-    /// gcp, azure).
+    /// Collect spend and usage from the cloud APIs configured in spendlens.toml ([aws],
+    /// [gcp], [azure]).
     ///
     /// Fetches only days the store does not already hold as final, writes each source in
     /// its own atomic commit (a failing source leaves its days untouched and does not stop
