@@ -33,6 +33,26 @@ pub struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The days asked for, else the `lookback` days ending yesterday.
+    pub fn window_or(&self, lookback: u32) -> DayRange {
+        self.window
+            .unwrap_or_else(|| default_window(self.today, lookback))
+    }
+
+    /// The days of `source` stored as final that need not be fetched again: those before
+    /// the restate window (bills restate recent days, so those are asked for again).
+    pub fn skippable_days(
+        &self,
+        table: Table,
+        source: &str,
+    ) -> Result<std::collections::BTreeSet<NaiveDate>, CollectError> {
+        let mut finals = self.store.final_days(table, source)?;
+        if let Some(r) = self.restate_from {
+            finals.retain(|d| *d < r);
+        }
+        Ok(finals)
+    }
+
     /// Commit `frame` as every row of `sources` on `days` (what the store held for them is
     /// replaced, rows or not), marking `final_days` of each source final: one atomic write.
     pub fn commit(
@@ -108,7 +128,7 @@ pub(crate) fn configured(config: &Config) -> Vec<Box<dyn Collector + '_>> {
 }
 
 /// Days from `lookback` days ago to yesterday.
-pub(crate) fn default_window(today: NaiveDate, lookback: u32) -> DayRange {
+fn default_window(today: NaiveDate, lookback: u32) -> DayRange {
     let end = today.pred_opt().unwrap_or(today);
     DayRange {
         start: end - chrono::Duration::days(i64::from(lookback.max(1)) - 1),

@@ -11,8 +11,8 @@
 //! other's days instead of adding up.
 
 use super::{
-    default_window, skippable, within, Check, CollectError, Collector, DayRange, Found, Outcome,
-    Pending, Run, NOTHING_TO_FETCH,
+    within, Check, CollectError, Collector, DayRange, Found, Outcome, Pending, Run,
+    NOTHING_TO_FETCH,
 };
 use crate::config::GcpConfig;
 use crate::ingest::{self, IngestOptions};
@@ -436,13 +436,8 @@ impl BigQueryExport<'_> {
     ) -> Result<String, CollectError> {
         let cfg = self.cfg;
         let source = source(&cfg.billing_table);
-        let w = run
-            .window
-            .unwrap_or_else(|| default_window(run.today, cfg.lookback_days));
-        let have = skippable(
-            run.store.final_days(Table::Cost, &source)?,
-            run.restate_from,
-        );
+        let w = run.window_or(cfg.lookback_days);
+        let have = run.skippable_days(Table::Cost, &source)?;
         let Some(spend) =
             within(run.deadline, collect(cfg, w, &have, run.today, found.log)).await?
         else {

@@ -11,7 +11,7 @@ pub mod azure;
 mod collector;
 pub mod gcp;
 
-pub(crate) use collector::{configured, default_window, Collector, Outcome, Pending};
+pub(crate) use collector::{configured, Collector, Outcome, Pending};
 pub use collector::{Found, Run};
 
 use chrono::NaiveDate;
@@ -56,18 +56,6 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-}
-
-/// The final days a collector may skip: all of `finals` before `restate_from` (bills restate
-/// recent days, so those are asked for again).
-pub(crate) fn skippable(
-    mut finals: std::collections::BTreeSet<NaiveDate>,
-    restate_from: Option<NaiveDate>,
-) -> std::collections::BTreeSet<NaiveDate> {
-    if let Some(r) = restate_from {
-        finals.retain(|d| *d < r);
-    }
-    finals
 }
 
 /// What one source of a collection run did: its summary line, or why it failed.

@@ -11,8 +11,7 @@
 use super::profiles::Profile;
 use super::sdk_error;
 use crate::collect::{
-    skippable, wanted_days, within, Check, CollectError, DayRange, Found, Pager, Run,
-    NOTHING_TO_FETCH,
+    wanted_days, within, Check, CollectError, DayRange, Found, Pager, Run, NOTHING_TO_FETCH,
 };
 use crate::schema::{self, USAGE_COLUMNS};
 use crate::store::Table;
@@ -312,10 +311,7 @@ impl super::RegionalSource for BedrockMetrics {
         let window = super::window_of(at.cfg, run);
         within(run.deadline, async {
             let settled = run.today - chrono::Duration::days(2);
-            let have = skippable(
-                run.store.final_days(Table::Usage, &source)?,
-                run.restate_from,
-            );
+            let have = run.skippable_days(Table::Usage, &source)?;
             let Some((window, wanted)) = wanted_days(window, &have) else {
                 return Ok(NOTHING_TO_FETCH.to_string());
             };

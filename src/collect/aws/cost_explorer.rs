@@ -15,8 +15,7 @@
 
 use super::sdk_error;
 use crate::collect::{
-    runs, skippable, within, Check, CollectError, Collector, DayRange, Found, Outcome, Pager,
-    Pending, Run,
+    runs, within, Check, CollectError, Collector, DayRange, Found, Outcome, Pager, Pending, Run,
 };
 use crate::config::AwsConfig;
 use crate::normalise;
@@ -519,7 +518,7 @@ impl CostExplorer<'_> {
         let ce = &self.cfg.cost_explorer;
         let window = super::window_of(self.cfg, run);
         let sdk = super::sdk_config(self.cfg, "us-east-1").await;
-        let have = skippable(run.store.final_days(Table::Cost, SOURCE)?, run.restate_from);
+        let have = run.skippable_days(Table::Cost, SOURCE)?;
         let spend = collect(&sdk, window, &ce.services, &ce.tag_keys, &have).await?;
         run.commit(
             Table::Cost,

@@ -12,9 +12,7 @@ pub mod cloudwatch;
 pub mod cost_explorer;
 pub mod profiles;
 
-use super::{
-    default_window, Check, CollectError, Collector, DayRange, Found, Outcome, Pending, Run,
-};
+use super::{Check, CollectError, Collector, DayRange, Found, Outcome, Pending, Run};
 use crate::config::AwsConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -212,6 +210,5 @@ impl<S: RegionalSource> Collector for InRegion<'_, S> {
 
 /// The window an AWS collector fetches when the run names none: Cost Explorer's lookback.
 fn window_of(cfg: &AwsConfig, run: &Run) -> DayRange {
-    run.window
-        .unwrap_or_else(|| default_window(run.today, cfg.cost_explorer.lookback_days))
+    run.window_or(cfg.cost_explorer.lookback_days)
 }

@@ -26,8 +26,8 @@ use arm::Arm;
 use details::*;
 
 use super::{
-    default_window, skippable, within, Check, CollectError, Collector, DayRange, Found, Outcome,
-    Pager, Pending, Run, NOTHING_TO_FETCH,
+    within, Check, CollectError, Collector, DayRange, Found, Outcome, Pager, Pending, Run,
+    NOTHING_TO_FETCH,
 };
 use crate::config::AzureConfig;
 use crate::ingest::{self, IngestOptions};
@@ -516,13 +516,8 @@ impl CostManagement<'_> {
     async fn fetch_and_store(&self, run: &Run<'_>) -> Result<String, CollectError> {
         let cfg = self.cfg;
         let source = source(&cfg.scope);
-        let w = run
-            .window
-            .unwrap_or_else(|| default_window(run.today, cfg.lookback_days));
-        let have = skippable(
-            run.store.final_days(crate::store::Table::Cost, &source)?,
-            run.restate_from,
-        );
+        let w = run.window_or(cfg.lookback_days);
+        let have = run.skippable_days(crate::store::Table::Cost, &source)?;
         let Some(spend) = within(run.deadline, collect(cfg, w, &have, run.today)).await? else {
             return Ok(NOTHING_TO_FETCH.to_string());
         };
