@@ -7,6 +7,7 @@
 
 mod aws;
 mod azure;
+mod billing;
 mod faults;
 mod gcp;
 mod nightly;

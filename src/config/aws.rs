@@ -48,9 +48,11 @@ pub struct CostExplorerConfig {
     pub enabled: bool,
     /// Cost allocation tag keys to split spend by (each costs one more request per run).
     pub tag_keys: Vec<String>,
-    /// Exact Cost Explorer SERVICE values to keep. Bedrock bills Anthropic and other vendors'
-    /// models under their own "… (Amazon Bedrock Edition)" names: list them here.
-    pub services: Vec<String>,
+    /// Exact Cost Explorer SERVICE values to keep. Unset (the default), each run finds them
+    /// itself: every SERVICE value of the window matching "Bedrock" (`GetDimensionValues`),
+    /// so Anthropic, Meta, Mistral and other vendors' models, billed under their own
+    /// "… (Amazon Bedrock Edition)" names, are collected with Amazon Bedrock's own.
+    pub services: Option<Vec<String>>,
     /// How many days back a run looks for days that are not final yet.
     pub lookback_days: u32,
 }
@@ -60,7 +62,7 @@ impl Default for CostExplorerConfig {
         CostExplorerConfig {
             enabled: true,
             tag_keys: vec!["team".into(), "feature".into()],
-            services: vec!["Amazon Bedrock".into()],
+            services: None,
             lookback_days: 14,
         }
     }
@@ -68,7 +70,7 @@ impl Default for CostExplorerConfig {
 
 impl AwsConfig {
     /// Regions are region names, attempts in 1..=10, Cost Explorer asks for at most 5 tag
-    /// keys and at least one service.
+    /// keys and, when `services` is given, at least one.
     pub(super) fn validate(&self) -> Result<(), Invalid> {
         if self.regions.is_empty() {
             return Err(Invalid::new(
@@ -104,10 +106,19 @@ impl AwsConfig {
                 "each tag key costs a request per page and run; keep the ones attribution uses",
             ));
         }
-        if ce.services.is_empty() || !(1..=365).contains(&ce.lookback_days) {
+        if ce.services.as_ref().is_some_and(Vec::is_empty) {
             return Err(Invalid::new(
-                "[aws.cost_explorer] needs at least one service and lookback_days in 1..=365",
-                "services = [\"Amazon Bedrock\", \"Claude 3.5 Sonnet (Amazon Bedrock Edition)\"]",
+                "[aws.cost_explorer] `services` is an empty list",
+                "leave `services` out to collect every service matching \"Bedrock\", or list them: services = [\"Amazon Bedrock\", \"Claude 3.5 Sonnet (Amazon Bedrock Edition)\"]",
+            ));
+        }
+        if !(1..=365).contains(&ce.lookback_days) {
+            return Err(Invalid::new(
+                format!(
+                    "[aws.cost_explorer] `lookback_days` = {} is out of range",
+                    ce.lookback_days
+                ),
+                "use 1 to 365 days",
             ));
         }
         Ok(())

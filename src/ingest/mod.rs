@@ -120,6 +120,8 @@ pub enum IngestError {
     },
     #[error("`{file}`: cannot tell the export format from its columns ({columns})\nhint: pass --format focus|azure|gcp")]
     UnknownFormat { file: PathBuf, columns: String },
+    #[error("`{file}`: the file is empty ({bytes} bytes, no header row)\nhint: an export of a period without charges still has its header; download or export the file again")]
+    EmptyFile { file: PathBuf, bytes: u64 },
     #[error("`{file}`: required column `{column}` is missing ({format} export)\nhint: {hint}")]
     MissingColumn {
         file: PathBuf,
@@ -155,6 +157,7 @@ impl IngestError {
         match self {
             IngestError::Io { file, .. }
             | IngestError::UnknownFormat { file, .. }
+            | IngestError::EmptyFile { file, .. }
             | IngestError::MissingColumn { file, .. }
             | IngestError::BadValue { file, .. }
             | IngestError::MixedCurrency { file, .. }
@@ -261,7 +264,8 @@ pub(crate) fn parse_parts(
 ) -> Result<(), IngestError> {
     let meta = std::fs::metadata(file).map_err(io_err(file))?;
     let container = container_of(file)?;
-    // An empty file (an export of a period without charges) is valid and holds nothing.
+    // A file with no header at all is a cut-short download, not an export of a period
+    // without charges (that one still has its header row and is valid, see below).
     if meta.len() <= 3
         && std::fs::read(file)
             .map(|b| {
@@ -270,7 +274,10 @@ pub(crate) fn parse_parts(
             })
             .unwrap_or(false)
     {
-        return each(Parsed::empty(file, opts.format.unwrap_or(Format::Focus)));
+        return Err(IngestError::EmptyFile {
+            file: file.to_path_buf(),
+            bytes: meta.len(),
+        });
     }
     let format = match opts.format {
         Some(f) => f,

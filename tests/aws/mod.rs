@@ -389,7 +389,7 @@ pub fn scan(dir: &Path, table: spendlens::store::Table) -> polars::prelude::Data
 use polars::prelude::*;
 use spendlens::store::Table;
 
-fn days_ago(n: i64) -> chrono::NaiveDate {
+pub fn days_ago(n: i64) -> chrono::NaiveDate {
     chrono::Utc::now().date_naive() - chrono::Duration::days(n)
 }
 
@@ -810,6 +810,7 @@ fn doctor_prints_the_minimal_policy() {
             "bedrock:ListTagsForResource",
             "cloudwatch:GetMetricData",
             "cloudwatch:ListMetrics",
+            "ce:GetDimensionValues",
             "ce:GetCostAndUsage"
         ]
     );

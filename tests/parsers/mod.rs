@@ -175,7 +175,8 @@ proptest! {
 #[test]
 fn odd_but_valid_files_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
-    // Empty files of every kind: nothing to ingest, and no error.
+    // A file with no header at all (0 bytes, or a BOM alone) is a cut-short download: an
+    // error naming the file, never an empty export.
     for name in ["empty.csv", "empty.jsonl", "bom-only.csv"] {
         let file = dir.path().join(name);
         std::fs::write(
@@ -187,8 +188,11 @@ fn odd_but_valid_files_are_accepted() {
             },
         )
         .unwrap();
-        let p = ingest::parse_file(&file, &opts(None)).expect(name);
-        assert_eq!(p.rows_read, 0, "{name}");
+        let e = ingest::parse_file(&file, &opts(None)).expect_err(name);
+        assert!(
+            e.to_string().contains(name) && e.to_string().contains("empty"),
+            "{e}"
+        );
     }
     // BOM, CRLF, and tags holding commas, quotes, unicode and markup, in an Azure export.
     let file = dir.path().join("azure.csv");

@@ -8,6 +8,11 @@
 //! 2. `SERVICE × TAG:<key>` for each configured tag key (one request per key and page): how
 //!    each service's spend divides between tag values.
 //!
+//! The services are the config's `services`, or else every SERVICE value of the window that
+//! matches "Bedrock" (`GetDimensionValues`, one more paid request per page): vendors' models
+//! on Bedrock are billed under their own names ("Claude 3.5 Sonnet (Amazon Bedrock
+//! Edition)"), which a fixed list would miss.
+//!
 //! Each (day, service, usage type) amount is then split across tag values in the proportions
 //! of step 2, keys assumed independent within a service and day; parts add back to the
 //! amount exactly, so totals reconcile to the cent. Days Cost Explorer no longer marks as
@@ -33,6 +38,10 @@ use std::collections::{BTreeMap, BTreeSet};
 const SERVICE: &str = "ce";
 const OPERATION: &str = "GetCostAndUsage";
 const ACTION: &str = "ce:GetCostAndUsage";
+const DISCOVER: &str = "GetDimensionValues";
+const DISCOVER_ACTION: &str = "ce:GetDimensionValues";
+/// What every service billing Bedrock usage has in its Cost Explorer name.
+const BEDROCK_SEARCH: &str = "Bedrock";
 const METRICS: [&str; 3] = ["UnblendedCost", "AmortizedCost", "UsageQuantity"];
 
 /// The source name Cost Explorer spend is stored under.
@@ -93,15 +102,7 @@ async fn query(
     services: &[String],
     group_by: [GroupDefinition; 2],
 ) -> Result<(QueryResult, usize), CollectError> {
-    let period = DateInterval::builder()
-        .start(window.start.to_string())
-        .end(window.end.succ_opt().unwrap_or(window.end).to_string())
-        .build()
-        .map_err(|e| CollectError::BadResponse {
-            service: SERVICE,
-            operation: OPERATION,
-            message: e.to_string(),
-        })?;
+    let period = period_of(window, OPERATION)?;
     let filter = Expression::builder()
         .dimensions(
             DimensionValues::builder()
@@ -160,6 +161,56 @@ async fn query(
     }
 }
 
+/// Cost Explorer's period for `window`: its first day to the day after its last.
+fn period_of(window: DayRange, operation: &'static str) -> Result<DateInterval, CollectError> {
+    DateInterval::builder()
+        .start(window.start.to_string())
+        .end(window.end.succ_opt().unwrap_or(window.end).to_string())
+        .build()
+        .map_err(|e| CollectError::BadResponse {
+            service: SERVICE,
+            operation,
+            message: e.to_string(),
+        })
+}
+
+/// Every SERVICE value billed in `window` whose name matches "Bedrock", all pages, sorted;
+/// and the requests made.
+async fn bedrock_services(
+    client: &aws_sdk_costexplorer::Client,
+    window: DayRange,
+) -> Result<(Vec<String>, usize), CollectError> {
+    let period = period_of(window, DISCOVER)?;
+    let mut found = BTreeSet::new();
+    let mut pager = Pager::default();
+    let mut token = None;
+    let mut requests = 0;
+    loop {
+        let page = client
+            .get_dimension_values()
+            .time_period(period.clone())
+            .dimension(Dimension::Service)
+            .context(aws_sdk_costexplorer::types::Context::CostAndUsage)
+            .search_string(BEDROCK_SEARCH)
+            .set_next_page_token(token)
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, DISCOVER, DISCOVER_ACTION, &e))?;
+        requests += 1;
+        found.extend(
+            page.dimension_values()
+                .iter()
+                .filter_map(|v| v.value())
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
+        );
+        token = pager.next(page.next_page_token(), SERVICE, DISCOVER)?;
+        if token.is_none() {
+            return Ok((found.into_iter().collect(), requests));
+        }
+    }
+}
+
 fn dimension(key: Dimension) -> GroupDefinition {
     GroupDefinition::builder()
         .r#type(GroupDefinitionType::Dimension)
@@ -180,6 +231,8 @@ type Shares = BTreeMap<(NaiveDate, String), Vec<(String, f64)>>;
 /// What a Cost Explorer collection fetched.
 pub struct Spend {
     pub frame: DataFrame,
+    /// The services asked for: the configured ones, or those found matching "Bedrock".
+    pub services: Vec<String>,
     /// Days fetched (each now replaced in the store), and which of them are final.
     pub days: Vec<NaiveDate>,
     pub final_days: BTreeSet<NaiveDate>,
@@ -203,22 +256,40 @@ fn split(amount: f64, shares: &[f64]) -> Vec<f64> {
     parts
 }
 
-/// Collect the days of `window` that `final_days` (already stored as final) does not cover.
+/// Collect the days of `window` that `final_days` (already stored as final) does not cover,
+/// for `services` (`None`: every service matching "Bedrock" in those days).
 pub async fn collect(
     sdk: &SdkConfig,
     window: DayRange,
-    services: &[String],
+    services: Option<&[String]>,
     tag_keys: &[String],
     final_days: &BTreeSet<NaiveDate>,
 ) -> Result<Spend, CollectError> {
     let client = aws_sdk_costexplorer::Client::new(sdk);
     let wanted: Vec<NaiveDate> = window.days().filter(|d| !final_days.contains(d)).collect();
     let skipped_final = window.days().count() - wanted.len();
+    let mut paid = 0;
+    let services = match services {
+        Some(listed) => listed.to_vec(),
+        None if wanted.is_empty() => Vec::new(),
+        None => {
+            let span = DayRange {
+                start: wanted[0],
+                end: wanted[wanted.len() - 1],
+            };
+            let (found, n) = bedrock_services(&client, span).await?;
+            paid += n;
+            found
+        }
+    };
+    // Nothing billed under a Bedrock name: no days to replace (an empty answer must not
+    // wipe days stored before).
+    let wanted = if services.is_empty() { Vec::new() } else { wanted };
+    let services = &services[..];
     let mut base = QueryResult::default();
     // tag key -> (day, service, tag value) -> effective (or billed) amount
     let mut by_tag: Vec<BTreeMap<(NaiveDate, String, String), Amounts>> =
         vec![BTreeMap::new(); tag_keys.len()];
-    let mut paid = 0;
     for run in runs(&wanted) {
         let (r, n) = query(
             &client,
@@ -260,6 +331,7 @@ pub async fn collect(
         .collect();
     Ok(Spend {
         frame,
+        services: services.to_vec(),
         days: wanted,
         final_days,
         paid_requests: paid,
@@ -482,8 +554,9 @@ pub async fn check(sdk: &SdkConfig) -> Check {
     c
 }
 
-/// The IAM action Cost Explorer's spend needs.
-pub(crate) const PERMISSIONS: &[&str] = &[ACTION];
+/// The IAM actions Cost Explorer's spend needs (finding the Bedrock services, then their
+/// spend).
+pub(crate) const PERMISSIONS: &[&str] = &[DISCOVER_ACTION, ACTION];
 
 /// `[aws.cost_explorer]`: Bedrock spend by service, usage type and tag, for the account
 /// (one global API served from us-east-1); days no longer estimated are final.
@@ -519,7 +592,14 @@ impl CostExplorer<'_> {
         let window = super::window_of(self.cfg, run);
         let sdk = super::sdk_config(self.cfg, "us-east-1").await;
         let have = run.skippable_days(Table::Cost, SOURCE)?;
-        let spend = collect(&sdk, window, &ce.services, &ce.tag_keys, &have).await?;
+        let spend = collect(
+            &sdk,
+            window,
+            ce.services.as_deref(),
+            &ce.tag_keys,
+            &have,
+        )
+        .await?;
         run.commit(
             Table::Cost,
             &spend.frame,
@@ -527,8 +607,15 @@ impl CostExplorer<'_> {
             &spend.days,
             spend.final_days.iter().copied(),
         )?;
+        let asked = if ce.services.is_some() {
+            "configured"
+        } else {
+            "found matching \"Bedrock\""
+        };
         Ok(format!(
-            "{} cost row(s) over {} day(s) ({} final, {} skipped as already final); {} paid request(s) (${:.2})",
+            "{} service(s) {asked}: {}; {} cost row(s) over {} day(s) ({} final, {} skipped as already final); {} paid request(s) (${:.2})",
+            spend.services.len(),
+            spend.services.join(", "),
             spend.frame.height(),
             spend.days.len(),
             spend.final_days.len(),
