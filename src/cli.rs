@@ -193,6 +193,11 @@ pub struct IngestArgs {
     /// Source name for the partitions (default `<format>:<billing account>`).
     #[arg(long)]
     pub source: Option<String>,
+    /// Which of Azure's two cost views the files are (default: told from each file's name,
+    /// `…ActualCost…` / `…AmortizedCost…`, or content). Billed cost is read from the actual
+    /// view and effective cost from the amortized view of the same account and month.
+    #[arg(long, value_enum)]
+    pub azure_view: Option<crate::ingest::AzureView>,
 }
 
 /// Arguments of `spendlens report`.

@@ -124,6 +124,7 @@ fn ingest_exports(
             services: opts.config.ingest.service_filter(),
             source: None,
             part_bytes: crate::ingest::PART_BYTES,
+            azure_view: None,
         };
         match crate::store::ingest_files(store, lock, &files, &ingest_opts) {
             Ok(report) => {

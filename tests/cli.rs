@@ -117,6 +117,7 @@ fn all_services() -> IngestOptions {
         services: ServiceFilter::All,
         source: None,
         part_bytes: spendlens::ingest::PART_BYTES,
+        azure_view: None,
     }
 }
 
@@ -1126,31 +1127,33 @@ fn fail_on_severity_sets_exit_code_1() {
 fn a_lost_tag_reads_as_spend_moving_to_unallocated() {
     let env = Env::new();
     demo(&env);
-    // From 2026-10-20 the marketing deployment's tags are gone.
-    let path = env.path("demo/exports/azure_cost_details_mca.csv");
-    let text = std::fs::read_to_string(&path).unwrap();
-    // servicePeriodEndDate, servicePeriodStartDate and date, side by side.
-    let lost: Vec<String> = (20..=31)
-        .map(|d| format!(",10/{d}/2026,10/{d}/2026,10/{d}/2026,"))
-        .collect();
-    let edited: String = text
-        .lines()
-        .map(|l| {
-            if l.contains("copywriter") && lost.iter().any(|d| l.contains(d.as_str())) {
-                l.replace(
-                    r#""""cost-center"": ""Marketing "",""app"": ""copywriter""""#,
-                    "",
-                )
-            } else {
-                l.to_string()
-            }
-        })
-        .map(|l| l + "\n")
-        .collect();
-    assert_ne!(edited, text, "the edit applies");
-    std::fs::write(&path, edited).unwrap();
-    let out = on_demo(&env, &["ingest", path.to_str().unwrap()]);
-    assert!(out.status.success());
+    // From 2026-10-20 the marketing deployment's tags are gone, in both of Azure's views.
+    for view in ["actualcost", "amortizedcost"] {
+        let path = env.path(&format!("demo/exports/azure_cost_details_mca_{view}.csv"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        // servicePeriodEndDate, servicePeriodStartDate and date, side by side.
+        let lost: Vec<String> = (20..=31)
+            .map(|d| format!(",10/{d}/2026,10/{d}/2026,10/{d}/2026,"))
+            .collect();
+        let edited: String = text
+            .lines()
+            .map(|l| {
+                if l.contains("copywriter") && lost.iter().any(|d| l.contains(d.as_str())) {
+                    l.replace(
+                        r#""""cost-center"": ""Marketing "",""app"": ""copywriter""""#,
+                        "",
+                    )
+                } else {
+                    l.to_string()
+                }
+            })
+            .map(|l| l + "\n")
+            .collect();
+        assert_ne!(edited, text, "the edit applies");
+        std::fs::write(&path, edited).unwrap();
+        let out = on_demo(&env, &["ingest", path.to_str().unwrap()]);
+        assert!(out.status.success());
+    }
     let found = demo_json(
         &env,
         &["anomalies", "--from", "2026-10-15", "--format", "json"],
@@ -1537,7 +1540,7 @@ fn an_ingest_killed_at_any_point_leaves_the_store_before_or_after() {
     let file = |name: &str| exports.join(name).display().to_string();
     let (aws, azure, gcp) = (
         file("aws_focus_1.0.csv"),
-        file("azure_cost_details_mca.csv"),
+        file("azure_cost_details_mca_amortizedcost.csv"),
         file("gcp_billing_export.jsonl"),
     );
     let ingest = |data: &Path, files: &[&str]| {

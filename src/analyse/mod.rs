@@ -15,7 +15,7 @@ use crate::store::rollup::CostDay;
 use crate::store::{Store, Table};
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyseError {
@@ -364,11 +364,18 @@ fn label_raw<'a>(
     let keys = attributor.key_columns();
     let (labels_read, unread): (Vec<&str>, Vec<&str>) =
         dropped.iter().partition(|c| keys.iter().any(|k| k == *c));
+    // Azure's paired views count one money column each; the rows' source says which.
+    let paired = paired_view_days(days);
+    let (unread, view_source): (Vec<&str>, Vec<&str>) = unread
+        .into_iter()
+        .partition(|c| paired.is_empty() || *c != "source");
     let t = crate::timing::phase("rollups: read raw");
     let raw =
         LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?
-            .drop(cols(unread))
-            .collect()?;
+            .drop(cols(unread));
+    let raw = crate::store::views::apply(raw, &paired)
+        .drop(cols(view_source))
+        .collect()?;
     drop(t);
     let t = crate::timing::phase("rollups: label");
     let labelled = attributor.label_costs(raw)?.drop_many(labels_read);
@@ -421,6 +428,20 @@ fn label_raw<'a>(
             )
         })
         .collect())
+}
+
+/// Per Azure source whose two views are paired on some of `days`, those days' numbers.
+fn paired_view_days(days: &[&CostDay]) -> BTreeMap<String, Vec<i32>> {
+    let mut paired: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for d in days {
+        for source in &d.paired_views {
+            paired
+                .entry(source.clone())
+                .or_default()
+                .push(crate::schema::day_number(d.day));
+        }
+    }
+    paired
 }
 
 /// The row range (offset, length) of each day in `df`, sorted by its Int32 day column `day`.

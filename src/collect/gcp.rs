@@ -328,6 +328,7 @@ pub async fn collect(
             services: ServiceFilter::parse("all"),
             source: None,
             part_bytes: crate::ingest::PART_BYTES,
+            azure_view: None,
         },
     )
     .map_err(|e| CollectError::BadResponse {

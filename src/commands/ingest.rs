@@ -19,6 +19,7 @@ pub fn run(cli: &Cli, args: &IngestArgs) -> Result<ExitCode> {
         },
         source: args.source.clone(),
         part_bytes: PART_BYTES,
+        azure_view: args.azure_view,
     };
     let store = Store::new(&cli.data_dir);
     let lock = store.lock()?;
@@ -73,6 +74,9 @@ fn describe(p: &Parsed) -> String {
             p.skipped_services.len(),
             cost.join(", ")
         ));
+    }
+    if let Some(v) = p.view {
+        s.push_str(&format!("; Azure {} cost view ({})", v.view.name(), v.how));
     }
     s.push('\n');
     s

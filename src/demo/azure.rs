@@ -1,4 +1,8 @@
-//! The demo's Azure export: an MCA cost-details CSV of Azure OpenAI deployments.
+//! The demo's Azure exports: MCA cost-details CSVs of Azure OpenAI deployments, in both of
+//! Azure's views. The amortized view spreads the PTU reservation over its days; the actual
+//! view bills it as one `Purchase` per month on the month's first demo day and its usage at
+//! 0, as Azure does. Stored together, billed cost comes from the one and effective cost
+//! from the other.
 
 use super::*;
 
@@ -89,6 +93,7 @@ struct AzureRow<'a> {
     price: f64,
     cost: f64,
     pricing_model: &'a str,
+    charge_type: &'a str,
     tags: &'a str,
 }
 
@@ -141,7 +146,7 @@ fn azure_line(r: &AzureRow) -> String {
         format!("{}", r.price),
         format!("{:.4}", r.quantity),
         r.unit.into(),
-        "Usage".into(),
+        r.charge_type.into(),
         "USD".into(),
         "USD".into(),
         cost.clone(),
@@ -175,7 +180,7 @@ fn azure_line(r: &AzureRow) -> String {
         .join(",")
 }
 
-pub(super) fn azure_export(days: &[NaiveDate]) -> String {
+pub(super) fn azure_export(days: &[NaiveDate], view: AzureView) -> String {
     let mut out = MCA_COLUMNS.join(",");
     out.push('\n');
     // (stream, resource group, account, model meter prefix, product model, in/out tokens, $/M in/out, tags)
@@ -231,28 +236,55 @@ pub(super) fn azure_export(days: &[NaiveDate]) -> String {
                     price: price / 1000.0,
                     cost: thousands * price / 1000.0,
                     pricing_model: "OnDemand",
+                    charge_type: "Usage",
                     tags,
                 });
                 out.push_str(&line);
                 out.push('\n');
             }
         }
-        // 50 PTUs of gpt-4o, reservation amortised daily; untagged shared capacity.
-        let line = azure_line(&AzureRow {
+        // 50 PTUs of gpt-4o, untagged shared capacity: the reservation amortised daily, or
+        // (actual view) used at 0 and bought once a month.
+        let ptu = |day, cost, charge_type| AzureRow {
             day,
             rg: "rg-ai-platform",
             account: "aoai-ptu-eus2",
             meter: "gpt-4o Provisioned Managed Global PTU".into(),
             product: "Azure OpenAI - gpt-4o Provisioned Managed Global".into(),
-            quantity: 1200.0,
+            quantity: if charge_type == "Purchase" {
+                1.0
+            } else {
+                1200.0
+            },
             unit: "1 Hour",
-            price: 0.36,
-            cost: 432.0,
+            price: PTU_DAY / 1200.0,
+            cost,
             pricing_model: "Reservation",
+            charge_type,
             tags: "",
-        });
+        };
+        let line = match view {
+            AzureView::Amortized => azure_line(&ptu(day, PTU_DAY, "Usage")),
+            AzureView::Actual => {
+                let mut lines = azure_line(&ptu(day, 0.0, "Usage"));
+                let month = month_bounds(day);
+                if i == 0 || month_bounds(days[i as usize - 1]) != month {
+                    let in_month = days.iter().filter(|d| month_bounds(**d) == month).count();
+                    lines.push('\n');
+                    lines.push_str(&azure_line(&ptu(
+                        day,
+                        PTU_DAY * in_month as f64,
+                        "Purchase",
+                    )));
+                }
+                lines
+            }
+        };
         out.push_str(&line);
         out.push('\n');
     }
     out
 }
+
+/// What the demo's PTU reservation costs a day, amortized.
+const PTU_DAY: f64 = 432.0;

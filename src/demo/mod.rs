@@ -18,6 +18,7 @@ mod aws;
 mod azure;
 mod gcp;
 
+use crate::ingest::AzureView;
 use aws::aws_export;
 use azure::azure_export;
 use gcp::gcp_export;
@@ -222,7 +223,14 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo, DemoError> {
         .collect();
     let files = [
         ("aws_focus_1.0.csv", aws_export(&days)),
-        ("azure_cost_details_mca.csv", azure_export(&days)),
+        (
+            "azure_cost_details_mca_actualcost.csv",
+            azure_export(&days, AzureView::Actual),
+        ),
+        (
+            "azure_cost_details_mca_amortizedcost.csv",
+            azure_export(&days, AzureView::Amortized),
+        ),
         ("gcp_billing_export.jsonl", gcp_export(&days)),
     ];
     let mut exports = Vec::new();
@@ -247,6 +255,7 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo, DemoError> {
                 services: ServiceFilter::default(),
                 source: None,
                 part_bytes: crate::ingest::PART_BYTES,
+                azure_view: None,
             },
         )?;
         if let Some(e) = outcome.failed.into_iter().next() {

@@ -3,15 +3,160 @@
 //!
 //! The layouts differ in column names and casing (`Cost` in older EA files,
 //! `CostInBillingCurrency` / `costInBillingCurrency` in newer EA and MCA ones), so columns are
-//! found case-insensitively from candidate lists. An export holds one view: in an actual-cost
-//! file `Cost` is what was billed, in an amortized file it is the amortized cost; both
-//! `billed_cost` and `effective_cost` take it, and ingesting the other view of the same days
-//! replaces it rather than adding to it. `Tags` is Azure's JSON object body without braces.
+//! found case-insensitively from candidate lists. An export holds one view, actual or
+//! amortized ([`AzureView`], told by [`view_of`]); both `billed_cost` and `effective_cost`
+//! take its `Cost`, and the view decides the source it is stored under, so that the store
+//! reads billed cost from the actual view and effective cost from the amortized view of the
+//! same month (`store::views`). `Tags` is Azure's JSON object body without braces.
 
 use super::{polars_err, stage, Container, ExportTable, IngestError, Part, Staged};
 use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
+
+/// Which of Azure's two cost views an export is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AzureView {
+    /// Actual cost: what is invoiced; commitment purchases on the day they were bought.
+    Actual,
+    /// Amortized cost: commitment purchases spread over the usage they cover.
+    Amortized,
+}
+
+impl AzureView {
+    pub fn name(self) -> &'static str {
+        match self {
+            AzureView::Actual => "actual",
+            AzureView::Amortized => "amortized",
+        }
+    }
+}
+
+/// A file's view and how it was told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewChoice {
+    pub view: AzureView,
+    pub how: &'static str,
+}
+
+/// The view of `file`: `given` (`--azure-view`), else the name Azure gives its exports
+/// (`…ActualCost…` / `…AmortizedCost…`, in the file's or a folder's name), else its content:
+/// a commitment `Purchase` row is only in the actual view; usage rows priced `Reservation` /
+/// `SavingsPlan` with a cost are only in the amortized view (the actual view bills them at
+/// 0). A file with neither is the same in both views and is read as actual.
+pub(crate) fn view_of(
+    file: &Path,
+    container: Container,
+    given: Option<AzureView>,
+) -> Result<ViewChoice, IngestError> {
+    if let Some(view) = given {
+        return Ok(ViewChoice {
+            view,
+            how: "given with --azure-view",
+        });
+    }
+    let names: Vec<String> = file
+        .iter()
+        .rev()
+        .take(3)
+        .map(|n| {
+            n.to_string_lossy()
+                .to_lowercase()
+                .replace(['_', '-', ' '], "")
+        })
+        .collect();
+    for (marker, view) in [
+        ("amortizedcost", AzureView::Amortized),
+        ("actualcost", AzureView::Actual),
+    ] {
+        if names.iter().any(|n| n.contains(marker)) {
+            return Ok(ViewChoice {
+                view,
+                how: "from its name",
+            });
+        }
+    }
+    let (purchase, spread) = commitment_rows(file, container)?;
+    Ok(match (purchase, spread) {
+        (true, true) => {
+            return Err(IngestError::BadValue {
+                file: file.to_path_buf(),
+                line: 1,
+                column: "ChargeType".into(),
+                message: "the file has both a commitment purchase (actual view) and reservation usage with a cost (amortized view); pass --azure-view actual|amortized".into(),
+            })
+        }
+        (true, false) => ViewChoice {
+            view: AzureView::Actual,
+            how: "from its content: a commitment purchase",
+        },
+        (false, true) => ViewChoice {
+            view: AzureView::Amortized,
+            how: "from its content: reservation usage with a cost",
+        },
+        (false, false) => ViewChoice {
+            view: AzureView::Actual,
+            how: "no commitment rows, so both views are the same",
+        },
+    })
+}
+
+/// Whether `file` has a commitment purchase row, and a commitment usage row with a cost.
+fn commitment_rows(file: &Path, container: Container) -> Result<(bool, bool), IngestError> {
+    let columns = super::detect::header_columns(file, container)?;
+    let find = |candidates: &[&str]| -> Option<String> {
+        candidates.iter().find_map(|want| {
+            columns
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(want))
+                .cloned()
+        })
+    };
+    let (Some(charge), Some(pricing), Some(cost)) = (
+        find(&["ChargeType"]),
+        find(&["PricingModel"]),
+        find(&["CostInBillingCurrency", "Cost", "PreTaxCost"]),
+    ) else {
+        return Ok((false, false));
+    };
+    let path = PlRefPath::new(file.to_string_lossy().as_ref());
+    let lf = match container {
+        Container::Parquet => LazyFrame::scan_parquet(path, ScanArgsParquet::default()),
+        _ => LazyCsvReader::new(path)
+            .with_infer_schema_length(Some(0))
+            .with_has_header(true)
+            .finish(),
+    }
+    .map_err(polars_err(file))?;
+    let lower = |c: &str| col(c).cast(DataType::String).str().to_lowercase();
+    let commitment = lower(&pricing)
+        .eq(lit("reservation"))
+        .or(lower(&pricing).eq(lit("savingsplan")));
+    let flags = lf
+        .select([
+            lower(&charge)
+                .eq(lit("purchase"))
+                .and(commitment.clone())
+                .any(true)
+                .alias("purchase"),
+            lower(&charge)
+                .eq(lit("usage"))
+                .and(commitment)
+                .and(col(cost.as_str()).cast(DataType::Float64).neq(lit(0.0)))
+                .any(true)
+                .alias("spread"),
+        ])
+        .collect()
+        .map_err(polars_err(file))?;
+    let flag = |name: &str| -> bool {
+        flags
+            .column(name)
+            .ok()
+            .and_then(|c| c.bool().ok().and_then(|b| b.get(0)))
+            .unwrap_or(false)
+    };
+    Ok((flag("purchase"), flag("spread")))
+}
 
 pub(crate) fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, IngestError> {
     stage_table(ExportTable::read(

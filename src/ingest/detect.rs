@@ -57,7 +57,10 @@ pub(crate) fn format_of(
     })
 }
 
-fn header_columns(file: &Path, container: Container) -> Result<Vec<String>, IngestError> {
+pub(crate) fn header_columns(
+    file: &Path,
+    container: Container,
+) -> Result<Vec<String>, IngestError> {
     let io = |source| IngestError::Io {
         file: file.to_path_buf(),
         cause: source,

@@ -6,7 +6,7 @@ use super::lookup::Lookup;
 use super::values::{
     canonical_tags, charge_category, first_string, parse_timestamp, pricing_category, shorten,
 };
-use super::{polars_err, stage, Format, IngestError, IngestOptions, Parsed, Staged};
+use super::{polars_err, stage, AzureView, Format, IngestError, IngestOptions, Parsed, Staged};
 use crate::normalise::{self, ServiceFilter};
 use crate::schema;
 use chrono::NaiveDate;
@@ -65,6 +65,7 @@ pub fn finish(
         skipped_services,
         frame: daily,
         covered,
+        view: None,
     })
 }
 
@@ -345,8 +346,20 @@ fn look_up(lookup: &Lookup, services: &ServiceFilter) -> Result<Vec<Column>, Ing
 }
 
 /// The source each row is stored under: `--source`, else `<format>:<billing account>` (the
-/// file's name where the row names no billing account).
+/// file's name where the row names no billing account); an Azure amortized view's ends in
+/// `:amortized`, so it is stored beside its actual view rather than replacing it.
 fn source_expr(file: &Path, format: Format, opts: &IngestOptions) -> Expr {
+    let source = named_source(file, format, opts);
+    match opts.azure_view {
+        Some(AzureView::Amortized) if format == Format::Azure => {
+            concat_str([source, lit(crate::store::views::AMORTIZED)], "", false)
+        }
+        _ => source,
+    }
+}
+
+/// `--source`, else `<format>:<billing account>`.
+fn named_source(file: &Path, format: Format, opts: &IngestOptions) -> Expr {
     match &opts.source {
         Some(s) => lit(s.clone()),
         None => {

@@ -31,6 +31,7 @@ use polars::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+pub use azure_export::{AzureView, ViewChoice};
 pub use chunks::Part;
 pub(crate) use detect::container_of;
 pub use finish::finish;
@@ -183,6 +184,8 @@ pub struct IngestOptions {
     pub source: Option<String>,
     /// Read files larger than this in parts ([`PART_BYTES`] unless testing).
     pub part_bytes: usize,
+    /// The view of Azure cost-details files (default: told from each file's name or content).
+    pub azure_view: Option<AzureView>,
 }
 
 /// What ingesting one file produced, before it is written.
@@ -198,6 +201,8 @@ pub struct Parsed {
     pub frame: DataFrame,
     /// Every (source, day) the file covers, kept or not: those partitions are replaced.
     pub covered: Vec<(String, NaiveDate)>,
+    /// An Azure cost-details file's view, and how it was told.
+    pub view: Option<ViewChoice>,
 }
 
 impl Parsed {
@@ -212,6 +217,7 @@ impl Parsed {
             skipped_services: BTreeSet::new(),
             frame: schema::empty_cost(),
             covered: Vec::new(),
+            view: None,
         }
     }
 }
@@ -283,6 +289,22 @@ pub(crate) fn parse_parts(
         Some(f) => f,
         None => detect::format_of(file, container, meta.len())?,
     };
+    // An Azure file's view decides its source: told once for the whole file.
+    let view = match format {
+        Format::Azure => Some(azure_export::view_of(file, container, opts.azure_view)?),
+        _ => None,
+    };
+    let viewed;
+    let opts = match view {
+        Some(choice) => {
+            viewed = IngestOptions {
+                azure_view: Some(choice.view),
+                ..opts.clone()
+            };
+            &viewed
+        }
+        None => opts,
+    };
     let mut parts = parts_of(file, container, format, meta.len(), opts.part_bytes.max(1))?;
     let mut currency = FileCurrency::default();
     loop {
@@ -303,14 +325,17 @@ pub(crate) fn parse_parts(
         }
         currency.check(&staged, file)?;
         let t = crate::timing::phase("ingest: finish a part");
-        let parsed = finish(staged, file, format, opts)?;
+        let mut parsed = finish(staged, file, format, opts)?;
+        parsed.view = view;
         drop(t);
         let _t = crate::timing::phase("ingest: keep a part's rows");
         each(parsed)?;
     }
     if currency.first.is_none() {
         // Only empty parts (a header without rows).
-        each(Parsed::empty(file, format))?;
+        let mut parsed = Parsed::empty(file, format);
+        parsed.view = view;
+        each(parsed)?;
     }
     Ok(())
 }
@@ -403,6 +428,7 @@ impl Parsed {
             }
         }
         self.skipped_services.extend(other.skipped_services);
+        self.view = self.view.or(other.view);
         self.covered.extend(other.covered);
         self.covered.sort();
         self.covered.dedup();

@@ -18,6 +18,7 @@ mod ingest_write;
 mod partitions;
 pub mod rollup;
 mod spill;
+pub mod views;
 
 pub use batch_writer::BatchWriter;
 pub use ingest_write::{ingest_files, IngestReport};

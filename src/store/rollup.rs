@@ -53,6 +53,9 @@ pub(crate) struct CostDay {
     pub rollup: PathBuf,
     /// The day's sums by dimension (computed from the rollup's rows, same key).
     pub sums: PathBuf,
+    /// Azure sources whose two cost views this day's month holds (see [`super::views`]):
+    /// their rows count billed cost from one view and effective cost from the other.
+    pub paired_views: Vec<String>,
 }
 
 impl CostDay {
@@ -82,12 +85,16 @@ impl Store {
         }
         let format = ROLLUP_FORMAT.to_le_bytes();
         let fingerprint = attribution.to_le_bytes();
+        let pairing = super::views::Pairing::of(&manifest);
         Ok(days
             .into_iter()
             .map(|(day, (mut files, rows))| {
                 files.sort_unstable();
+                // A day's rows count differently once its month's other view arrives.
+                let paired_views = pairing.paired_on(day);
                 let mut parts: Vec<&[u8]> = vec![&format, &fingerprint];
                 parts.extend(files.iter().map(|f| f.as_bytes()));
+                parts.extend(paired_views.iter().map(|s| s.as_bytes()));
                 let key = fnv1a(&parts);
                 CostDay {
                     day,
@@ -95,6 +102,7 @@ impl Store {
                     rows,
                     rollup: self.rollup_dir().join(format!("{day}.{key:016x}.parquet")),
                     sums: self.sums_dir().join(format!("{day}.{key:016x}.parquet")),
+                    paired_views,
                 }
             })
             .collect())
@@ -396,6 +404,7 @@ mod tests {
             rows: 0,
             rollup: dir.path().join(format!("{name}.parquet")),
             sums: dir.path().join(format!("{name}.sums.parquet")),
+            paired_views: Vec::new(),
         };
         for (d, df) in [(day(1, "a"), &a), (day(2, "b"), &b)] {
             store.write_rollup(&d, df, df).unwrap();

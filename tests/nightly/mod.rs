@@ -116,7 +116,7 @@ fn nightly_writes_the_report_and_dashboard_and_a_rerun_changes_nothing() {
     let stderr = text(&out.stderr);
     // Not a terminal: progress is plain lines, one per step.
     assert!(
-        stderr.contains("nightly: ingesting 3 export file(s)"),
+        stderr.contains("nightly: ingesting 4 export file(s)"),
         "{stderr}"
     );
     assert!(!stderr.contains('\r'), "{stderr}");
@@ -189,7 +189,7 @@ fn nightly_writes_the_report_and_dashboard_and_a_rerun_changes_nothing() {
             .iter()
             .filter(|s| s["source"].as_str().unwrap().starts_with("export:"))
             .count()
-            == 3
+            == 4
     );
     assert!(sources.iter().all(|s| s["stale"] == false), "{sources:#?}");
 
@@ -289,7 +289,10 @@ fn a_failing_source_is_stale_in_the_report_and_the_others_still_land() {
     assert_eq!(ce["stale_since"], "never collected");
     assert!(
         // The first call of the run (finding the Bedrock services) is the one named.
-        ce["error"].as_str().unwrap().contains("ce GetDimensionValues failed"),
+        ce["error"]
+            .as_str()
+            .unwrap()
+            .contains("ce GetDimensionValues failed"),
         "{ce}"
     );
     assert!(sources

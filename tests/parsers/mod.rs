@@ -14,6 +14,7 @@ fn opts(format: Option<Format>) -> IngestOptions {
         services: ServiceFilter::parse("all"),
         source: None,
         part_bytes: spendlens::ingest::PART_BYTES,
+        azure_view: None,
     }
 }
 

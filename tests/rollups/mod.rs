@@ -337,7 +337,8 @@ fn a_changed_day_relabels_that_day_and_a_changed_rule_relabels_all() {
         .unwrap()
         .partitions
         .values()
-        .find(|p| p.table == Table::Cost)
+        // Not one of Azure's paired views: each counts only one of the money columns.
+        .find(|p| p.table == Table::Cost && !p.source.starts_with("azure_export:"))
         .cloned()
         .unwrap();
     let part = LazyFrame::scan_parquet(

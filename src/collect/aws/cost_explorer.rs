@@ -284,7 +284,11 @@ pub async fn collect(
     };
     // Nothing billed under a Bedrock name: no days to replace (an empty answer must not
     // wipe days stored before).
-    let wanted = if services.is_empty() { Vec::new() } else { wanted };
+    let wanted = if services.is_empty() {
+        Vec::new()
+    } else {
+        wanted
+    };
     let services = &services[..];
     let mut base = QueryResult::default();
     // tag key -> (day, service, tag value) -> effective (or billed) amount
@@ -592,14 +596,7 @@ impl CostExplorer<'_> {
         let window = super::window_of(self.cfg, run);
         let sdk = super::sdk_config(self.cfg, "us-east-1").await;
         let have = run.skippable_days(Table::Cost, SOURCE)?;
-        let spend = collect(
-            &sdk,
-            window,
-            ce.services.as_deref(),
-            &ce.tag_keys,
-            &have,
-        )
-        .await?;
+        let spend = collect(&sdk, window, ce.services.as_deref(), &ce.tag_keys, &have).await?;
         run.commit(
             Table::Cost,
             &spend.frame,

@@ -115,6 +115,7 @@ pub(super) fn parse(cfg: &AzureConfig, df: DataFrame) -> Result<ingest::Parsed, 
             services: ServiceFilter::parse("all"),
             source: Some(source(&cfg.scope)),
             part_bytes: crate::ingest::PART_BYTES,
+            azure_view: None,
         },
     )
     .map_err(|e| bad("query", e.to_string()))

@@ -83,6 +83,17 @@ impl Report {
                     .unwrap_or_default()
             );
         }
+        for v in &self.cost_views {
+            let _ = writeln!(
+                *s,
+                "- ⚠ {} {}: only the {} cost view is stored, the {} view is missing; {}.",
+                markdown_cell(&v.source),
+                v.month,
+                v.present,
+                v.missing,
+                v.used_instead
+            );
+        }
         if self.latest_day.is_some() || self.month.is_some() {
             s.push('\n');
         }

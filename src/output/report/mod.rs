@@ -168,6 +168,9 @@ pub struct Report {
     pub month: Option<MonthToDate>,
     /// Where each source's data ends, its last collection, and whether it is stale.
     pub sources: Vec<crate::store::SourceStatus>,
+    /// Months of the period for which an Azure source holds one of its two cost views only:
+    /// which is missing and what stood in for it (see `store::views`).
+    pub cost_views: Vec<crate::store::views::UnpairedView>,
     /// Daily spend by provider, team, feature and model over the period (what dashboards
     /// chart; sums to `totals.effective_cost`).
     pub daily: Vec<DailyRow>,
@@ -191,6 +194,22 @@ pub struct ReportOptions {
     pub stale_after_days: u32,
     /// Series kept whole in the daily rows (0: all); see `DAILY_SERIES`.
     pub daily_series: usize,
+}
+
+/// The months overlapping `period` with one Azure cost view only.
+fn unpaired_views(
+    store: &Store,
+    period: &Period,
+) -> Result<Vec<crate::store::views::UnpairedView>, crate::store::StoreError> {
+    let (first, last) = (
+        period.start.format("%Y-%m").to_string(),
+        period.end.format("%Y-%m").to_string(),
+    );
+    Ok(crate::store::views::Pairing::of(&store.manifest()?)
+        .unpaired()
+        .into_iter()
+        .filter(|v| v.month >= first && v.month <= last)
+        .collect())
 }
 
 /// Default number of (provider, team, feature, model) series the daily rows keep whole. A
@@ -290,6 +309,7 @@ pub fn build(
         .collect();
     drop(t);
     let sources = store.source_status(period.end, opts.stale_after_days)?;
+    let cost_views = unpaired_views(store, &period)?;
     let _t = crate::timing::phase("report: anomalies");
     let anomalies = match anomaly_frame {
         Some(frame) => anomalies::detect(
@@ -324,6 +344,7 @@ pub fn build(
         latest_day,
         month,
         sources,
+        cost_views,
         daily,
         unit_costs,
         anomalies,
