@@ -3,7 +3,8 @@
 --
 -- Run by `spendlens collect` / `spendlens nightly` ([gcp] in spendlens.toml). BigQuery does
 -- the grouping; only one row per day, billing account, project, service, SKU, region, label
--- set and cost type comes back.
+-- set, cost type, currency and invoice month comes back. The invoice month is kept because
+-- a usage day can be billed on the next month's invoice (late rows, month-end days).
 --
 -- Placeholder and named query parameters (written here without their sigil: emulators
 -- count parameter references in comments too):
@@ -32,6 +33,7 @@ SELECT
   TO_JSON_STRING(labels) AS resource_labels,
   cost_type,
   currency,
+  invoice.month AS invoice_month,
   SUM(cost) AS cost,
   SUM(usage.amount) AS usage_amount,
   ANY_VALUE(usage.unit) AS usage_unit,
@@ -47,5 +49,5 @@ WHERE DATE(_PARTITIONTIME) BETWEEN @start_date AND DATE_ADD(@end_date, INTERVAL 
   )
 GROUP BY
   billing_account_id, usage_date, project_id, service, sku_id, sku, region,
-  project_labels, resource_labels, cost_type, currency
+  project_labels, resource_labels, cost_type, currency, invoice_month
 ORDER BY usage_date, project_id, service, sku_id, region, project_labels, resource_labels, cost_type

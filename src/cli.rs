@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  anomalies found when asked to fail on them (`anomalies --fail-on SEVERITY`,\n     `nightly --fail-on-anomaly SEVERITY`)\n  2  error (bad input, bad config, store locked, I/O, a nightly source or feed that\n     failed); nothing half-written";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  anomalies found when asked to fail on them (`anomalies --fail-on SEVERITY`,\n     `nightly --fail-on-anomaly SEVERITY`); a difference over $0.01 found by `reconcile`\n  2  error (bad input, bad config, store locked, I/O, a nightly source or feed that\n     failed); nothing half-written";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -142,6 +142,13 @@ pub enum Command {
     /// usage_type, resource.
     #[command(after_help = EXIT_CODES)]
     Investigate(InvestigateArgs),
+    /// Reconcile: per source and billing period, the export's or API's own total as read,
+    /// what the store holds, what reports count and what attribution hands out.
+    ///
+    /// The command to run before sending numbers to finance: any difference over $0.01
+    /// exits 1, naming the source, billing period and the day that differs most.
+    #[command(after_help = EXIT_CODES)]
+    Reconcile(ReconcileArgs),
     /// Collect spend and usage from the cloud APIs configured in spendlens.toml ([aws],
     /// [gcp], [azure]).
     ///
@@ -175,6 +182,26 @@ pub enum Command {
     /// export), ingest them into a fresh store and print the report. No credentials, no network.
     #[command(after_help = EXIT_CODES)]
     Demo(DemoArgs),
+}
+
+/// Arguments of `spendlens reconcile`.
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    /// First charge day (inclusive). Default: the first day in the store.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last charge day (inclusive). Default: the last day in the store.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: MdOrJson,
+}
+
+/// Markdown for people, JSON for programs.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MdOrJson {
+    Md,
+    Json,
 }
 
 /// Arguments of `spendlens ingest`.
@@ -349,6 +376,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Report(args) => commands::report::run(&cli, args),
         Command::Anomalies(args) => commands::anomalies::run(&cli, args),
         Command::Investigate(args) => commands::investigate::run(&cli, args),
+        Command::Reconcile(args) => commands::reconcile::run(&cli, args),
         Command::Collect(args) => commands::collect::run(&cli, args),
         Command::Doctor(args) => commands::doctor::run(&cli, args),
         Command::Advise(args) => commands::advise::run(&cli, args),

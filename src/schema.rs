@@ -96,6 +96,10 @@ pub const COST_COLUMNS: &[ColumnSpec] = &[
     col_spec("billed_cost", float, false),
     col_spec("effective_cost", float, false),
     col_spec("billing_currency", string, false),
+    // `YYYY-MM`: the invoice the row is billed on (FOCUS BillingPeriodStart, Azure's billing
+    // month, GCP's invoice.month), which can differ from the charge day's month. Null in
+    // partitions written before spendlens kept it.
+    col_spec("billing_period", string, true),
     col_spec("tags", string, false),
     col_spec("source", string, false),
 ];
@@ -606,6 +610,7 @@ mod tests {
                 Column::new("billed_cost".into(), vec![1.0; 5]),
                 Column::new("effective_cost".into(), vec![1.0; 5]),
                 Column::new("billing_currency".into(), s("USD")),
+                Column::new("billing_period".into(), s("2026-10")),
                 Column::new("tags".into(), tags.to_vec()),
                 Column::new("source".into(), s("focus:1")),
             ],

@@ -6,6 +6,7 @@ pub mod advise;
 pub mod anomalies;
 mod dimension;
 pub mod investigate;
+pub mod reconcile;
 pub mod sums;
 
 pub use dimension::Dimension;
@@ -332,8 +333,9 @@ fn parquet_ends(path: &std::path::Path) -> bool {
 
 /// CostRecord columns no analysis reads once rows are labelled: left out of the rollups
 /// (smaller files, less memory per loaded row) unless a split's driver matches on one.
-const NOT_ANALYSED: [&str; 6] = [
+const NOT_ANALYSED: [&str; 7] = [
     "tags",
+    "billing_period",
     "service_name",
     "pricing_category",
     "consumed_unit",
@@ -370,9 +372,11 @@ fn label_raw<'a>(
         .into_iter()
         .partition(|c| paired.is_empty() || *c != "source");
     let t = crate::timing::phase("rollups: read raw");
-    let raw =
-        LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())?
-            .drop(cols(unread));
+    let raw = LazyFrame::scan_parquet_files(
+        files.into_iter().collect(),
+        crate::store::scan_args(crate::store::Table::Cost),
+    )?
+    .drop(cols(unread));
     let raw = crate::store::views::apply(raw, &paired)
         .drop(cols(view_source))
         .collect()?;

@@ -54,14 +54,15 @@ impl Run<'_> {
     }
 
     /// Commit `frame` as every row of `sources` on `days` (what the store held for them is
-    /// replaced, rows or not), marking `final_days` of each source final: one atomic write.
+    /// replaced, rows or not), marking `final_days` of each source final and recording the
+    /// API's own totals (`read`, for `reconcile`): one atomic write.
     pub fn commit(
         &self,
         table: Table,
         frame: &DataFrame,
-        sources: &[String],
-        days: &[NaiveDate],
+        (sources, days): (&[String], &[NaiveDate]),
         final_days: impl IntoIterator<Item = NaiveDate>,
+        read: &[crate::store::ledger::ReadTotal],
     ) -> Result<(), CollectError> {
         let final_days: Vec<NaiveDate> = final_days.into_iter().collect();
         let clear: Vec<(String, NaiveDate)> = sources
@@ -73,7 +74,7 @@ impl Run<'_> {
             .flat_map(|s| final_days.iter().map(move |d| (s.clone(), *d)))
             .collect();
         self.store
-            .replace_marking(self.lock, table, frame, &clear, &finals)?;
+            .replace_marking(self.lock, table, frame, &clear, (&finals, read))?;
         Ok(())
     }
 }

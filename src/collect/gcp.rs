@@ -231,6 +231,7 @@ fn export_row(get: &dyn Fn(&str) -> Option<String>, row: usize) -> Result<Value,
         "location": {"region": get("region")},
         "cost_type": get("cost_type"),
         "currency": get("currency"),
+        "invoice": {"month": get("invoice_month")},
         "cost": get("cost"),
         "usage": {"amount": get("usage_amount"), "unit": get("usage_unit")},
         "credits": match credits {
@@ -465,9 +466,9 @@ impl BigQueryExport<'_> {
         run.commit(
             Table::Cost,
             &frame,
-            &sources,
-            &spend.days,
+            (&sources, &spend.days),
             spend.final_days.iter().copied(),
+            &spend.parsed.read,
         )?;
         Ok(format!(
             "{} cost row(s) from {} result row(s) over {} day(s) ({} final); dry run estimated {} byte(s)",

@@ -39,6 +39,15 @@ pub fn run(cli: &Cli, args: &IngestArgs) -> Result<ExitCode> {
             w.rows
         ));
     }
+    for (source, days) in &outcome.not_covered {
+        let shown: Vec<String> = days.iter().take(5).map(ToString::to_string).collect();
+        text.push_str(&format!(
+            "note: source `{source}` holds {} stored day(s) of the same month(s) this ingest did not cover ({}{}): kept as they were (a newer export that drops days does not delete them)\n",
+            days.len(),
+            shown.join(", "),
+            if days.len() > shown.len() { ", …" } else { "" }
+        ));
+    }
     emit(&text)?;
     if !outcome.failed.is_empty() {
         for e in &outcome.failed {

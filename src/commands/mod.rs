@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod investigate;
 pub mod nightly;
 pub mod publish;
+pub mod reconcile;
 pub mod report;
 
 use crate::analyse;

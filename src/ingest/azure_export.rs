@@ -215,6 +215,7 @@ pub(crate) fn stage_table(table: ExportTable) -> Result<Staged, IngestError> {
             stage::BILLING_ACCOUNT,
             &["BillingAccountId", "BillingAccountID"],
         ),
+        (stage::BILLING_PERIOD, &["BillingPeriodStartDate"]),
     ] {
         if let Some(c) = table.optional(candidates) {
             origin.insert(target, c);

@@ -9,6 +9,7 @@ use super::values::{
 use super::{polars_err, stage, AzureView, Format, IngestError, IngestOptions, Parsed, Staged};
 use crate::normalise::{self, ServiceFilter};
 use crate::schema;
+use crate::store::ledger::ReadTotal;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use std::collections::BTreeSet;
@@ -47,6 +48,7 @@ pub fn finish(
     let (skipped_cost, skipped_services) = skipped(&rows).map_err(&perr)?;
     let rows_read = records(&rows, false).map_err(&perr)?;
     let rows_kept = records(&rows, true).map_err(&perr)?;
+    let read = read_totals(&rows).map_err(&perr)?;
     drop(t);
     let _t = crate::timing::phase("ingest: daily rows");
     let daily = daily_rows(rows).map_err(&perr)?;
@@ -66,6 +68,7 @@ pub fn finish(
         frame: daily,
         covered,
         view: None,
+        read,
     })
 }
 
@@ -246,6 +249,24 @@ fn timestamps(lookup: &Lookup, column: &str, out: &str) -> Result<Vec<Column>, I
     ])
 }
 
+/// A billing period as `YYYY-MM`: from GCP's `invoice.month` (`YYYYMM`), or the month of
+/// a date or timestamp (FOCUS `BillingPeriodStart`, Azure `BillingPeriodStartDate`).
+fn billing_period(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    if t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit()) {
+        let month: u32 = t[4..].parse().ok()?;
+        return (1..=12)
+            .contains(&month)
+            .then(|| format!("{}-{}", &t[..4], &t[4..]));
+    }
+    let us = parse_timestamp(t)?;
+    Some(
+        chrono::DateTime::from_timestamp_micros(us)?
+            .format("%Y-%m")
+            .to_string(),
+    )
+}
+
 /// The lookups of every staging column but the hints, in the order their bad values are
 /// reported (of several bad values, the one in the first column here).
 fn lookup_jobs<'j>(lookup: &'j Lookup, services: &'j ServiceFilter) -> Vec<Job<'j>> {
@@ -263,6 +284,20 @@ fn lookup_jobs<'j>(lookup: &'j Lookup, services: &'j ServiceFilter) -> Vec<Job<'
                             schema::CHARGE_CATEGORIES
                         )
                     })
+            })
+        }),
+        Box::new(|| {
+            lookup.strings(stage::BILLING_PERIOD, &["__period"], |v| {
+                v.map(|v| {
+                    billing_period(v).ok_or_else(|| {
+                        format!(
+                            "`{}` is not a billing period (a date, or YYYYMM)",
+                            shorten(v)
+                        )
+                    })
+                })
+                .transpose()
+                .map(|p| vec![p])
             })
         }),
         Box::new(|| {
@@ -414,6 +449,10 @@ fn joined_rows(staged: DataFrame, source: Expr) -> PolarsResult<DataFrame> {
         ])
         .with_columns([
             day("__start_us").alias("__day"),
+            // Rows that name no billing period are billed in their charge day's month.
+            col("__period")
+                .fill_null(day("__start_us").dt().strftime("%Y-%m"))
+                .alias("billing_period"),
             source.alias("source"),
             col("__billed").alias("billed_cost"),
             col("__effective").alias("effective_cost"),
@@ -447,6 +486,82 @@ fn covered_partitions(rows: &DataFrame) -> PolarsResult<Vec<(String, NaiveDate)>
         .collect())
 }
 
+/// The file's own totals per source, day, billing period and currency: every row as read
+/// and, of those, what the service filter skipped.
+fn read_totals(rows: &DataFrame) -> PolarsResult<Vec<ReadTotal>> {
+    let skipped = |c: &str| col(c).filter(col("__keep").not()).sum();
+    let correction = col(stage::CHARGE_CLASS)
+        .str()
+        .to_lowercase()
+        .eq(lit("correction"))
+        .fill_null(lit(false));
+    let corrected = |c: &str| col(c).filter(correction.clone()).sum();
+    let sums = rows
+        .clone()
+        .lazy()
+        .group_by([
+            col("source"),
+            col("__day"),
+            col("billing_period"),
+            col(stage::CURRENCY)
+                .str()
+                .strip_chars(lit(NULL))
+                .alias("currency"),
+        ])
+        .agg([
+            col("__billed").sum().alias("billed"),
+            col("__effective").sum().alias("effective"),
+            skipped("__billed").alias("skipped_billed"),
+            skipped("__effective").alias("skipped_effective"),
+            col(stage::LINE)
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("rows"),
+            corrected("__billed").alias("correction_billed"),
+            corrected("__effective").alias("correction_effective"),
+        ])
+        .collect()?;
+    let text = |c: &str| -> PolarsResult<Vec<String>> {
+        Ok(sums
+            .column(c)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let money = |c: &str| -> PolarsResult<Vec<f64>> {
+        Ok(sums
+            .column(c)?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect())
+    };
+    let (source, period, currency) = (text("source")?, text("billing_period")?, text("currency")?);
+    let (billed, effective) = (money("billed")?, money("effective")?);
+    let (skipped_billed, skipped_effective) =
+        (money("skipped_billed")?, money("skipped_effective")?);
+    let (correction_billed, correction_effective) =
+        (money("correction_billed")?, money("correction_effective")?);
+    let days = sums.column("__day")?.date()?.physical().clone();
+    let lines = sums.column("rows")?.u64()?.clone();
+    Ok((0..sums.height())
+        .map(|i| ReadTotal {
+            source: source[i].clone(),
+            day: schema::date_of_day_number(days.get(i).unwrap_or_default()),
+            period: period[i].clone(),
+            currency: currency[i].clone(),
+            billed: billed[i],
+            effective: effective[i],
+            skipped_billed: skipped_billed[i],
+            skipped_effective: skipped_effective[i],
+            rows: lines.get(i).unwrap_or_default(),
+            correction_billed: correction_billed[i],
+            correction_effective: correction_effective[i],
+        })
+        .collect())
+}
+
 /// What the service filter skipped: effective cost per currency, and the services' names.
 #[allow(clippy::type_complexity)]
 fn skipped(rows: &DataFrame) -> PolarsResult<(Vec<(String, f64)>, BTreeSet<String>)> {
@@ -476,7 +591,7 @@ fn skipped(rows: &DataFrame) -> PolarsResult<(Vec<(String, f64)>, BTreeSet<Strin
 }
 
 /// The CostRecord key of a daily row, as the joined rows name its parts.
-const DAILY_KEYS: [&str; 15] = [
+const DAILY_KEYS: [&str; 16] = [
     "__day",
     "__provider",
     stage::SERVICE,
@@ -491,6 +606,7 @@ const DAILY_KEYS: [&str; 15] = [
     stage::UNIT,
     stage::CURRENCY,
     "__tags",
+    "billing_period",
     "source",
 ];
 
@@ -534,6 +650,7 @@ fn daily_rows(rows: DataFrame) -> PolarsResult<DataFrame> {
                 .str()
                 .strip_chars(lit(NULL))
                 .alias("billing_currency"),
+            col("billing_period"),
             col("__tags").fill_null(lit("{}")).alias("tags"),
             col("source"),
         ])

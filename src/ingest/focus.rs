@@ -52,6 +52,8 @@ pub(crate) fn stage(file: &Path, container: Container, part: &Part) -> Result<St
         (stage::UNIT, &["ConsumedUnit"]),
         (stage::TAGS, &["Tags"]),
         (stage::BILLING_ACCOUNT, &["BillingAccountId"]),
+        (stage::BILLING_PERIOD, &["BillingPeriodStart"]),
+        (stage::CHARGE_CLASS, &["ChargeClass"]),
     ] {
         if let Some(c) = table.optional(candidates) {
             origin.insert(target, c);

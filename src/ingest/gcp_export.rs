@@ -145,6 +145,7 @@ fn record(v: &Value, line: u64, file: &Path, out: &mut Columns) -> Result<(), In
         (stage::CURRENCY, s("currency")?),
         (stage::TAGS, Some(Value::Object(tags).to_string())),
         (stage::BILLING_ACCOUNT, s("billing_account_id")?),
+        (stage::BILLING_PERIOD, s("invoice.month")?),
     ]);
     out.push(line, row.clone());
     if let Some(credits) = get(v, "credits") {

@@ -59,6 +59,8 @@ pub mod stage {
     pub(crate) const CURRENCY: &str = "currency";
     pub(crate) const TAGS: &str = "tags";
     pub(crate) const BILLING_ACCOUNT: &str = "billing_account";
+    pub(crate) const BILLING_PERIOD: &str = "billing_period";
+    pub(crate) const CHARGE_CLASS: &str = "charge_class";
 
     /// All staging columns except the line number, in a fixed order.
     pub(crate) const ALL: &[&str] = &[
@@ -80,6 +82,8 @@ pub mod stage {
         CURRENCY,
         TAGS,
         BILLING_ACCOUNT,
+        BILLING_PERIOD,
+        CHARGE_CLASS,
     ];
 }
 
@@ -203,6 +207,8 @@ pub struct Parsed {
     pub covered: Vec<(String, NaiveDate)>,
     /// An Azure cost-details file's view, and how it was told.
     pub view: Option<ViewChoice>,
+    /// The file's own totals per source, day, billing period and currency, as read.
+    pub read: Vec<crate::store::ledger::ReadTotal>,
 }
 
 impl Parsed {
@@ -218,6 +224,7 @@ impl Parsed {
             frame: schema::empty_cost(),
             covered: Vec::new(),
             view: None,
+            read: Vec::new(),
         }
     }
 }
@@ -429,6 +436,9 @@ impl Parsed {
         }
         self.skipped_services.extend(other.skipped_services);
         self.view = self.view.or(other.view);
+        self.read = crate::store::ledger::merge(
+            std::mem::take(&mut self.read).into_iter().chain(other.read),
+        );
         self.covered.extend(other.covered);
         self.covered.sort();
         self.covered.dedup();

@@ -5,5 +5,6 @@
 pub mod feeds;
 pub mod format;
 pub mod html;
+pub mod reconcile;
 pub mod report;
 pub mod terminal;

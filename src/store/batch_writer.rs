@@ -17,6 +17,8 @@ pub struct BatchWriter<'a> {
     pub(super) written: Vec<PathBuf>,
     pub(super) summary: WriteSummary,
     pub(super) committed: bool,
+    /// The (source, day) keys whose totals as read this write recorded.
+    pub(super) recorded: std::collections::BTreeSet<String>,
 }
 
 impl BatchWriter<'_> {
@@ -102,14 +104,28 @@ impl BatchWriter<'_> {
         Ok(rows)
     }
 
+    /// Record the sources' totals as read ([`ledger`]): each (source, day) of `read`
+    /// replaces what the ledger held for it, in the same commit as the partitions.
+    pub fn record(&mut self, read: &[ledger::ReadTotal]) {
+        for (key, totals) in ledger::by_partition(read) {
+            self.recorded.insert(key.clone());
+            self.manifest.ledger.insert(key, totals);
+        }
+    }
+
     /// Make every partition written live in one manifest commit, emptying those of
-    /// `also_clear` this write did not write.
+    /// `also_clear` this write did not write (and forgetting their totals as read unless
+    /// this write recorded them).
     pub fn commit(
         mut self,
         also_clear: &[(String, NaiveDate)],
     ) -> Result<WriteSummary, StoreError> {
         make_durable(&self.store.dir, &self.written)?;
         for (source, day) in also_clear {
+            let read = ledger::key(source, *day);
+            if !self.recorded.contains(&read) {
+                self.manifest.ledger.remove(&read);
+            }
             if self.holds(source, *day) {
                 continue;
             }

@@ -1,6 +1,7 @@
 //! Ingest into the store: export files parsed part by part ([`crate::ingest`]) and their
 //! daily rows committed in one atomic store write, with memory bounded by a part.
 
+use super::ledger::ReadTotal;
 use super::spill::Spill;
 use super::{BatchWriter, Store, StoreLock, Table, WriteSummary};
 use crate::ingest::{polars_err, IngestError, IngestOptions, Parsed};
@@ -16,6 +17,9 @@ pub struct IngestReport {
     pub parsed: Vec<Parsed>,
     pub failed: Vec<IngestError>,
     pub written: WriteSummary,
+    /// Per source, stored days of the months this ingest covered that it did not cover (a
+    /// newer month-to-date export that dropped them): kept as they were, and named.
+    pub not_covered: Vec<(String, Vec<NaiveDate>)>,
 }
 
 /// Ingest `files` into the store. Files that fail to parse are reported and write nothing;
@@ -84,6 +88,8 @@ pub fn ingest_files(
         file: PathBuf::from("(combined)"),
         cause: source,
     };
+    let read: Vec<ReadTotal> = parsed.iter().flat_map(|p| p.read.clone()).collect();
+    let not_covered = stored_days_not_covered(store, &covered)?;
     let _t = crate::timing::phase("ingest: merge and write partitions");
     let written = if parsed.is_empty() {
         WriteSummary::default()
@@ -92,7 +98,8 @@ pub fn ingest_files(
         let combined = concat(frames, UnionArgs::default())
             .and_then(polars::prelude::LazyFrame::collect)
             .map_err(combined_err)?;
-        store.replace(lock, Table::Cost, &combined, &covered)?
+        let no_final = BTreeSet::new();
+        store.replace_marking(lock, Table::Cost, &combined, &covered, (&no_final, &read))?
     } else {
         // The small files' rows join the spill, so every day is written from one place.
         for p in parsed.iter_mut().filter(|p| p.frame.height() > 0) {
@@ -105,13 +112,45 @@ pub fn ingest_files(
         for batch in spill.day_batches() {
             writer.write(&spill.batch(&all, &batch).map_err(combined_err)?)?;
         }
+        writer.record(&read);
         writer.commit(&covered)?
     };
     Ok(IngestReport {
         parsed,
         failed,
         written,
+        not_covered,
     })
+}
+
+/// Per source of `covered`, the stored days in the months `covered` has days of that it does
+/// not cover: a month-to-date export replaces the days it covers, and the ones it no
+/// longer has are kept and named rather than silently deleted.
+fn stored_days_not_covered(
+    store: &Store,
+    covered: &[(String, NaiveDate)],
+) -> Result<Vec<(String, Vec<NaiveDate>)>, IngestError> {
+    use chrono::Datelike;
+    let month = |d: NaiveDate| (d.year(), d.month());
+    let mut months: std::collections::BTreeMap<&str, BTreeSet<(i32, u32)>> = Default::default();
+    for (source, day) in covered {
+        months
+            .entry(source.as_str())
+            .or_default()
+            .insert(month(*day));
+    }
+    let covered: BTreeSet<(&str, NaiveDate)> =
+        covered.iter().map(|(s, d)| (s.as_str(), *d)).collect();
+    let mut out: std::collections::BTreeMap<String, Vec<NaiveDate>> = Default::default();
+    for p in store.manifest()?.partitions.values() {
+        let in_month = months
+            .get(p.source.as_str())
+            .is_some_and(|m| m.contains(&month(p.day)));
+        if p.table == Table::Cost && in_month && !covered.contains(&(p.source.as_str(), p.day)) {
+            out.entry(p.source.clone()).or_default().push(p.day);
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// [`crate::ingest::parse_parts`] with each part handed to `each` on this thread while the next part is

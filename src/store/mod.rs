@@ -15,6 +15,7 @@
 
 mod batch_writer;
 mod ingest_write;
+pub mod ledger;
 mod partitions;
 pub mod rollup;
 mod spill;
@@ -117,6 +118,10 @@ pub struct Manifest {
     /// can say which source is stale and since when.
     #[serde(default)]
     pub runs: BTreeMap<String, RunRecord>,
+    /// Cost sources' own totals as read, keyed like their partitions by `<source>/<day>`
+    /// and replaced with them (see [`ledger`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ledger: BTreeMap<String, Vec<ledger::ReadTotal>>,
 }
 
 /// A source as a report shows it.
@@ -283,12 +288,11 @@ impl Store {
             .iter()
             .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
             .collect();
-        let lf =
-            LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
-                .map_err(|source| StoreError::Polars {
-                    path: self.dir.clone(),
-                    cause: source,
-                })?;
+        let lf = LazyFrame::scan_parquet_files(paths.into_iter().collect(), scan_args(table))
+            .map_err(|source| StoreError::Polars {
+                path: self.dir.clone(),
+                cause: source,
+            })?;
         Ok(Some(lf))
     }
 
@@ -303,46 +307,25 @@ impl Store {
         frame: &DataFrame,
         also_clear: &[(String, NaiveDate)],
     ) -> Result<WriteSummary, StoreError> {
-        self.replace_marking(lock, table, frame, also_clear, &Default::default())
+        self.replace_marking(lock, table, frame, also_clear, (&Default::default(), &[]))
     }
 
-    /// [`Store::replace`], marking the (source, day) partitions in `final_days` as final.
+    /// [`Store::replace`], marking the (source, day) partitions in `final_days` as final and
+    /// recording the source's totals as read (`read`, see [`ledger`]) in the same commit.
     pub(crate) fn replace_marking(
         &self,
         lock: &StoreLock,
         table: Table,
         frame: &DataFrame,
         also_clear: &[(String, NaiveDate)],
-        final_days: &std::collections::BTreeSet<(String, NaiveDate)>,
-    ) -> Result<WriteSummary, StoreError> {
-        self.replace_batches(
-            lock,
-            table,
-            &mut std::iter::once(Ok(frame.clone())),
-            also_clear,
-            final_days,
-        )
-    }
-
-    /// [`Store::replace_marking`] with the rows arriving in batches, so a write larger than
-    /// memory stays bounded: each batch is split into partitions and written before the next
-    /// is produced, and one manifest commit makes them all live. A (source, day) partition
-    /// must lie wholly in one batch.
-    pub(crate) fn replace_batches(
-        &self,
-        lock: &StoreLock,
-        table: Table,
-        batches: &mut dyn Iterator<Item = PolarsResult<DataFrame>>,
-        also_clear: &[(String, NaiveDate)],
-        final_days: &std::collections::BTreeSet<(String, NaiveDate)>,
+        (final_days, read): (
+            &std::collections::BTreeSet<(String, NaiveDate)>,
+            &[ledger::ReadTotal],
+        ),
     ) -> Result<WriteSummary, StoreError> {
         let mut writer = self.writer(lock, table, final_days)?;
-        for batch in batches {
-            writer.write(&batch.map_err(|source| StoreError::Polars {
-                path: self.dir.clone(),
-                cause: source,
-            })?)?;
-        }
+        writer.write(frame)?;
+        writer.record(read);
         writer.commit(also_clear)
     }
 
@@ -365,6 +348,7 @@ impl Store {
             written: Vec::new(),
             summary: WriteSummary::default(),
             committed: false,
+            recorded: std::collections::BTreeSet::new(),
         })
     }
 
@@ -582,6 +566,19 @@ impl Store {
     pub fn spill_dir(&self) -> PathBuf {
         self.dir
             .join(format!("{SPILL_PREFIX}{}", std::process::id()))
+    }
+}
+
+/// How partitions of `table` are scanned: cost partitions against today's CostRecord
+/// schema, a column added since a partition was written (`billing_period`) read as null.
+pub(crate) fn scan_args(table: Table) -> ScanArgsParquet {
+    match table {
+        Table::Cost => ScanArgsParquet {
+            schema: Some(std::sync::Arc::new(crate::schema::cost_schema())),
+            allow_missing_columns: true,
+            ..ScanArgsParquet::default()
+        },
+        _ => ScanArgsParquet::default(),
     }
 }
 

@@ -89,6 +89,27 @@ impl Pairing {
             .collect()
     }
 
+    /// How a source's billing period counts, when it is one of Azure's views: for the
+    /// `reconcile` rows of `source` and `period` (`YYYY-MM`).
+    pub(crate) fn note_for(&self, source: &str, period: &str) -> Option<&'static str> {
+        let (base, amortized) = match source.strip_suffix(AMORTIZED) {
+            Some(base) => (base, true),
+            None => (source, false),
+        };
+        let (year, month) = period.split_once('-')?;
+        let views = self
+            .months
+            .get(base)?
+            .get(&(year.parse().ok()?, month.parse().ok()?))?;
+        Some(match (views, amortized) {
+            ((true, true), false) => "Azure actual view, paired: counts as billed cost only; effective cost and usage come from the amortized view",
+            ((true, true), true) => "Azure amortized view, paired: counts as effective cost and usage only; billed cost comes from the actual view",
+            ((true, false), _) => "Azure actual view without its amortized view: counts as billed and effective cost",
+            ((false, true), _) => "Azure amortized view without its actual view: counts as billed and effective cost",
+            ((false, false), _) => return None,
+        })
+    }
+
     /// Months with one view only, by source and month.
     pub fn unpaired(&self) -> Vec<UnpairedView> {
         let mut out = Vec::new();

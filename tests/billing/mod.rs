@@ -426,3 +426,332 @@ fn an_azure_view_is_told_by_name_content_or_flag() {
     let (b, e) = billed_and_effective(&env);
     assert_eq!((cents(b), cents(e)), (1630, 1630));
 }
+
+// ---------------------------------------------------------------------------------------------
+// `reconcile`: as read = stored = counted = attributed, per source and billing period.
+
+use polars::prelude::*;
+use std::collections::BTreeMap;
+
+/// The FOCUS sample's BilledCost and EffectiveCost per (BillingAccountId, billing month),
+/// summed here from the file (`NULL` and empty count as 0).
+fn focus_totals_by_account_and_period(rel: &str) -> BTreeMap<(String, String), (f64, f64)> {
+    let df = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(shared(rel)))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let text = |c: &str| df.column(c).unwrap().str().unwrap().clone();
+    let (account, period, billed, effective) = (
+        text("BillingAccountId"),
+        text("BillingPeriodStart"),
+        text("BilledCost"),
+        text("EffectiveCost"),
+    );
+    let number = |v: Option<&str>| v.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let mut out: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for i in 0..df.height() {
+        let key = (
+            format!("focus:{}", account.get(i).unwrap()),
+            period.get(i).unwrap()[..7].to_string(),
+        );
+        let t = out.entry(key).or_default();
+        t.0 += number(billed.get(i));
+        t.1 += number(effective.get(i));
+    }
+    out
+}
+
+fn reconcile_json(env: &Env, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut all = vec!["reconcile", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = env.run(&all);
+    let json = serde_json::from_slice(&out.stdout).expect("reconcile --format json prints JSON");
+    (
+        out.status.code(),
+        json,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn money(v: &Value) -> (f64, f64) {
+    (
+        v["billed"].as_f64().unwrap(),
+        v["effective"].as_f64().unwrap(),
+    )
+}
+
+#[test]
+fn the_shared_samples_reconcile_to_the_cent_per_source_and_billing_period() {
+    let env = Env::new();
+    let focus = "focus/focus-1.0_sample.csv";
+    for rel in [
+        focus,
+        "azure/EA_ActualCost_Small.csv",
+        "azure/EA_AmortizedCost_Small.csv",
+    ] {
+        env.ingest_sample(rel);
+    }
+    let (code, r, stderr) = reconcile_json(&env, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{r:#}");
+    assert_eq!(r["ok"], true);
+    assert!(r["schema_version"].is_number());
+    let rows = r["reconciliation"].as_array().unwrap();
+    let row = |source: &str, period: &str| {
+        rows.iter()
+            .find(|x| x["source"] == source && x["period"] == period)
+            .unwrap_or_else(|| panic!("no row for {source} {period}: {r:#}"))
+    };
+    // FOCUS: per billing account and BillingPeriodStart month, as the file says (the Oracle
+    // row of October's invoice is its own period).
+    let expected = focus_totals_by_account_and_period(focus);
+    assert!(expected.len() >= 4, "{expected:?}");
+    for ((source, period), (billed, effective)) in &expected {
+        let x = row(source, period);
+        for figure in ["read", "stored", "counted", "attributed"] {
+            let (b, e) = money(&x[figure]);
+            assert_eq!(
+                (cents(b), cents(e)),
+                (cents(*billed), cents(*effective)),
+                "{source} {period} {figure}"
+            );
+        }
+    }
+    // Azure: the actual view counts as billed cost, the amortized view as effective cost.
+    let (billed, _) = azure_totals("azure/EA_ActualCost_Small.csv");
+    let (effective, _) = azure_totals("azure/EA_AmortizedCost_Small.csv");
+    let actual = row("azure_export:8611537", "2023-09");
+    let amortized = row("azure_export:8611537:amortized", "2023-09");
+    assert_eq!(cents(money(&actual["read"]).0), cents(billed));
+    assert_eq!(money(&actual["counted"]).1, 0.0);
+    assert_eq!(cents(money(&amortized["attributed"]).1), cents(effective));
+    assert_eq!(money(&amortized["counted"]).0, 0.0);
+    assert!(
+        actual["notes"][0].as_str().unwrap().contains("paired"),
+        "{actual:#}"
+    );
+    // The report counts what reconcile counts.
+    let report = env.report_json(&["--from", "2023-09-01", "--to", "2023-09-30"]);
+    assert_eq!(
+        cents(report["totals"]["billed_cost"].as_f64().unwrap()),
+        cents(billed)
+    );
+    assert_eq!(
+        cents(report["totals"]["effective_cost"].as_f64().unwrap()),
+        cents(effective)
+    );
+    let md = env.ok(&["reconcile"]);
+    assert!(md.contains("**Every source reconciles**"), "{md}");
+}
+
+#[test]
+fn the_demo_reconciles_and_its_report_counts_the_same() {
+    let env = Env::new();
+    let demo = super::demo(&env);
+    let config = env.path("demo/spendlens.toml");
+    let data = env.path("demo/data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .args([
+            "reconcile",
+            "--from",
+            "2026-10-02",
+            "--to",
+            "2026-10-31",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = r["reconciliation"].as_array().unwrap();
+    let sum = |figure: &str, column: &str| -> f64 {
+        rows.iter()
+            .map(|x| x[figure][column].as_f64().unwrap())
+            .sum()
+    };
+    // The demo's report is of those 30 days: its totals are what reconcile counts.
+    for (column, total) in [("billed", "billed_cost"), ("effective", "effective_cost")] {
+        let reported = demo["totals"][total].as_f64().unwrap();
+        assert_eq!(cents(sum("counted", column)), cents(reported), "{column}");
+        assert_eq!(
+            cents(sum("attributed", column)),
+            cents(reported),
+            "{column}"
+        );
+    }
+    // Every provider's source is there, and the Azure views are paired.
+    for source in ["focus:", "gcp_export:", "azure_export:"] {
+        assert!(
+            rows.iter()
+                .any(|x| x["source"].as_str().unwrap().starts_with(source)),
+            "{source}"
+        );
+    }
+}
+
+#[test]
+fn a_stored_day_that_differs_from_what_was_read_fails_reconcile_naming_it() {
+    use spendlens::store::{Store, Table};
+    let env = Env::new();
+    env.ingest_sample("focus/focus-1.0_sample.csv");
+    let store = Store::new(env.data());
+    // A day's partition rewritten behind the ledger's back (as a bug or a hand edit would):
+    // its costs doubled.
+    let entry = store
+        .manifest()
+        .unwrap()
+        .partitions
+        .values()
+        .find(|p| p.table == Table::Cost && p.source == "focus:1234567890123")
+        .cloned()
+        .unwrap();
+    let part = store
+        .scan(Table::Cost)
+        .unwrap()
+        .unwrap()
+        .filter(col("source").eq(lit(entry.source.clone())))
+        .filter(spendlens::schema::between(entry.day, entry.day))
+        .collect()
+        .unwrap();
+    let added: f64 = part
+        .column("billed_cost")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .sum();
+    assert!(added.abs() > 0.01, "the day has money to double: {added}");
+    let doubled = part
+        .lazy()
+        .with_columns([(col("billed_cost") * lit(2.0)).alias("billed_cost")])
+        .collect()
+        .unwrap();
+    {
+        let lock = store.lock().unwrap();
+        store.replace(&lock, Table::Cost, &doubled, &[]).unwrap();
+    }
+    let (code, r, stderr) = reconcile_json(&env, &[]);
+    assert_eq!(code, Some(1), "{r:#}");
+    assert_eq!(r["ok"], false);
+    let bad: Vec<&Value> = r["reconciliation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1, "{bad:#?}");
+    let period = entry.day.format("%Y-%m").to_string();
+    assert_eq!(bad[0]["source"], "focus:1234567890123");
+    assert_eq!(bad[0]["period"], period.as_str());
+    assert_eq!(bad[0]["largest_difference_day"], entry.day.to_string());
+    let (b, _) = money(&bad[0]["stored_vs_read"]);
+    assert_eq!(cents(b), cents(added));
+    assert!(
+        stderr.contains("focus:1234567890123")
+            && stderr.contains(&period)
+            && stderr.contains(&entry.day.to_string()),
+        "{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restatements: newer month-to-date exports, late credits, corrections.
+
+/// One FOCUS row: (charge day, billing period month, category, class, billed).
+type FocusRow<'a> = (&'a str, &'a str, &'a str, &'a str, f64);
+
+/// A minimal FOCUS 1.1 export of Bedrock rows on one billing account.
+fn focus_export(env: &Env, name: &str, rows: &[FocusRow]) -> std::path::PathBuf {
+    let mut text = String::from("BillingAccountId,BillingPeriodStart,ChargePeriodStart,ChargePeriodEnd,ProviderName,ServiceName,ChargeCategory,ChargeClass,BilledCost,EffectiveCost,BillingCurrency,SubAccountId,Tags\n");
+    for (day, period, category, class, billed) in rows {
+        let start = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+        text.push_str(&format!(
+            "acct-1,{period}-01 00:00:00,{day} 00:00:00,{} 00:00:00,AWS,Amazon Bedrock,{category},{class},{billed},{billed},USD,111122223333,\"{{\"\"team\"\":\"\"search\"\"}}\"\n",
+            start.succ_opt().unwrap()
+        ));
+    }
+    let path = env.path(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Cost per charge day in the store, from the report's daily rows (the exports here bill
+/// what they charge: billed = effective).
+fn cost_by_day(env: &Env) -> BTreeMap<String, f64> {
+    let r = env.report_json(&["--daily-series", "0"]);
+    let mut out = BTreeMap::new();
+    for d in r["daily"].as_array().unwrap() {
+        *out.entry(d["date"].as_str().unwrap().to_string()).or_insert(0.0) +=
+            d["effective_cost"].as_f64().unwrap_or(0.0);
+    }
+    out
+}
+
+#[test]
+fn a_newer_export_restates_its_days_keeps_dropped_ones_named_and_late_credits_land_on_their_day() {
+    let env = Env::new();
+    let first: Vec<FocusRow> = (1..=5)
+        .map(|d| (["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"][d - 1], "2026-10", "Usage", "", 10.0 * d as f64))
+        .collect();
+    // Month to date a week later: the 2nd restated, the 5th no longer there, the 6th new, a
+    // credit for the 3rd arriving late, and a correction of September's invoice billed on
+    // October's (FOCUS ChargeClass = Correction, charge day in September).
+    let second: Vec<FocusRow> = vec![
+        ("2026-10-01", "2026-10", "Usage", "", 10.0),
+        ("2026-10-02", "2026-10", "Usage", "", 50.0),
+        ("2026-10-03", "2026-10", "Usage", "", 30.0),
+        ("2026-10-03", "2026-10", "Credit", "", -7.0),
+        ("2026-10-04", "2026-10", "Usage", "", 40.0),
+        ("2026-10-06", "2026-10", "Usage", "", 60.0),
+        ("2026-09-30", "2026-10", "Adjustment", "Correction", -3.5),
+    ];
+    let a = focus_export(&env, "month-to-date-1.csv", &first);
+    let b = focus_export(&env, "month-to-date-2.csv", &second);
+    env.ok(&["ingest", a.to_str().unwrap()]);
+    let out = env.ok(&["ingest", b.to_str().unwrap()]);
+    // The dropped day is named and kept.
+    assert!(out.contains("holds 1 stored day(s)") && out.contains("2026-10-05"), "{out}");
+
+    // Each day is what the newest export says; the dropped day what the first said.
+    let mut expected: BTreeMap<String, f64> = BTreeMap::new();
+    for (day, _, _, _, billed) in &second {
+        *expected.entry((*day).to_string()).or_insert(0.0) += billed;
+    }
+    let dropped = first.iter().find(|r| r.0 == "2026-10-05").unwrap();
+    expected.insert(dropped.0.to_string(), dropped.4);
+    let stored = cost_by_day(&env);
+    assert_eq!(
+        stored.iter().map(|(d, v)| (d.clone(), cents(*v))).collect::<Vec<_>>(),
+        expected.iter().map(|(d, v)| (d.clone(), cents(*v))).collect::<Vec<_>>()
+    );
+
+    // Reconcile: everything as read is stored; the correction is kept on its charge day,
+    // counted on October's invoice, and shown.
+    let (code, r, stderr) = reconcile_json(&env, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{r:#}");
+    let rows = r["reconciliation"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one source, one billing period: {r:#}");
+    let october = &rows[0];
+    assert_eq!(october["period"], "2026-10");
+    let invoiced: f64 = expected.values().sum();
+    assert_eq!(cents(money(&october["read"]).0), cents(invoiced));
+    assert_eq!(cents(money(&october["corrections"]).0), cents(-3.5));
+    assert!(
+        october["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("2026-09-30")),
+        "{october:#}"
+    );
+}

@@ -320,9 +320,9 @@ impl super::RegionalSource for BedrockMetrics {
             run.commit(
                 Table::Usage,
                 &usage.frame,
-                std::slice::from_ref(&source),
-                &wanted,
+                (std::slice::from_ref(&source), &wanted),
                 finals,
+                &[],
             )?;
             Ok(format!(
                 "{} usage row(s) for {} model id(s) over {} day(s); {} GetMetricData request(s)",

@@ -25,6 +25,7 @@ use crate::collect::{
 use crate::config::AwsConfig;
 use crate::normalise;
 use crate::schema::{self, COST_COLUMNS};
+use crate::store::ledger::{merge, ReadTotal};
 use crate::store::Table;
 use aws_config::SdkConfig;
 use aws_sdk_costexplorer::types::{
@@ -238,6 +239,8 @@ pub struct Spend {
     pub final_days: BTreeSet<NaiveDate>,
     pub paid_requests: usize,
     pub skipped_final: usize,
+    /// Cost Explorer's own amounts per day and currency, before the split across tags.
+    pub read: Vec<ReadTotal>,
 }
 
 /// Split `amount` in proportion to `shares` (which sum to 1); the largest share absorbs the
@@ -327,6 +330,7 @@ pub async fn collect(
         .map(|(key, groups)| tag_shares(key, groups))
         .collect();
     let frame = split_by_tags(&base, tag_keys, &shares)?;
+    let read = read_totals(&base);
     let final_days: BTreeSet<NaiveDate> = base
         .estimated
         .iter()
@@ -340,7 +344,26 @@ pub async fn collect(
         final_days,
         paid_requests: paid,
         skipped_final,
+        read,
     })
+}
+
+/// The amounts as Cost Explorer answered them, per day and currency (its months are the
+/// invoice's): what `reconcile` compares the stored rows with.
+fn read_totals(base: &QueryResult) -> Vec<ReadTotal> {
+    merge(base.groups.iter().map(|((day, _, _), a)| ReadTotal {
+        source: SOURCE.to_string(),
+        day: *day,
+        period: day.format("%Y-%m").to_string(),
+        currency: a.currency.clone().unwrap_or_else(|| "USD".into()),
+        billed: a.billed,
+        effective: a.effective,
+        skipped_billed: 0.0,
+        skipped_effective: 0.0,
+        rows: 1,
+        correction_billed: 0.0,
+        correction_effective: 0.0,
+    }))
 }
 
 /// Shares of one tag key's values per (day, service), from its amounts; a day whose
@@ -515,6 +538,14 @@ impl Rows {
                 Column::new("billed_cost".into(), self.billed),
                 Column::new("effective_cost".into(), self.effective),
                 Column::new("billing_currency".into(), self.currency),
+                // Cost Explorer's months are the invoice's.
+                Column::new(
+                    "billing_period".into(),
+                    self.days
+                        .iter()
+                        .map(|d| d.format("%Y-%m").to_string())
+                        .collect::<Vec<_>>(),
+                ),
                 Column::new("tags".into(), self.tags),
                 Column::new("source".into(), vec![SOURCE; n]),
             ],
@@ -600,9 +631,9 @@ impl CostExplorer<'_> {
         run.commit(
             Table::Cost,
             &spend.frame,
-            &[SOURCE.to_string()],
-            &spend.days,
+            (&[SOURCE.to_string()], &spend.days),
             spend.final_days.iter().copied(),
+            &spend.read,
         )?;
         let asked = if ce.services.is_some() {
             "configured"

@@ -524,9 +524,9 @@ impl CostManagement<'_> {
         run.commit(
             crate::store::Table::Cost,
             &spend.parsed.frame,
-            std::slice::from_ref(&source),
-            &spend.days,
+            (std::slice::from_ref(&source), &spend.days),
             spend.final_days.iter().copied(),
+            &spend.parsed.read,
         )?;
         Ok(format!(
             "{} cost row(s) over {} day(s) ({} final); {} request(s), {} retried",
