@@ -187,12 +187,10 @@ pub enum Command {
 /// Arguments of `spendlens reconcile`.
 #[derive(Debug, clap::Args)]
 pub struct ReconcileArgs {
-    /// First charge day (inclusive). Default: the first day in the store.
-    #[arg(long)]
-    pub from: Option<NaiveDate>,
-    /// Last charge day (inclusive). Default: the last day in the store.
-    #[arg(long)]
-    pub to: Option<NaiveDate>,
+    /// Charge days to reconcile (default: every stored day) and, with --currency, only
+    /// the rows in that currency (each currency is reconciled on its own).
+    #[command(flatten)]
+    pub span: Span,
     #[arg(long, value_enum, default_value = "md")]
     pub format: MdOrJson,
 }

@@ -60,7 +60,8 @@ struct Figures {
     corrections: Money,
     stored: Money,
     counted: Money,
-    attributed: Money,
+    /// `None` where attribution was not run (the report's figures from the manifest).
+    attributed: Option<Money>,
 }
 
 impl Figures {
@@ -70,13 +71,13 @@ impl Figures {
             .map(|r| self.stored.minus(r.minus(self.filtered_out)))
     }
     /// What attribution lost or made up (`attributed − counted`).
-    fn attributed_vs_counted(&self) -> Money {
-        self.attributed.minus(self.counted)
+    fn attributed_vs_counted(&self) -> Option<Money> {
+        self.attributed.map(|a| a.minus(self.counted))
     }
     fn worst(&self) -> f64 {
         self.stored_vs_read()
             .map_or(0.0, Money::largest)
-            .max(self.attributed_vs_counted().largest())
+            .max(self.attributed_vs_counted().map_or(0.0, Money::largest))
     }
     fn add(&mut self, other: &Figures) {
         self.read = match (self.read, other.read) {
@@ -90,7 +91,11 @@ impl Figures {
         self.corrections.add(other.corrections);
         self.stored.add(other.stored);
         self.counted.add(other.counted);
-        self.attributed.add(other.attributed);
+        if let Some(other) = other.attributed {
+            self.attributed
+                .get_or_insert_with(Money::default)
+                .add(other);
+        }
     }
 }
 
@@ -111,9 +116,10 @@ pub struct Reconciliation {
     pub corrections: Money,
     pub stored: Money,
     pub counted: Money,
-    pub attributed: Money,
+    /// Null in the report's reconciliation, whose attributed figures are its totals.
+    pub attributed: Option<Money>,
     pub stored_vs_read: Option<Money>,
-    pub attributed_vs_counted: Money,
+    pub attributed_vs_counted: Option<Money>,
     /// Whether every difference is within a cent.
     pub ok: bool,
     /// The day with the largest difference, when there is one over a cent.
@@ -150,6 +156,51 @@ pub fn reconcile(
         add_sums(&attributed, "attributed", &mut days)?;
     }
     let pairing = views::Pairing::of(&manifest);
+    Ok(days
+        .into_iter()
+        .map(|(key, by_day)| summarise(key, &by_day, &pairing))
+        .collect())
+}
+
+/// As read, stored and counted from the manifest alone (the totals recorded with each
+/// partition), without reading a row or attributing: what a report carries as its
+/// `reconciliation`, at no cost to the report. Attribution's share is the report's totals.
+pub fn recorded(
+    store: &Store,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Vec<Reconciliation>, AnalyseError> {
+    let manifest = store.manifest()?;
+    let mut days = DayFigures::new();
+    read_totals(&manifest, start, end, &mut days);
+    let pairing = views::Pairing::of(&manifest);
+    for p in manifest.partitions.values() {
+        if p.table != Table::Cost || p.day < start || p.day > end {
+            continue;
+        }
+        let paired = pairing.paired_on(p.day);
+        let base = p.source.strip_suffix(views::AMORTIZED);
+        let (counts_billed, counts_effective) = match base {
+            Some(base) if paired.iter().any(|s| s == base) => (false, true),
+            None if paired.contains(&p.source) => (true, false),
+            _ => (true, true),
+        };
+        for s in &p.sums {
+            let f = days
+                .entry((p.source.clone(), s.period.clone(), s.currency.clone()))
+                .or_default()
+                .entry(p.day)
+                .or_default();
+            f.stored.add(Money {
+                billed: s.billed,
+                effective: s.effective,
+            });
+            f.counted.add(Money {
+                billed: if counts_billed { s.billed } else { 0.0 },
+                effective: if counts_effective { s.effective } else { 0.0 },
+            });
+        }
+    }
     Ok(days
         .into_iter()
         .map(|(key, by_day)| summarise(key, &by_day, &pairing))
@@ -267,7 +318,7 @@ fn add_sums(rows: &DataFrame, which: &str, days: &mut DayFigures) -> Result<(), 
         match which {
             "stored" => f.stored.add(money),
             "counted" => f.counted.add(money),
-            _ => f.attributed.add(money),
+            _ => f.attributed.get_or_insert_with(Money::default).add(money),
         }
     }
     Ok(())

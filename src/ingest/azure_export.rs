@@ -4,7 +4,7 @@
 //! The layouts differ in column names and casing (`Cost` in older EA files,
 //! `CostInBillingCurrency` / `costInBillingCurrency` in newer EA and MCA ones), so columns are
 //! found case-insensitively from candidate lists. An export holds one view, actual or
-//! amortized ([`AzureView`], told by [`view_of`]); both `billed_cost` and `effective_cost`
+//! amortized ([`AzureView`], told by `view_of`); both `billed_cost` and `effective_cost`
 //! take its `Cost`, and the view decides the source it is stored under, so that the store
 //! reads billed cost from the actual view and effective cost from the amortized view of the
 //! same month (`store::views`). `Tags` is Azure's JSON object body without braces.
@@ -158,6 +158,25 @@ fn commitment_rows(file: &Path, container: Container) -> Result<(bool, bool), In
     Ok((flag("purchase"), flag("spread")))
 }
 
+/// Reservation / savings plan / spot, as Azure names them in `PricingModel` (when the file
+/// has that column), lower-cased; null otherwise.
+fn pricing_detail(pricing_model: Option<String>) -> Expr {
+    match pricing_model {
+        Some(c) => when(
+            col(c.as_str())
+                .eq(lit("Reservation"))
+                .or(col(c.as_str()).eq(lit("SavingsPlan")))
+                .or(col(c.as_str()).eq(lit("Spot"))),
+        )
+        .then(col(c.as_str()).str().to_lowercase())
+        .otherwise(lit(NULL).cast(DataType::String))
+        .alias(stage::PRICING_DETAIL),
+        None => lit(NULL)
+            .cast(DataType::String)
+            .alias(stage::PRICING_DETAIL),
+    }
+}
+
 pub(crate) fn stage(file: &Path, container: Container, part: &Part) -> Result<Staged, IngestError> {
     stage_table(ExportTable::read(
         file,
@@ -274,21 +293,7 @@ pub(crate) fn stage_table(table: ExportTable) -> Result<Staged, IngestError> {
         )
         .alias(stage::SERVICE),
         describe.alias(stage::HINT),
-        // Reservation / savings plan / spot, as Azure names them.
-        match table.optional(&["PricingModel"]) {
-            Some(c) => when(
-                col(c.as_str())
-                    .eq(lit("Reservation"))
-                    .or(col(c.as_str()).eq(lit("SavingsPlan")))
-                    .or(col(c.as_str()).eq(lit("Spot"))),
-            )
-            .then(col(c.as_str()).str().to_lowercase())
-            .otherwise(lit(NULL).cast(DataType::String))
-            .alias(stage::PRICING_DETAIL),
-            None => lit(NULL)
-                .cast(DataType::String)
-                .alias(stage::PRICING_DETAIL),
-        },
+        pricing_detail(table.optional(&["PricingModel"])),
     ]);
     origin.insert(stage::SERVICE, "MeterCategory".into());
     origin.insert(stage::HINT, "MeterName".into());

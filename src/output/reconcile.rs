@@ -69,9 +69,9 @@ pub fn to_markdown(rows: &[Reconciliation], from: NaiveDate, to: NaiveDate) -> S
             pair(r.filtered_out),
             pair(r.stored),
             pair(r.counted),
-            pair(r.attributed),
+            r.attributed.map_or_else(|| "—".to_string(), pair),
             difference(r.stored_vs_read),
-            difference(Some(r.attributed_vs_counted)),
+            difference(r.attributed_vs_counted),
             status
         );
     }

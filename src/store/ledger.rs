@@ -82,3 +82,49 @@ pub(crate) fn by_partition(totals: &[ReadTotal]) -> BTreeMap<String, Vec<ReadTot
     }
     out
 }
+
+/// One stored partition's money per billing period and currency, recorded in the manifest
+/// when the partition is written, so a report can show what is stored without reading it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSum {
+    pub period: String,
+    pub currency: String,
+    pub billed: f64,
+    pub effective: f64,
+}
+
+/// The sums of a cost partition's rows by billing period and currency (rows without a
+/// period count in their charge day's month).
+pub(crate) fn stored_sums(
+    part: &polars::prelude::DataFrame,
+) -> polars::prelude::PolarsResult<Vec<StoredSum>> {
+    use polars::prelude::*;
+    let day = col("charge_period_start").cast(DataType::Date);
+    let sums = part
+        .clone()
+        .lazy()
+        .group_by_stable([
+            col("billing_period")
+                .fill_null(day.dt().strftime("%Y-%m"))
+                .alias("period"),
+            col("billing_currency").alias("currency"),
+        ])
+        .agg([col("billed_cost").sum(), col("effective_cost").sum()])
+        .collect()?;
+    let (period, currency) = (
+        sums.column("period")?.str()?,
+        sums.column("currency")?.str()?,
+    );
+    let (billed, effective) = (
+        sums.column("billed_cost")?.f64()?,
+        sums.column("effective_cost")?.f64()?,
+    );
+    Ok((0..sums.height())
+        .map(|i| StoredSum {
+            period: period.get(i).unwrap_or_default().to_string(),
+            currency: currency.get(i).unwrap_or_default().to_string(),
+            billed: billed.get(i).unwrap_or(0.0),
+            effective: effective.get(i).unwrap_or(0.0),
+        })
+        .collect())
+}

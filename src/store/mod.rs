@@ -106,6 +106,10 @@ pub struct PartitionEntry {
     /// marks it estimated): collectors need not ask for it again.
     #[serde(default, rename = "final")]
     pub is_final: bool,
+    /// A cost partition's money by billing period and currency, as written (none in
+    /// partitions written before spendlens recorded them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sums: Vec<ledger::StoredSum>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -384,14 +388,23 @@ impl Store {
                 ParquetCompression::Zstd(None),
                 StatisticsOptions::default(),
                 None,
-            )
+            )?;
+            match table {
+                Table::Cost => {
+                    ledger::stored_sums(part).map_err(|cause| StoreError::Polars { path, cause })
+                }
+                _ => Ok(Vec::new()),
+            }
         });
         let mut first_error = None;
         for ((source, day, part), result) in parts.into_iter().zip(results) {
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
-                continue;
-            }
+            let sums = match result {
+                Ok(sums) => sums,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
             let rel = rel(&source, day);
             written.push(self.dir.join(&rel));
             let key = PartitionKey {
@@ -414,6 +427,7 @@ impl Store {
                     day,
                     file: rel,
                     rows: part.height(),
+                    sums,
                 },
             );
         }

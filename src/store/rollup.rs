@@ -94,7 +94,7 @@ impl Store {
                 let paired_views = pairing.paired_on(day);
                 let mut parts: Vec<&[u8]> = vec![&format, &fingerprint];
                 parts.extend(files.iter().map(|f| f.as_bytes()));
-                parts.extend(paired_views.iter().map(|s| s.as_bytes()));
+                parts.extend(paired_views.iter().map(String::as_bytes));
                 let key = fnv1a(&parts);
                 CostDay {
                     day,

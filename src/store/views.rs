@@ -9,7 +9,7 @@
 //! its effective cost and usage from the amortized view: as rows are read, the actual
 //! view's `effective_cost` and `consumed_quantity` and the amortized view's `billed_cost`
 //! count 0. A month with one view
-//! only uses it for both columns, and [`Pairing::unpaired`] says so, so a report can name
+//! only uses it for both columns, and `Pairing::unpaired` says so, so a report can name
 //! the view that is missing and what stood in for it; nothing is ever counted twice.
 
 use super::{Manifest, Table};

@@ -86,10 +86,8 @@ fn relay(moto_port: u16, req: &Request) -> Reply {
     let status = head
         .lines()
         .next()
-        .unwrap_or("")
-        .splitn(2, ' ')
-        .nth(1)
-        .unwrap_or("");
+        .and_then(|line| line.split_once(' '))
+        .map_or("", |(_, status)| status);
     Reply::status(
         Box::leak(status.to_string().into_boxed_str()),
         serde_json::from_str(body).unwrap_or(Value::Null),
@@ -131,6 +129,27 @@ fn dimension_values_proxy(moto_port: u16) -> StandIn {
 fn operation(req: &Request) -> &str {
     let target = req.header("x-amz-target").unwrap_or_default();
     target.rsplit('.').next().unwrap_or_default()
+}
+
+/// `collect --from d1 --to d2` with every AWS endpoint at `proxy`; its stdout, once it
+/// succeeded.
+fn collect_through(
+    env: &AwsEnv,
+    proxy: &StandIn,
+    d1: chrono::NaiveDate,
+    d2: chrono::NaiveDate,
+) -> String {
+    let (from, to) = (d1.to_string(), d2.to_string());
+    let out = env
+        .command_via(&proxy.url(), &["collect", "--from", &from, "--to", &to])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 #[test]
@@ -181,25 +200,7 @@ fn cost_explorer_collects_every_bedrock_vendor_service_by_default() {
         .queue_cost_and_usage(vec![ce_result(&[d1, d2], true, &groups, None)]);
     let expected: f64 = 2.0 * groups.iter().map(|g| g.2).sum::<f64>();
 
-    let out = env
-        .command_via(
-            &proxy.url(),
-            &[
-                "collect",
-                "--from",
-                &d1.to_string(),
-                "--to",
-                &d2.to_string(),
-            ],
-        )
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = collect_through(&env, &proxy, d1, d2);
     assert!(
         text.contains("5 service(s) found matching \"Bedrock\""),
         "{text}"
@@ -255,24 +256,7 @@ fn cost_explorer_collects_every_bedrock_vendor_service_by_default() {
     env.moto
         .queue_cost_and_usage(vec![ce_result(&[d1, d2], false, &groups[..1], None)]);
     let before = proxy.requests().len();
-    let out = env
-        .command_via(
-            &proxy.url(),
-            &[
-                "collect",
-                "--from",
-                &d1.to_string(),
-                "--to",
-                &d2.to_string(),
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    collect_through(&env, &proxy, d1, d2);
     let later = &proxy.requests()[before..];
     assert!(later.iter().all(|r| operation(r) != "GetDimensionValues"));
     let spend = later
@@ -543,22 +527,31 @@ fn the_shared_samples_reconcile_to_the_cent_per_source_and_billing_period() {
     );
     let md = env.ok(&["reconcile"]);
     assert!(md.contains("**Every source reconciles**"), "{md}");
+    // The report carries the same figures, from what was recorded with each partition.
+    let report = env.report_json(&[]);
+    let carried = report["reconciliation"].as_array().unwrap();
+    assert_eq!(carried.len(), rows.len(), "{:#}", report["reconciliation"]);
+    for x in carried {
+        let y = row(x["source"].as_str().unwrap(), x["period"].as_str().unwrap());
+        for figure in ["read", "stored", "counted"] {
+            let ((b1, e1), (b2, e2)) = (money(&x[figure]), money(&y[figure]));
+            assert_eq!(
+                (cents(b1), cents(e1)),
+                (cents(b2), cents(e2)),
+                "{figure} of {x:#}"
+            );
+        }
+        assert_eq!(x["ok"], true);
+    }
 }
 
 #[test]
 fn the_demo_reconciles_and_its_report_counts_the_same() {
     let env = Env::new();
     let demo = super::demo(&env);
-    let config = env.path("demo/spendlens.toml");
-    let data = env.path("demo/data");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spendlens"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .args([
+    let r = super::demo_json(
+        &env,
+        &[
             "reconcile",
             "--from",
             "2026-10-02",
@@ -566,16 +559,8 @@ fn the_demo_reconciles_and_its_report_counts_the_same() {
             "2026-10-31",
             "--format",
             "json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = r["reconciliation"].as_array().unwrap();
     let sum = |figure: &str, column: &str| -> f64 {
         rows.iter()
@@ -660,6 +645,11 @@ fn a_stored_day_that_differs_from_what_was_read_fails_reconcile_naming_it() {
     assert_eq!(bad[0]["largest_difference_day"], entry.day.to_string());
     let (b, _) = money(&bad[0]["stored_vs_read"]);
     assert_eq!(cents(b), cents(added));
+    let md = env.ok(&["report"]);
+    assert!(
+        md.contains("1 source billing period(s) do not reconcile"),
+        "{md}"
+    );
     assert!(
         stderr.contains("focus:1234567890123")
             && stderr.contains(&period)
@@ -695,8 +685,8 @@ fn cost_by_day(env: &Env) -> BTreeMap<String, f64> {
     let r = env.report_json(&["--daily-series", "0"]);
     let mut out = BTreeMap::new();
     for d in r["daily"].as_array().unwrap() {
-        *out.entry(d["date"].as_str().unwrap().to_string()).or_insert(0.0) +=
-            d["effective_cost"].as_f64().unwrap_or(0.0);
+        *out.entry(d["date"].as_str().unwrap().to_string())
+            .or_insert(0.0) += d["effective_cost"].as_f64().unwrap_or(0.0);
     }
     out
 }
@@ -704,8 +694,17 @@ fn cost_by_day(env: &Env) -> BTreeMap<String, f64> {
 #[test]
 fn a_newer_export_restates_its_days_keeps_dropped_ones_named_and_late_credits_land_on_their_day() {
     let env = Env::new();
-    let first: Vec<FocusRow> = (1..=5)
-        .map(|d| (["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"][d - 1], "2026-10", "Usage", "", 10.0 * d as f64))
+    let days = [
+        "2026-10-01",
+        "2026-10-02",
+        "2026-10-03",
+        "2026-10-04",
+        "2026-10-05",
+    ];
+    let first: Vec<FocusRow> = days
+        .iter()
+        .zip(1..)
+        .map(|(day, n)| (*day, "2026-10", "Usage", "", 10.0 * f64::from(n)))
         .collect();
     // Month to date a week later: the 2nd restated, the 5th no longer there, the 6th new, a
     // credit for the 3rd arriving late, and a correction of September's invoice billed on
@@ -724,7 +723,10 @@ fn a_newer_export_restates_its_days_keeps_dropped_ones_named_and_late_credits_la
     env.ok(&["ingest", a.to_str().unwrap()]);
     let out = env.ok(&["ingest", b.to_str().unwrap()]);
     // The dropped day is named and kept.
-    assert!(out.contains("holds 1 stored day(s)") && out.contains("2026-10-05"), "{out}");
+    assert!(
+        out.contains("holds 1 stored day(s)") && out.contains("2026-10-05"),
+        "{out}"
+    );
 
     // Each day is what the newest export says; the dropped day what the first said.
     let mut expected: BTreeMap<String, f64> = BTreeMap::new();
@@ -735,8 +737,14 @@ fn a_newer_export_restates_its_days_keeps_dropped_ones_named_and_late_credits_la
     expected.insert(dropped.0.to_string(), dropped.4);
     let stored = cost_by_day(&env);
     assert_eq!(
-        stored.iter().map(|(d, v)| (d.clone(), cents(*v))).collect::<Vec<_>>(),
-        expected.iter().map(|(d, v)| (d.clone(), cents(*v))).collect::<Vec<_>>()
+        stored
+            .iter()
+            .map(|(d, v)| (d.clone(), cents(*v)))
+            .collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|(d, v)| (d.clone(), cents(*v)))
+            .collect::<Vec<_>>()
     );
 
     // Reconcile: everything as read is stored; the correction is kept on its charge day,
@@ -751,7 +759,166 @@ fn a_newer_export_restates_its_days_keeps_dropped_ones_named_and_late_credits_la
     assert_eq!(cents(money(&october["read"]).0), cents(invoiced));
     assert_eq!(cents(money(&october["corrections"]).0), cents(-3.5));
     assert!(
-        october["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("2026-09-30")),
+        october["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("2026-09-30")),
         "{october:#}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Currencies and invoice months as the bill states them.
+
+#[test]
+fn currencies_and_invoice_months_are_kept_as_the_bill_states_them() {
+    let env = Env::new();
+    // GCP in yen, a usage day on the next month's invoice, a credit.
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    let rows = [
+        ("2026-10-30", "202610", 500.0, vec![]),
+        ("2026-10-31", "202611", 700.0, vec![]),
+        ("2026-11-01", "202611", 1100.0, vec![-100.0]),
+    ];
+    let mut jsonl = String::new();
+    let mut by_invoice: BTreeMap<String, f64> = BTreeMap::new();
+    for (d, invoice, cost, credits) in &rows {
+        let mut row = super::gcp::export_row(
+            day(d),
+            "proj-a",
+            &[],
+            &[],
+            "Vertex AI",
+            "Gemini 2.5 Pro Input Tokens",
+            *cost,
+            1e6,
+            credits,
+        );
+        row["currency"] = json!("JPY");
+        row["invoice"]["month"] = json!(invoice);
+        jsonl.push_str(&format!("{row}\n"));
+        *by_invoice
+            .entry(format!("{}-{}", &invoice[..4], &invoice[4..]))
+            .or_insert(0.0) += cost + credits.iter().sum::<f64>();
+    }
+    let gcp = env.path("billing.jsonl");
+    std::fs::write(&gcp, jsonl).unwrap();
+    // Azure in euros.
+    let azure = env.path("EA_ActualCost_EUR.csv");
+    let text = std::fs::read_to_string(shared("azure/EA_ActualCost_Small.csv")).unwrap();
+    std::fs::write(&azure, text.replace(",USD,", ",EUR,")).unwrap();
+    let (euros, _) = azure_totals("azure/EA_ActualCost_Small.csv");
+    env.ok(&[
+        "ingest",
+        "--services",
+        "all",
+        gcp.to_str().unwrap(),
+        azure.to_str().unwrap(),
+    ]);
+
+    let (code, r, stderr) = reconcile_json(&env, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{r:#}");
+    let rows = r["reconciliation"].as_array().unwrap();
+    // GCP: one row per invoice month, in yen; the 31 October usage is on November's invoice.
+    for (period, total) in &by_invoice {
+        let x = rows
+            .iter()
+            .find(|x| {
+                x["source"].as_str().unwrap().starts_with("gcp_export:")
+                    && x["period"] == period.as_str()
+            })
+            .unwrap_or_else(|| panic!("no {period} row: {r:#}"));
+        assert_eq!(x["currency"], "JPY");
+        assert_eq!(cents(money(&x["read"]).0), cents(*total), "{period}");
+        assert_eq!(cents(money(&x["counted"]).0), cents(*total), "{period}");
+    }
+    let azure_row = rows.iter().find(|x| x["currency"] == "EUR").unwrap();
+    assert_eq!(cents(money(&azure_row["read"]).0), cents(euros));
+    // Never added together: a report needs one currency, and gives that currency's total.
+    let err = env.fails(&["report"]);
+    assert!(
+        err.contains("several currencies") && err.contains("EUR") && err.contains("JPY"),
+        "{err}"
+    );
+    let yen = env.report_json(&["--currency", "JPY"]);
+    let total: f64 = by_invoice.values().sum();
+    assert_eq!(
+        cents(yen["totals"]["billed_cost"].as_f64().unwrap()),
+        cents(total)
+    );
+    assert_eq!(yen["currency"], "JPY");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost Explorer's final days are pulled again inside the restate window.
+
+#[test]
+fn cost_explorer_final_days_inside_restate_days_are_pulled_again() {
+    let env = AwsEnv::new(BedrockFaults::default());
+    std::fs::write(
+        env.path("spendlens.toml"),
+        "[aws]\nregions = [\"us-east-1\"]\n[aws.profiles]\nenabled = false\n[aws.cloudwatch]\nenabled = false\n[aws.cost_explorer]\ntag_keys = []\nservices = [\"Amazon Bedrock\"]\nlookback_days = 14\n\n[nightly]\nrestate_days = 3\n",
+    )
+    .unwrap();
+    let proxy = dimension_values_proxy(env.moto.port);
+    let group = |amount: f64| [("Amazon Bedrock", "USE1-NovaLite-input-tokens", amount, amount, 1e6)];
+    // Five days, all final, 10.00 a day.
+    let days: Vec<chrono::NaiveDate> = (2..=6).rev().map(days_ago).collect();
+    env.moto
+        .queue_cost_and_usage(vec![ce_result(&days, false, &group(10.0), None)]);
+    collect_through(&env, &proxy, days[0], days[4]);
+    // Cost Explorer restates the last days to 25.00. A nightly run asks again for what its
+    // lookback does not hold as final (14 to 7 days ago: nothing billed) and for the
+    // restate window (3 to 1 days ago), never for the final days before it.
+    let restated: Vec<chrono::NaiveDate> = (2..=3).rev().map(days_ago).collect();
+    env.moto.queue_cost_and_usage(vec![
+        ce_result(&[], false, &[], None),
+        ce_result(&restated, false, &group(25.0), None),
+    ]);
+    let before = proxy.requests().len();
+    let out = env
+        .command_via(&proxy.url(), &["nightly", "--out", env.path("out").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let asked: Vec<(String, String)> = proxy.requests()[before..]
+        .iter()
+        .filter(|r| operation(r) == "GetCostAndUsage")
+        .map(|r| {
+            let p = &r.json()["TimePeriod"];
+            (p["Start"].as_str().unwrap().to_string(), p["End"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let restate_from = days_ago(3).to_string();
+    assert!(asked.iter().any(|(start, _)| *start == restate_from), "{asked:?}");
+    for d in &days[..3] {
+        let d = d.to_string();
+        assert!(
+            asked.iter().all(|(start, end)| !(start.as_str() <= d.as_str() && d.as_str() < end.as_str())),
+            "final day {d} outside the restate window was asked again: {asked:?}"
+        );
+    }
+    // Each day is what Cost Explorer said last about it.
+    let cost = scan(&env.data(), spendlens::store::Table::Cost);
+    let by_day = cost
+        .lazy()
+        .group_by([col("charge_period_start").cast(DataType::Date).cast(DataType::String).alias("day")])
+        .agg([col("billed_cost").sum()])
+        .collect()
+        .unwrap();
+    let stored: BTreeMap<String, i64> = by_day
+        .column("day")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .zip(by_day.column("billed_cost").unwrap().f64().unwrap().iter())
+        .map(|(d, v)| (d.unwrap().to_string(), cents(v.unwrap())))
+        .collect();
+    let expected: BTreeMap<String, i64> = days
+        .iter()
+        .map(|d| (d.to_string(), if restated.contains(d) { 2500 } else { 1000 }))
+        .collect();
+    assert_eq!(stored, expected);
 }

@@ -83,6 +83,13 @@ impl Report {
                     .unwrap_or_default()
             );
         }
+        let differing = self.reconciliation.iter().filter(|r| !r.ok).count();
+        if differing > 0 {
+            let _ = writeln!(
+                *s,
+                "- ⚠ **{differing} source billing period(s) do not reconcile**: what is stored differs from what the source said by more than 0.01; run `spendlens reconcile` for the day."
+            );
+        }
         for v in &self.cost_views {
             let _ = writeln!(
                 *s,

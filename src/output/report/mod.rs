@@ -171,6 +171,10 @@ pub struct Report {
     /// Months of the period for which an Azure source holds one of its two cost views only:
     /// which is missing and what stood in for it (see `store::views`).
     pub cost_views: Vec<crate::store::views::UnpairedView>,
+    /// Per source, billing period and currency of the period's days: the source's own
+    /// totals as read against what is stored and counted (`spendlens reconcile` adds
+    /// attribution; here the attributed figures are the report's totals).
+    pub reconciliation: Vec<analyse::reconcile::Reconciliation>,
     /// Daily spend by provider, team, feature and model over the period (what dashboards
     /// chart; sums to `totals.effective_cost`).
     pub daily: Vec<DailyRow>,
@@ -310,6 +314,7 @@ pub fn build(
     drop(t);
     let sources = store.source_status(period.end, opts.stale_after_days)?;
     let cost_views = unpaired_views(store, &period)?;
+    let reconciliation = analyse::reconcile::recorded(store, period.start, period.end)?;
     let _t = crate::timing::phase("report: anomalies");
     let anomalies = match anomaly_frame {
         Some(frame) => anomalies::detect(
@@ -345,6 +350,7 @@ pub fn build(
         month,
         sources,
         cost_views,
+        reconciliation,
         daily,
         unit_costs,
         anomalies,
