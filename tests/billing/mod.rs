@@ -245,6 +245,20 @@ fn cost_explorer_collects_every_bedrock_vendor_service_by_default() {
         .flatten()
         .sum();
     assert!((stored - expected).abs() < 1e-9, "{stored} != {expected}");
+    // What Cost Explorer answered is what is stored and attributed.
+    let out = env
+        .command_via(&proxy.url(), &["reconcile", "--format", "json"])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    let read: f64 = r["reconciliation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["read"]["billed"].as_f64().unwrap())
+        .sum();
+    assert_eq!(cents(read), cents(expected));
 
     // An explicit list still overrides the search: no discovery call, the list is asked for
     // (the days were estimated, so they are asked for again).
@@ -862,7 +876,15 @@ fn cost_explorer_final_days_inside_restate_days_are_pulled_again() {
     )
     .unwrap();
     let proxy = dimension_values_proxy(env.moto.port);
-    let group = |amount: f64| [("Amazon Bedrock", "USE1-NovaLite-input-tokens", amount, amount, 1e6)];
+    let group = |amount: f64| {
+        [(
+            "Amazon Bedrock",
+            "USE1-NovaLite-input-tokens",
+            amount,
+            amount,
+            1e6,
+        )]
+    };
     // Five days, all final, 10.00 a day.
     let days: Vec<chrono::NaiveDate> = (2..=6).rev().map(days_ago).collect();
     env.moto
@@ -878,24 +900,39 @@ fn cost_explorer_final_days_inside_restate_days_are_pulled_again() {
     ]);
     let before = proxy.requests().len();
     let out = env
-        .command_via(&proxy.url(), &["nightly", "--out", env.path("out").to_str().unwrap()])
+        .command_via(
+            &proxy.url(),
+            &["nightly", "--out", env.path("out").to_str().unwrap()],
+        )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let asked: Vec<(String, String)> = proxy.requests()[before..]
         .iter()
         .filter(|r| operation(r) == "GetCostAndUsage")
         .map(|r| {
             let p = &r.json()["TimePeriod"];
-            (p["Start"].as_str().unwrap().to_string(), p["End"].as_str().unwrap().to_string())
+            (
+                p["Start"].as_str().unwrap().to_string(),
+                p["End"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     let restate_from = days_ago(3).to_string();
-    assert!(asked.iter().any(|(start, _)| *start == restate_from), "{asked:?}");
+    assert!(
+        asked.iter().any(|(start, _)| *start == restate_from),
+        "{asked:?}"
+    );
     for d in &days[..3] {
         let d = d.to_string();
         assert!(
-            asked.iter().all(|(start, end)| !(start.as_str() <= d.as_str() && d.as_str() < end.as_str())),
+            asked
+                .iter()
+                .all(|(start, end)| !(start.as_str() <= d.as_str() && d.as_str() < end.as_str())),
             "final day {d} outside the restate window was asked again: {asked:?}"
         );
     }
@@ -903,7 +940,10 @@ fn cost_explorer_final_days_inside_restate_days_are_pulled_again() {
     let cost = scan(&env.data(), spendlens::store::Table::Cost);
     let by_day = cost
         .lazy()
-        .group_by([col("charge_period_start").cast(DataType::Date).cast(DataType::String).alias("day")])
+        .group_by([col("charge_period_start")
+            .cast(DataType::Date)
+            .cast(DataType::String)
+            .alias("day")])
         .agg([col("billed_cost").sum()])
         .collect()
         .unwrap();
@@ -918,7 +958,75 @@ fn cost_explorer_final_days_inside_restate_days_are_pulled_again() {
         .collect();
     let expected: BTreeMap<String, i64> = days
         .iter()
-        .map(|d| (d.to_string(), if restated.contains(d) { 2500 } else { 1000 }))
+        .map(|d| {
+            (
+                d.to_string(),
+                if restated.contains(d) { 2500 } else { 1000 },
+            )
+        })
         .collect();
     assert_eq!(stored, expected);
+}
+
+#[test]
+fn cost_explorer_keeps_the_currency_it_reports() {
+    let env = AwsEnv::new(BedrockFaults::default());
+    std::fs::write(
+        env.path("spendlens.toml"),
+        "[aws]\nregions = [\"us-east-1\"]\n[aws.profiles]\nenabled = false\n[aws.cloudwatch]\nenabled = false\n[aws.cost_explorer]\ntag_keys = []\nservices = [\"Amazon Bedrock\"]\n",
+    )
+    .unwrap();
+    let (d1, d2) = (days_ago(3), days_ago(2));
+    // An account billed in euros: every amount's Unit is EUR.
+    let result = ce_result(
+        &[d1, d2],
+        false,
+        &[(
+            "Amazon Bedrock",
+            "EUC1-NovaLite-input-tokens",
+            4.2,
+            4.2,
+            1e6,
+        )],
+        None,
+    );
+    let euros: Value =
+        serde_json::from_str(&result.to_string().replace("\"USD\"", "\"EUR\"")).unwrap();
+    env.moto.queue_cost_and_usage(vec![euros]);
+    let out = env.run(&[
+        "collect",
+        "--from",
+        &d1.to_string(),
+        "--to",
+        &d2.to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cost = scan(&env.data(), spendlens::store::Table::Cost);
+    let currencies: Vec<String> = cost
+        .column("billing_currency")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|c| c.unwrap().to_string())
+        .collect();
+    assert!(
+        !currencies.is_empty() && currencies.iter().all(|c| c == "EUR"),
+        "{currencies:?}"
+    );
+    let r: Value =
+        serde_json::from_slice(&env.run(&["reconcile", "--format", "json"]).stdout).unwrap();
+    assert!(
+        r["reconciliation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["currency"] == "EUR"),
+        "{r:#}"
+    );
+    assert_eq!(r["ok"], true);
 }
