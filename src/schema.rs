@@ -96,10 +96,10 @@ pub const COST_COLUMNS: &[ColumnSpec] = &[
     col_spec("billed_cost", float, false),
     col_spec("effective_cost", float, false),
     col_spec("billing_currency", string, false),
-    // `YYYY-MM`: the invoice the row is billed on (FOCUS BillingPeriodStart, Azure's billing
-    // month, GCP's invoice.month), which can differ from the charge day's month. Null in
-    // partitions written before spendlens kept it.
-    col_spec("billing_period", string, true),
+    // The first day of the invoice's month the row is billed on (FOCUS BillingPeriodStart,
+    // Azure's billing month, GCP's invoice.month), which can differ from the charge day's
+    // month. Null in partitions written before spendlens kept it.
+    col_spec("billing_period_start", timestamp, true),
     col_spec("tags", string, false),
     col_spec("source", string, false),
 ];
@@ -561,6 +561,24 @@ pub(crate) fn empty_cost() -> DataFrame {
     DataFrame::empty_with_schema(&cost_schema())
 }
 
+/// The first instant of `day`'s month, as UTC microseconds.
+pub(crate) fn month_start_micros(day: chrono::NaiveDate) -> i64 {
+    use chrono::Datelike;
+    day.with_day(1)
+        .unwrap_or(day)
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc()
+        .timestamp_micros()
+}
+
+/// A billing period start (UTC microseconds) as `YYYY-MM`.
+pub(crate) fn period_name(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m").to_string())
+        .unwrap_or_default()
+}
+
 /// Rows whose charge period starts on days `start..=end` (compared as UTC microseconds).
 pub fn between(start: chrono::NaiveDate, end: chrono::NaiveDate) -> Expr {
     let micros =
@@ -610,7 +628,10 @@ mod tests {
                 Column::new("billed_cost".into(), vec![1.0; 5]),
                 Column::new("effective_cost".into(), vec![1.0; 5]),
                 Column::new("billing_currency".into(), s("USD")),
-                Column::new("billing_period".into(), s("2026-10")),
+                Column::new(
+                    "billing_period_start".into(),
+                    vec![1_790_812_800_000_000_i64; 5],
+                ),
                 Column::new("tags".into(), tags.to_vec()),
                 Column::new("source".into(), s("focus:1")),
             ],

@@ -335,7 +335,7 @@ fn parquet_ends(path: &std::path::Path) -> bool {
 /// (smaller files, less memory per loaded row) unless a split's driver matches on one.
 const NOT_ANALYSED: [&str; 7] = [
     "tags",
-    "billing_period",
+    "billing_period_start",
     "service_name",
     "pricing_category",
     "consumed_unit",

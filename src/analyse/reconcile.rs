@@ -262,9 +262,10 @@ fn stored_rows(
                 .push(crate::schema::day_number(day));
         }
     }
-    let day = col("charge_period_start").cast(DataType::Date);
+    // Rows stored before spendlens kept the billing period count in their day's month.
+    let month = col("charge_period_start").dt().truncate(lit("1mo"));
     let lf = lf.filter(super::between(start, end)).with_columns([
-        col("billing_period").fill_null(day.dt().strftime("%Y-%m")),
+        col("billing_period_start").fill_null(month),
         col("billed_cost").alias("__stored_billed"),
         col("effective_cost").alias("__stored_effective"),
     ]);
@@ -284,7 +285,7 @@ fn add_sums(rows: &DataFrame, which: &str, days: &mut DayFigures) -> Result<(), 
         .lazy()
         .group_by([
             col("source").cast(DataType::String),
-            col("billing_period").cast(DataType::String),
+            col("billing_period_start"),
             col("billing_currency").cast(DataType::String),
             col("charge_period_start")
                 .cast(DataType::Date)
@@ -296,17 +297,18 @@ fn add_sums(rows: &DataFrame, which: &str, days: &mut DayFigures) -> Result<(), 
         ])
         .collect()?;
     let text = |c: &str| -> PolarsResult<StringChunked> { Ok(sums.column(c)?.str()?.clone()) };
-    let (source, period, currency) = (
-        text("source")?,
-        text("billing_period")?,
-        text("billing_currency")?,
-    );
+    let (source, currency) = (text("source")?, text("billing_currency")?);
+    let period = sums
+        .column("billing_period_start")?
+        .datetime()?
+        .physical()
+        .clone();
     let day = sums.column("__day")?.date()?.physical().clone();
     let (b, e) = (sums.column("b")?.f64()?, sums.column("e")?.f64()?);
     for i in 0..sums.height() {
         let key = (
             source.get(i).unwrap_or_default().to_string(),
-            period.get(i).unwrap_or_default().to_string(),
+            crate::schema::period_name(period.get(i).unwrap_or_default()),
             currency.get(i).unwrap_or_default().to_string(),
         );
         let day = crate::schema::date_of_day_number(day.get(i).unwrap_or_default());

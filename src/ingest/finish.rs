@@ -228,20 +228,23 @@ fn check_currency(lookup: &Lookup) -> Result<(), IngestError> {
 /// One lookup of [`look_up`]: answer columns for every row.
 type Job<'j> = Box<dyn Fn() -> Result<Vec<Column>, IngestError> + Sync + 'j>;
 
-/// Each row's timestamp of `column` as UTC microseconds, in column `out`.
-fn timestamps(lookup: &Lookup, column: &str, out: &str) -> Result<Vec<Column>, IngestError> {
+/// Each row's timestamp of `column` as UTC microseconds (read by `parse`), in column `out`.
+fn timestamps(
+    lookup: &Lookup,
+    (column, out): (&str, &str),
+    parse: fn(&str) -> Option<i64>,
+    what: &str,
+) -> Result<Vec<Column>, IngestError> {
     let coded = lookup.coded(column)?;
     let mut values = Vec::with_capacity(coded.keys.len());
     for k in &coded.keys {
         values.push(match k {
             None => None,
-            Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
-                lookup.bad(
-                    column,
-                    s,
-                    format!("`{}` is not a date or timestamp", shorten(s)),
-                )
-            })?),
+            Some(s) => {
+                Some(parse(s).ok_or_else(|| {
+                    lookup.bad(column, s, format!("`{}` is not {what}", shorten(s)))
+                })?)
+            }
         });
     }
     Ok(vec![
@@ -249,30 +252,40 @@ fn timestamps(lookup: &Lookup, column: &str, out: &str) -> Result<Vec<Column>, I
     ])
 }
 
-/// A billing period as `YYYY-MM`: from GCP's `invoice.month` (`YYYYMM`), or the month of
-/// a date or timestamp (FOCUS `BillingPeriodStart`, Azure `BillingPeriodStartDate`).
-fn billing_period(raw: &str) -> Option<String> {
+/// The first instant of a billing period's month, UTC microseconds: from GCP's
+/// `invoice.month` (`YYYYMM`), or the month of a date or timestamp (FOCUS
+/// `BillingPeriodStart`, Azure `BillingPeriodStartDate`).
+fn billing_period(raw: &str) -> Option<i64> {
     let t = raw.trim();
     if t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit()) {
-        let month: u32 = t[4..].parse().ok()?;
-        return (1..=12)
-            .contains(&month)
-            .then(|| format!("{}-{}", &t[..4], &t[4..]));
+        let day = NaiveDate::from_ymd_opt(t[..4].parse().ok()?, t[4..].parse().ok()?, 1)?;
+        return Some(schema::month_start_micros(day));
     }
-    let us = parse_timestamp(t)?;
-    Some(
-        chrono::DateTime::from_timestamp_micros(us)?
-            .format("%Y-%m")
-            .to_string(),
-    )
+    let day = chrono::DateTime::from_timestamp_micros(parse_timestamp(t)?)?.date_naive();
+    Some(schema::month_start_micros(day))
 }
 
 /// The lookups of every staging column but the hints, in the order their bad values are
 /// reported (of several bad values, the one in the first column here).
 fn lookup_jobs<'j>(lookup: &'j Lookup, services: &'j ServiceFilter) -> Vec<Job<'j>> {
     vec![
-        Box::new(|| timestamps(lookup, stage::START, "__start_us")),
-        Box::new(|| timestamps(lookup, stage::END, "__end_us")),
+        Box::new(|| {
+            let when = "a date or timestamp";
+            timestamps(lookup, (stage::START, "__start_us"), parse_timestamp, when)
+        }),
+        Box::new(|| {
+            let when = "a date or timestamp";
+            timestamps(lookup, (stage::END, "__end_us"), parse_timestamp, when)
+        }),
+        Box::new(|| {
+            let period = "a billing period (a date, or YYYYMM)";
+            timestamps(
+                lookup,
+                (stage::BILLING_PERIOD, "__period_us"),
+                billing_period,
+                period,
+            )
+        }),
         Box::new(|| {
             lookup.strings(stage::CHARGE_CATEGORY, &["__charge_category"], |v| {
                 let v = v.unwrap_or_default();
@@ -284,20 +297,6 @@ fn lookup_jobs<'j>(lookup: &'j Lookup, services: &'j ServiceFilter) -> Vec<Job<'
                             schema::CHARGE_CATEGORIES
                         )
                     })
-            })
-        }),
-        Box::new(|| {
-            lookup.strings(stage::BILLING_PERIOD, &["__period"], |v| {
-                v.map(|v| {
-                    billing_period(v).ok_or_else(|| {
-                        format!(
-                            "`{}` is not a billing period (a date, or YYYYMM)",
-                            shorten(v)
-                        )
-                    })
-                })
-                .transpose()
-                .map(|p| vec![p])
             })
         }),
         Box::new(|| {
@@ -418,6 +417,19 @@ fn named_source(file: &Path, format: Format, opts: &IngestOptions) -> Expr {
 /// counted in tokens, day, source, model), before the daily sums.
 fn joined_rows(staged: DataFrame, source: Expr) -> PolarsResult<DataFrame> {
     let day = |us: &str| col(us).cast(schema::timestamp()).cast(DataType::Date);
+    // Rows that name no billing period are billed in their charge day's month (formatting
+    // every row's day costs a tenth of an ingest: only when some row needs it).
+    let period_start = col("__period_us").cast(schema::timestamp());
+    let period = if staged.column("__period_us")?.null_count() > 0 {
+        period_start.fill_null(
+            col("__start_us")
+                .cast(schema::timestamp())
+                .dt()
+                .truncate(lit("1mo")),
+        )
+    } else {
+        period_start
+    };
     let is_llm = col("__llm")
         .eq(lit("true"))
         .or(col("__model").is_not_null());
@@ -449,10 +461,7 @@ fn joined_rows(staged: DataFrame, source: Expr) -> PolarsResult<DataFrame> {
         ])
         .with_columns([
             day("__start_us").alias("__day"),
-            // Rows that name no billing period are billed in their charge day's month.
-            col("__period")
-                .fill_null(day("__start_us").dt().strftime("%Y-%m"))
-                .alias("billing_period"),
+            period.alias("billing_period_start"),
             source.alias("source"),
             col("__billed").alias("billed_cost"),
             col("__effective").alias("effective_cost"),
@@ -502,21 +511,17 @@ fn read_totals(rows: &DataFrame) -> PolarsResult<Vec<ReadTotal>> {
         .group_by([
             col("source"),
             col("__day"),
-            col("billing_period"),
-            col(stage::CURRENCY)
-                .str()
-                .strip_chars(lit(NULL))
-                .alias("currency"),
+            col("billing_period_start"),
+            // Trimmed once per group below, not once per row.
+            col(stage::CURRENCY).alias("currency"),
         ])
         .agg([
             col("__billed").sum().alias("billed"),
             col("__effective").sum().alias("effective"),
             skipped("__billed").alias("skipped_billed"),
             skipped("__effective").alias("skipped_effective"),
-            col(stage::LINE)
-                .n_unique()
-                .cast(DataType::UInt64)
-                .alias("rows"),
+            // Staged rows (a GCP record with credits stages as several).
+            len().cast(DataType::UInt64).alias("rows"),
             corrected("__billed").alias("correction_billed"),
             corrected("__effective").alias("correction_effective"),
         ])
@@ -526,7 +531,7 @@ fn read_totals(rows: &DataFrame) -> PolarsResult<Vec<ReadTotal>> {
             .column(c)?
             .str()?
             .iter()
-            .map(|v| v.unwrap_or_default().to_string())
+            .map(|v| v.unwrap_or_default().trim().to_string())
             .collect())
     };
     let money = |c: &str| -> PolarsResult<Vec<f64>> {
@@ -537,7 +542,12 @@ fn read_totals(rows: &DataFrame) -> PolarsResult<Vec<ReadTotal>> {
             .map(|v| v.unwrap_or(0.0))
             .collect())
     };
-    let (source, period, currency) = (text("source")?, text("billing_period")?, text("currency")?);
+    let (source, currency) = (text("source")?, text("currency")?);
+    let period = sums
+        .column("billing_period_start")?
+        .datetime()?
+        .physical()
+        .clone();
     let (billed, effective) = (money("billed")?, money("effective")?);
     let (skipped_billed, skipped_effective) =
         (money("skipped_billed")?, money("skipped_effective")?);
@@ -549,7 +559,7 @@ fn read_totals(rows: &DataFrame) -> PolarsResult<Vec<ReadTotal>> {
         .map(|i| ReadTotal {
             source: source[i].clone(),
             day: schema::date_of_day_number(days.get(i).unwrap_or_default()),
-            period: period[i].clone(),
+            period: schema::period_name(period.get(i).unwrap_or_default()),
             currency: currency[i].clone(),
             billed: billed[i],
             effective: effective[i],
@@ -606,7 +616,7 @@ const DAILY_KEYS: [&str; 16] = [
     stage::UNIT,
     stage::CURRENCY,
     "__tags",
-    "billing_period",
+    "billing_period_start",
     "source",
 ];
 
@@ -650,7 +660,7 @@ fn daily_rows(rows: DataFrame) -> PolarsResult<DataFrame> {
                 .str()
                 .strip_chars(lit(NULL))
                 .alias("billing_currency"),
-            col("billing_period"),
+            col("billing_period_start"),
             col("__tags").fill_null(lit("{}")).alias("tags"),
             col("source"),
         ])

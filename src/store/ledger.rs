@@ -22,7 +22,7 @@ pub struct ReadTotal {
     /// Of those, what the service filter left out (read, not stored).
     pub skipped_billed: f64,
     pub skipped_effective: f64,
-    /// Records read (file lines or API rows).
+    /// Rows read (file lines or API rows; a GCP record with credits counts once per credit).
     pub rows: u64,
     /// Of the rows read, FOCUS `ChargeClass = Correction` rows: corrections of an earlier
     /// billing period's charges, billed on this one.
@@ -94,37 +94,45 @@ pub struct StoredSum {
 }
 
 /// The sums of a cost partition's rows by billing period and currency (rows without a
-/// period count in their charge day's month).
+/// period count in their charge day's month). A plain loop: a partition is a day of one
+/// source, and a polars group-by per partition costs more than the sums.
 pub(crate) fn stored_sums(
     part: &polars::prelude::DataFrame,
 ) -> polars::prelude::PolarsResult<Vec<StoredSum>> {
-    use polars::prelude::*;
-    let day = col("charge_period_start").cast(DataType::Date);
-    let sums = part
-        .clone()
-        .lazy()
-        .group_by_stable([
-            col("billing_period")
-                .fill_null(day.dt().strftime("%Y-%m"))
-                .alias("period"),
-            col("billing_currency").alias("currency"),
-        ])
-        .agg([col("billed_cost").sum(), col("effective_cost").sum()])
-        .collect()?;
-    let (period, currency) = (
-        sums.column("period")?.str()?,
-        sums.column("currency")?.str()?,
-    );
-    let (billed, effective) = (
-        sums.column("billed_cost")?.f64()?,
-        sums.column("effective_cost")?.f64()?,
-    );
-    Ok((0..sums.height())
-        .map(|i| StoredSum {
-            period: period.get(i).unwrap_or_default().to_string(),
-            currency: currency.get(i).unwrap_or_default().to_string(),
-            billed: billed.get(i).unwrap_or(0.0),
-            effective: effective.get(i).unwrap_or(0.0),
+    let periods = part
+        .column("billing_period_start")?
+        .datetime()?
+        .physical()
+        .clone();
+    let starts = part
+        .column("charge_period_start")?
+        .datetime()?
+        .physical()
+        .clone();
+    let currencies = part.column("billing_currency")?.str()?.clone();
+    let billed = part.column("billed_cost")?.f64()?.clone();
+    let effective = part.column("effective_cost")?.f64()?.clone();
+    let mut sums: BTreeMap<(i64, &str), (f64, f64)> = BTreeMap::new();
+    for i in 0..part.height() {
+        let period = periods.get(i).unwrap_or_else(|| {
+            let day = chrono::DateTime::from_timestamp_micros(starts.get(i).unwrap_or_default())
+                .map(|t| t.date_naive())
+                .unwrap_or_default();
+            crate::schema::month_start_micros(day)
+        });
+        let sum = sums
+            .entry((period, currencies.get(i).unwrap_or_default()))
+            .or_default();
+        sum.0 += billed.get(i).unwrap_or(0.0);
+        sum.1 += effective.get(i).unwrap_or(0.0);
+    }
+    Ok(sums
+        .into_iter()
+        .map(|((period, currency), (billed, effective))| StoredSum {
+            period: crate::schema::period_name(period),
+            currency: currency.to_string(),
+            billed,
+            effective,
         })
         .collect())
 }

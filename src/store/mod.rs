@@ -584,7 +584,7 @@ impl Store {
 }
 
 /// How partitions of `table` are scanned: cost partitions against today's CostRecord
-/// schema, a column added since a partition was written (`billing_period`) read as null.
+/// schema, a column added since a partition was written (`billing_period_start`) read as null.
 pub(crate) fn scan_args(table: Table) -> ScanArgsParquet {
     match table {
         Table::Cost => ScanArgsParquet {

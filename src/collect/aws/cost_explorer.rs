@@ -540,10 +540,10 @@ impl Rows {
                 Column::new("billing_currency".into(), self.currency),
                 // Cost Explorer's months are the invoice's.
                 Column::new(
-                    "billing_period".into(),
+                    "billing_period_start".into(),
                     self.days
                         .iter()
-                        .map(|d| d.format("%Y-%m").to_string())
+                        .map(|d| schema::month_start_micros(*d))
                         .collect::<Vec<_>>(),
                 ),
                 Column::new("tags".into(), self.tags),
