@@ -628,10 +628,7 @@ mod tests {
                 Column::new("billed_cost".into(), vec![1.0; 5]),
                 Column::new("effective_cost".into(), vec![1.0; 5]),
                 Column::new("billing_currency".into(), s("USD")),
-                Column::new(
-                    "billing_period_start".into(),
-                    vec![1_790_812_800_000_000_i64; 5],
-                ),
+                day_column("billing_period_start", &days).unwrap(),
                 Column::new("tags".into(), tags.to_vec()),
                 Column::new("source".into(), s("focus:1")),
             ],

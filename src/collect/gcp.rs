@@ -253,6 +253,7 @@ const COLUMNS: &[&str] = &[
     "resource_labels",
     "cost_type",
     "currency",
+    "invoice_month",
     "cost",
     "usage_amount",
     "usage_unit",

@@ -419,16 +419,22 @@ fn joined_rows(staged: DataFrame, source: Expr) -> PolarsResult<DataFrame> {
     let day = |us: &str| col(us).cast(schema::timestamp()).cast(DataType::Date);
     // Rows that name no billing period are billed in their charge day's month (formatting
     // every row's day costs a tenth of an ingest: only when some row needs it).
-    let period_start = col("__period_us").cast(schema::timestamp());
+    // Through a Date: an integer cast straight to the zoned timestamp type loses its zone.
+    let as_timestamp = |e: Expr| {
+        e.cast(schema::timestamp())
+            .cast(DataType::Date)
+            .cast(schema::timestamp())
+    };
     let period = if staged.column("__period_us")?.null_count() > 0 {
-        period_start.fill_null(
-            col("__start_us")
-                .cast(schema::timestamp())
+        as_timestamp(col("__period_us")).fill_null(
+            as_timestamp(col("__start_us"))
                 .dt()
-                .truncate(lit("1mo")),
+                .truncate(lit("1mo"))
+                .cast(DataType::Date)
+                .cast(schema::timestamp()),
         )
     } else {
-        period_start
+        as_timestamp(col("__period_us"))
     };
     let is_llm = col("__llm")
         .eq(lit("true"))

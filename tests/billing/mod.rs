@@ -428,6 +428,7 @@ fn an_azure_view_is_told_by_name_content_or_flag() {
 // ---------------------------------------------------------------------------------------------
 // `reconcile`: as read = stored = counted = attributed, per source and billing period.
 
+use chrono::Datelike;
 use polars::prelude::*;
 use std::collections::BTreeMap;
 
@@ -1028,5 +1029,62 @@ fn cost_explorer_keeps_the_currency_it_reports() {
             .all(|x| x["currency"] == "EUR"),
         "{r:#}"
     );
+    assert_eq!(r["ok"], true);
+}
+
+#[test]
+fn the_bigquery_collector_keeps_the_currency_and_the_invoice_month() {
+    use super::gcp::{export_row, BqEmulator, GcpEnv};
+    let bq = BqEmulator::start();
+    bq.create_export_table();
+    let day = days_ago(3);
+    // Billed in yen, on the invoice of the month after the usage day (a late row).
+    let next_month = (day.with_day(1).unwrap() + chrono::Duration::days(32))
+        .format("%Y%m")
+        .to_string();
+    let rows: Vec<(f64, Vec<f64>)> = vec![(1200.0, vec![-200.0]), (300.0, vec![])];
+    let mut export = Vec::new();
+    for (cost, credits) in &rows {
+        let mut row = export_row(
+            day,
+            "p-a",
+            &[],
+            &[],
+            "Vertex AI",
+            "Gemini 2.5 Pro Text Input - Predictions",
+            *cost,
+            1e6,
+            credits,
+        );
+        row["currency"] = json!("JPY");
+        row["invoice"]["month"] = json!(next_month);
+        export.push(row);
+    }
+    bq.insert(&export);
+    let invoiced: f64 = rows.iter().map(|(c, cr)| c + cr.iter().sum::<f64>()).sum();
+    let env = GcpEnv::new(&format!(
+        "endpoint = \"{}\"\ncredentials = \"anonymous\"\nlate_days = 3",
+        bq.url()
+    ));
+    let out = env.run(&[
+        "collect",
+        "--from",
+        &day.to_string(),
+        "--to",
+        &day.to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.json(&["reconcile", "--format", "json"]);
+    let rows = r["reconciliation"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{r:#}");
+    let period = format!("{}-{}", &next_month[..4], &next_month[4..]);
+    assert_eq!(rows[0]["period"], period.as_str());
+    assert_eq!(rows[0]["currency"], "JPY");
+    assert_eq!(cents(money(&rows[0]["read"]).0), cents(invoiced));
+    assert_eq!(cents(money(&rows[0]["attributed"]).0), cents(invoiced));
     assert_eq!(r["ok"], true);
 }

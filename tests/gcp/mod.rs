@@ -485,7 +485,8 @@ pub fn bigquery_handler(
             {"name": "sku_id", "type": "STRING"}, {"name": "sku", "type": "STRING"},
             {"name": "region", "type": "STRING"}, {"name": "project_labels", "type": "STRING"},
             {"name": "resource_labels", "type": "STRING"}, {"name": "cost_type", "type": "STRING"},
-            {"name": "currency", "type": "STRING"}, {"name": "cost", "type": "FLOAT"},
+            {"name": "currency", "type": "STRING"}, {"name": "invoice_month", "type": "STRING"},
+            {"name": "cost", "type": "FLOAT"},
             {"name": "usage_amount", "type": "FLOAT"}, {"name": "usage_unit", "type": "STRING"},
             {"name": "credits", "type": "FLOAT"}, {"name": "export_rows", "type": "INTEGER"}]});
         let row = |day: &str, cost: &str| {
@@ -494,7 +495,7 @@ pub fn bigquery_handler(
             {"v": "01A2B3-C4D5E6-F7A8B9"}, {"v": day}, {"v": "p-search"}, {"v": "Vertex AI"},
             {"v": "AB12"}, {"v": "Gemini 2.5 Pro Text Input - Predictions"}, {"v": "us-central1"},
             {"v": "[{\"key\":\"team\",\"value\":\"search\"}]"}, {"v": "[]"}, {"v": "regular"},
-            {"v": "USD"}, {"v": cost}, {"v": "1000000"}, {"v": "count"}, {"v": "-0.5"}, {"v": "1"}]})
+            {"v": "USD"}, {"v": day.replace('-', "")[..6].to_string()}, {"v": cost}, {"v": "1000000"}, {"v": "count"}, {"v": "-0.5"}, {"v": "1"}]})
         };
         let d1 = days_ago(3).to_string();
         let d2 = days_ago(2).to_string();

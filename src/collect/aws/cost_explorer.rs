@@ -32,7 +32,7 @@ use aws_sdk_costexplorer::types::{
     DateInterval, Dimension, DimensionValues, Expression, Granularity, GroupDefinition,
     GroupDefinitionType,
 };
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -539,13 +539,14 @@ impl Rows {
                 Column::new("effective_cost".into(), self.effective),
                 Column::new("billing_currency".into(), self.currency),
                 // Cost Explorer's months are the invoice's.
-                Column::new(
-                    "billing_period_start".into(),
-                    self.days
+                schema::day_column(
+                    "billing_period_start",
+                    &self
+                        .days
                         .iter()
-                        .map(|d| schema::month_start_micros(*d))
+                        .map(|d| d.with_day(1).unwrap_or(*d))
                         .collect::<Vec<_>>(),
-                ),
+                )?,
                 Column::new("tags".into(), self.tags),
                 Column::new("source".into(), vec![SOURCE; n]),
             ],
