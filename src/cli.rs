@@ -187,10 +187,16 @@ pub enum Command {
 /// Arguments of `spendlens reconcile`.
 #[derive(Debug, clap::Args)]
 pub struct ReconcileArgs {
-    /// Charge days to reconcile (default: every stored day) and, with --currency, only
-    /// the rows in that currency (each currency is reconciled on its own).
-    #[command(flatten)]
-    pub span: Span,
+    /// First charge day (inclusive, YYYY-MM-DD). Default: the first day in the store.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last charge day (inclusive, YYYY-MM-DD). Default: the last day in the store.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Only the rows in this currency (each currency is reconciled on its own; none is
+    /// ever added to another).
+    #[arg(long)]
+    pub currency: Option<String>,
     #[arg(long, value_enum, default_value = "md")]
     pub format: MdOrJson,
 }

@@ -17,15 +17,12 @@ pub fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode> {
             store.dir().display().to_string()
         ));
     };
-    let (from, to) = (
-        args.span.from.unwrap_or(first),
-        args.span.to.unwrap_or(last),
-    );
+    let (from, to) = (args.from.unwrap_or(first), args.to.unwrap_or(last));
     if from > to {
         bail!(crate::analyse::AnalyseError::BadPeriod { from, to });
     }
     let mut rows = reconcile(&store, &attributor(&config, &store)?, from, to)?;
-    if let Some(currency) = &args.span.currency {
+    if let Some(currency) = &args.currency {
         rows.retain(|r| r.currency.eq_ignore_ascii_case(currency));
     }
     emit(&match args.format {
