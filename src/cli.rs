@@ -197,8 +197,20 @@ pub struct ReconcileArgs {
     /// ever added to another).
     #[arg(long)]
     pub currency: Option<String>,
+    /// Only this billing period (`YYYY-MM`, the invoice's month): every stored row billed on
+    /// it, whatever its charge day (a late row of the month before included), unless
+    /// --from / --to narrow the days.
+    #[arg(long, value_name = "YYYY-MM", value_parser = billing_period)]
+    pub period: Option<String>,
     #[arg(long, value_enum, default_value = "md")]
     pub format: MdOrJson,
+}
+
+/// A `YYYY-MM` billing period.
+fn billing_period(s: &str) -> Result<String, String> {
+    NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+        .map(|_| s.to_string())
+        .map_err(|_| format!("`{s}` is not a billing period; write it as YYYY-MM (2026-10)"))
 }
 
 /// Markdown for people, JSON for programs.

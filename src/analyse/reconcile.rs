@@ -155,11 +155,15 @@ pub fn reconcile(
         add_sums(&rows, "counted", &mut days)?;
         add_sums(&attributed, "attributed", &mut days)?;
     }
-    let pairing = views::Pairing::of(&manifest);
-    Ok(days
-        .into_iter()
+    Ok(summarise_all(days, &manifest))
+}
+
+/// One row per source, period and currency, from their days' figures.
+fn summarise_all(days: DayFigures, manifest: &Manifest) -> Vec<Reconciliation> {
+    let pairing = views::Pairing::of(manifest);
+    days.into_iter()
         .map(|(key, by_day)| summarise(key, &by_day, &pairing))
-        .collect())
+        .collect()
 }
 
 /// As read, stored and counted from the manifest alone (the totals recorded with each
@@ -201,10 +205,7 @@ pub fn recorded(
             });
         }
     }
-    Ok(days
-        .into_iter()
-        .map(|(key, by_day)| summarise(key, &by_day, &pairing))
-        .collect())
+    Ok(summarise_all(days, &manifest))
 }
 
 /// The ledger's totals of the days, by source, period, currency and day.

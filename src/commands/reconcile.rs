@@ -25,6 +25,9 @@ pub fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode> {
     if let Some(currency) = &args.currency {
         rows.retain(|r| r.currency.eq_ignore_ascii_case(currency));
     }
+    if let Some(period) = &args.period {
+        rows.retain(|r| r.period == *period);
+    }
     emit(&match args.format {
         MdOrJson::Md => to_markdown(&rows, from, to),
         MdOrJson::Json => to_json(&rows, from, to) + "\n",

@@ -116,7 +116,7 @@ fn date_number(d: chrono::NaiveDate) -> i64 {
 }
 
 /// (day, resource, meter, actual, amortized, quantity) rows of the scenario.
-fn scenario() -> Vec<(chrono::NaiveDate, String, &'static str, f64, f64, f64)> {
+pub fn scenario() -> Vec<(chrono::NaiveDate, String, &'static str, f64, f64, f64)> {
     let (d1, d2) = (days_ago(4), days_ago(3));
     let search = resource("rg-search", "aoai-search");
     let untagged = resource("rg-search", "aoai-untagged");

@@ -386,26 +386,19 @@ fn an_azure_view_is_told_by_name_content_or_flag() {
     std::fs::copy(shared("azure/EA_ActualCost_Small.csv"), &plain_actual).unwrap();
     let plain_amortized = env.path("september-2.csv");
     std::fs::copy(shared("azure/EA_AmortizedCost_Small.csv"), &plain_amortized).unwrap();
-    let out = env.ok(&[
-        "ingest",
-        "--services",
-        "all",
-        plain_actual.to_str().unwrap(),
-    ]);
-    assert!(
-        out.contains("Azure actual cost view (from its content: a commitment purchase)"),
-        "{out}"
-    );
-    let out = env.ok(&[
-        "ingest",
-        "--services",
-        "all",
-        plain_amortized.to_str().unwrap(),
-    ]);
-    assert!(
-        out.contains("Azure amortized cost view (from its content"),
-        "{out}"
-    );
+    for (file, told) in [
+        (
+            &plain_actual,
+            "Azure actual cost view (from its content: a commitment purchase)",
+        ),
+        (
+            &plain_amortized,
+            "Azure amortized cost view (from its content: reservation usage with a cost)",
+        ),
+    ] {
+        let out = env.ok(&["ingest", "--services", "all", file.to_str().unwrap()]);
+        assert!(out.contains(told), "{out}");
+    }
     let (b, e) = billed_and_effective(&env);
     assert_eq!((cents(b), cents(e)), (855, 1630));
 
@@ -848,6 +841,18 @@ fn currencies_and_invoice_months_are_kept_as_the_bill_states_them() {
         assert_eq!(cents(money(&x["read"]).0), cents(*total), "{period}");
         assert_eq!(cents(money(&x["counted"]).0), cents(*total), "{period}");
     }
+    // One invoice month, whatever the charge days: November's yen include 31 October.
+    let (code, november, _) = reconcile_json(&env, &["--period", "2026-11", "--currency", "JPY"]);
+    assert_eq!(code, Some(0));
+    let november = november["reconciliation"].as_array().unwrap();
+    assert_eq!(november.len(), 1, "{november:#?}");
+    assert_eq!(
+        cents(money(&november[0]["read"]).0),
+        cents(by_invoice["2026-11"])
+    );
+    assert!(env
+        .fails(&["reconcile", "--period", "2026-13"])
+        .contains("YYYY-MM"));
     let azure_row = rows.iter().find(|x| x["currency"] == "EUR").unwrap();
     assert_eq!(cents(money(&azure_row["read"]).0), cents(euros));
     // Never added together: a report needs one currency, and gives that currency's total.
@@ -1087,4 +1092,43 @@ fn the_bigquery_collector_keeps_the_currency_and_the_invoice_month() {
     assert_eq!(cents(money(&rows[0]["read"]).0), cents(invoiced));
     assert_eq!(cents(money(&rows[0]["attributed"]).0), cents(invoiced));
     assert_eq!(r["ok"], true);
+}
+
+#[test]
+fn the_cost_management_collector_keeps_the_currency_it_reports() {
+    use super::azure::{azure_handler, days_ago, scenario, AzureEnv};
+    // The documented answers, for an account billed in euros.
+    let inner = azure_handler(false, 1.0);
+    let server = StandIn::start(move |req, n| {
+        let mut reply = inner(req, n);
+        reply.body =
+            serde_json::from_str(&reply.body.to_string().replace("\"USD\"", "\"EUR\"")).unwrap();
+        reply
+    });
+    let env = AzureEnv::new(&server.url(), "");
+    let (d1, d2) = (days_ago(4).to_string(), days_ago(3).to_string());
+    let out = env.run(&["collect", "--from", &d1, "--to", &d2]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = env.run(&["reconcile", "--format", "json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    let rows = r["reconciliation"].as_array().unwrap();
+    assert!(
+        !rows.is_empty() && rows.iter().all(|x| x["currency"] == "EUR"),
+        "{r:#}"
+    );
+    // Billed from the ActualCost query, effective from the AmortizedCost query, in euros.
+    let actual: f64 = scenario().iter().map(|s| s.3).sum();
+    let amortized: f64 = scenario().iter().map(|s| s.4).sum();
+    let sum = |figure: &str, column: &str| -> f64 {
+        rows.iter()
+            .map(|x| x[figure][column].as_f64().unwrap())
+            .sum()
+    };
+    assert_eq!(cents(sum("read", "billed")), cents(actual));
+    assert_eq!(cents(sum("attributed", "effective")), cents(amortized));
 }
