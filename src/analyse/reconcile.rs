@@ -140,9 +140,10 @@ pub fn reconcile(
     end: NaiveDate,
 ) -> Result<Vec<Reconciliation>, AnalyseError> {
     let manifest = store.manifest()?;
+    let pairing = views::Pairing::of(&manifest);
     let mut days = DayFigures::new();
     read_totals(&manifest, start, end, &mut days);
-    if let Some(rows) = stored_rows(store, &manifest, start, end)? {
+    if let Some(rows) = stored_rows(store, &pairing, start, end)? {
         // Attribution works on CostRecord rows (the raw amounts beside them left out).
         let records = rows.clone().lazy().select(
             crate::schema::COST_COLUMNS
@@ -151,33 +152,31 @@ pub fn reconcile(
                 .collect::<Vec<_>>(),
         );
         let attributed = attributor.apply(records)?;
-        add_sums(&rows, "stored", &mut days)?;
-        add_sums(&rows, "counted", &mut days)?;
-        add_sums(&attributed, "attributed", &mut days)?;
+        add_sums(&rows, Figure::Stored, &mut days)?;
+        add_sums(&rows, Figure::Counted, &mut days)?;
+        add_sums(&attributed, Figure::Attributed, &mut days)?;
     }
-    Ok(summarise_all(days, &manifest))
+    Ok(summarise_all(days, &pairing))
 }
 
 /// One row per source, period and currency, from their days' figures.
-fn summarise_all(days: DayFigures, manifest: &Manifest) -> Vec<Reconciliation> {
-    let pairing = views::Pairing::of(manifest);
+fn summarise_all(days: DayFigures, pairing: &views::Pairing) -> Vec<Reconciliation> {
     days.into_iter()
-        .map(|(key, by_day)| summarise(key, &by_day, &pairing))
+        .map(|(key, by_day)| summarise(key, &by_day, pairing))
         .collect()
 }
 
 /// As read, stored and counted from the manifest alone (the totals recorded with each
 /// partition), without reading a row or attributing: what a report carries as its
 /// `reconciliation`, at no cost to the report. Attribution's share is the report's totals.
-pub fn recorded(
-    store: &Store,
+pub(crate) fn recorded(
+    manifest: &Manifest,
+    pairing: &views::Pairing,
     start: NaiveDate,
     end: NaiveDate,
-) -> Result<Vec<Reconciliation>, AnalyseError> {
-    let manifest = store.manifest()?;
+) -> Vec<Reconciliation> {
     let mut days = DayFigures::new();
-    read_totals(&manifest, start, end, &mut days);
-    let pairing = views::Pairing::of(&manifest);
+    read_totals(manifest, start, end, &mut days);
     for p in manifest.partitions.values() {
         if p.table != Table::Cost || p.day < start || p.day > end {
             continue;
@@ -205,7 +204,7 @@ pub fn recorded(
             });
         }
     }
-    Ok(summarise_all(days, &manifest))
+    summarise_all(days, pairing)
 }
 
 /// The ledger's totals of the days, by source, period, currency and day.
@@ -246,14 +245,13 @@ fn read_totals(manifest: &Manifest, start: NaiveDate, end: NaiveDate, days: &mut
 /// kept beside as `__stored_*`), or `None` when there are none.
 fn stored_rows(
     store: &Store,
-    manifest: &Manifest,
+    pairing: &views::Pairing,
     start: NaiveDate,
     end: NaiveDate,
 ) -> Result<Option<DataFrame>, AnalyseError> {
     let Some(lf) = store.scan(Table::Cost)? else {
         return Ok(None);
     };
-    let pairing = views::Pairing::of(manifest);
     let mut paired: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for day in start.iter_days().take_while(|d| *d <= end) {
         for source in pairing.paired_on(day) {
@@ -274,12 +272,22 @@ fn stored_rows(
     Ok((rows.height() > 0).then_some(rows))
 }
 
-/// Add `rows`' sums per source, period, currency and day to the figure `which` names:
-/// `stored` (the raw amounts), `counted` or `attributed` (the amounts as read).
-fn add_sums(rows: &DataFrame, which: &str, days: &mut DayFigures) -> Result<(), AnalyseError> {
+/// Which figure a frame's sums are.
+#[derive(Clone, Copy)]
+enum Figure {
+    /// The raw amounts (`__stored_*`, beside the paired ones).
+    Stored,
+    /// The amounts with Azure's views paired.
+    Counted,
+    /// The amounts after attribution.
+    Attributed,
+}
+
+/// Add `rows`' sums per source, period, currency and day to the figure `which`.
+fn add_sums(rows: &DataFrame, which: Figure, days: &mut DayFigures) -> Result<(), AnalyseError> {
     let (billed, effective) = match which {
-        "stored" => ("__stored_billed", "__stored_effective"),
-        _ => ("billed_cost", "effective_cost"),
+        Figure::Stored => ("__stored_billed", "__stored_effective"),
+        Figure::Counted | Figure::Attributed => ("billed_cost", "effective_cost"),
     };
     let sums = rows
         .clone()
@@ -319,9 +327,9 @@ fn add_sums(rows: &DataFrame, which: &str, days: &mut DayFigures) -> Result<(), 
             effective: e.get(i).unwrap_or(0.0),
         };
         match which {
-            "stored" => f.stored.add(money),
-            "counted" => f.counted.add(money),
-            _ => f.attributed.get_or_insert_with(Money::default).add(money),
+            Figure::Stored => f.stored.add(money),
+            Figure::Counted => f.counted.add(money),
+            Figure::Attributed => f.attributed.get_or_insert_with(Money::default).add(money),
         }
     }
     Ok(())

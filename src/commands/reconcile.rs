@@ -35,7 +35,7 @@ pub fn run(cli: &Cli, args: &ReconcileArgs) -> Result<ExitCode> {
     let failed: Vec<_> = rows.iter().filter(|r| !r.ok).collect();
     for r in &failed {
         eprintln!(
-            "reconcile: {} {} ({}) differs by more than 0.01{}",
+            "reconcile: {} {} ({}) differs by more than 0.01{}\nhint: ingest that source's export (or collect its days) again to replace the stored days with what it says; if it still differs, the figures above say at which step",
             r.source,
             r.period,
             r.currency,

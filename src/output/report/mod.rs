@@ -202,18 +202,18 @@ pub struct ReportOptions {
 
 /// The months overlapping `period` with one Azure cost view only.
 fn unpaired_views(
-    store: &Store,
+    pairing: &crate::store::views::Pairing,
     period: &Period,
-) -> Result<Vec<crate::store::views::UnpairedView>, crate::store::StoreError> {
+) -> Vec<crate::store::views::UnpairedView> {
     let (first, last) = (
         period.start.format("%Y-%m").to_string(),
         period.end.format("%Y-%m").to_string(),
     );
-    Ok(crate::store::views::Pairing::of(&store.manifest()?)
+    pairing
         .unpaired()
         .into_iter()
         .filter(|v| v.month >= first && v.month <= last)
-        .collect())
+        .collect()
 }
 
 /// Default number of (provider, team, feature, model) series the daily rows keep whole. A
@@ -313,8 +313,12 @@ pub fn build(
         .collect();
     drop(t);
     let sources = store.source_status(period.end, opts.stale_after_days)?;
-    let cost_views = unpaired_views(store, &period)?;
-    let reconciliation = analyse::reconcile::recorded(store, period.start, period.end)?;
+    // One read of the manifest for both: the views it holds and the totals recorded in it.
+    let manifest = store.manifest()?;
+    let pairing = crate::store::views::Pairing::of(&manifest);
+    let cost_views = unpaired_views(&pairing, &period);
+    let reconciliation =
+        analyse::reconcile::recorded(&manifest, &pairing, period.start, period.end);
     let _t = crate::timing::phase("report: anomalies");
     let anomalies = match anomaly_frame {
         Some(frame) => anomalies::detect(
