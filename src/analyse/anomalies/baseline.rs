@@ -13,7 +13,7 @@ pub struct Baseline {
 }
 
 /// Days of history needed before a day is judged (other than as new spend).
-pub(crate) const MIN_HISTORY: usize = 7;
+pub const MIN_HISTORY: usize = 7;
 
 pub(super) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
@@ -56,6 +56,38 @@ pub fn baseline(x: &[f64], t: usize, first: Option<usize>) -> Option<Baseline> {
         reference,
         scale,
     })
+}
+
+/// The day-to-day noise of series `x` before day `t`, as a share of its level: from the
+/// week-over-week changes of the four weeks before `t` (up to 21 pairs of the same weekday,
+/// as a robust standard deviation: 1.4826 × their median absolute relative change / √2).
+/// Four reference days alone say little about noise (their spread is often tiny by
+/// chance), which made a noisy series alarm every few weeks; 0 with fewer than
+/// [`MIN_NOISE_PAIRS`] pairs.
+/// Week-over-week pairs needed for a noise estimate (a series' second week has them).
+const MIN_NOISE_PAIRS: usize = 3;
+
+pub(super) fn relative_noise(x: &[f64], t: usize, first: Option<usize>) -> f64 {
+    let start = first.unwrap_or(0).max(t.saturating_sub(28)) + 7;
+    let mut changes: Vec<f64> = (start..t)
+        .filter_map(|s| {
+            let mean = (x[s] + x[s - 7]) / 2.0;
+            (mean > 0.0).then(|| ((x[s] - x[s - 7]) / mean).abs())
+        })
+        .collect();
+    if changes.len() < MIN_NOISE_PAIRS {
+        return 0.0;
+    }
+    1.4826 * median(&mut changes) / std::f64::consts::SQRT_2
+}
+
+/// The spread a day's impact has from noise alone: the day's own noise and that of the
+/// median it is compared with (a median of n days has about π/2 × σ² / n variance), in
+/// money, at the baseline's level.
+fn noise_scale(x: &[f64], t: usize, first: Option<usize>, b: &Baseline) -> f64 {
+    let n = b.reference.len().max(1) as f64;
+    let sigma = relative_noise(x, t, first) * b.expected;
+    sigma * (1.0 + std::f64::consts::FRAC_PI_2 / n).sqrt()
 }
 
 /// Six of the seven days ending at `t` each grew by at least `growth` over the day before.
@@ -134,14 +166,22 @@ pub(super) fn flag_days(x: &[f64], from: usize, to: usize, cfg: &AnomalyConfig) 
             continue;
         }
         let pct = impact / b.expected;
-        let score = impact / b.scale;
         let rising = impact >= cfg.min_impact && pct >= cfg.min_impact_pct;
+        let falling = impact <= -cfg.min_impact && pct <= -cfg.drop_pct;
+        if !rising && !falling {
+            continue;
+        }
+        // Past both floors: judge the score against the series' own noise too (only here:
+        // it reads four weeks of days).
+        let mut b = b;
+        b.scale = b.scale.max(noise_scale(x, t, first, &b));
+        let score = impact / b.scale;
         let ramp_now = ramping(x, t, cfg.ramp_daily_growth);
         let kind = if rising && ramp_now {
             Some(Kind::Ramp)
         } else if rising && !ramp_now && score >= cfg.min_score {
             Some(Kind::Spike)
-        } else if impact <= -cfg.min_impact && pct <= -cfg.drop_pct && score <= -cfg.min_score {
+        } else if falling && score <= -cfg.min_score {
             Some(Kind::Drop)
         } else {
             None
