@@ -58,8 +58,11 @@ pub(super) fn gcp_export(days: &[NaiveDate]) -> String {
                 }
                 let tokens = tokens.round();
                 let cost = tokens * per_token(price);
-                // Promotional credit on the research project for the first 30 days.
-                let credits = if *stream == "eval-harness" && i < 30 && kind == "Text Input" {
+                // Promotional credit on the research project until CREDITS_END_DAY.
+                let credits = if *stream == "eval-harness"
+                    && i < super::CREDITS_END_DAY
+                    && kind == "Text Input"
+                {
                     json!([{"name": "Vertex AI Trial Credit", "amount": -(cost * 0.4), "full_name": null, "id": "PROMO-2026-VERTEX", "type": "PROMOTION"}])
                 } else {
                     json!([])

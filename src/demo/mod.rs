@@ -12,7 +12,8 @@
 //!
 //! Hidden in it: on day 72 (2026-10-14 with the default end) the search team's `rag-answer`
 //! feature moves from Claude 3.5 Haiku to Claude Sonnet 4 with the same token volumes:
-//! spend about 4x (3.75x) on that feature with flat traffic.
+//! spend about 4x (3.75x) on that feature with flat traffic. And on day 30 (2026-09-02) the
+//! research project's Vertex trial credit ends: its spend steps up by the credit for good.
 
 mod aws;
 mod azure;
@@ -37,6 +38,9 @@ use std::path::{Path, PathBuf};
 pub(crate) const DAYS: i64 = 90;
 /// Day index (0-based) of the hidden model switch.
 pub const SPIKE_DAY: i64 = 72;
+/// Day index (0-based) of the first day without the research project's trial credit
+/// (2026-09-02 with the default end): its spend steps up by the credit and stays there.
+pub const CREDITS_END_DAY: i64 = 30;
 
 pub(crate) const DEMO_CONFIG: &str = r#"# spendlens demo configuration (see docs/configuration.md)
 [nightly]

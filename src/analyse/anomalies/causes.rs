@@ -54,10 +54,13 @@ pub(super) const MOST_CAUSES: usize = 5;
 pub(super) const LEAST_CAUSE: f64 = 0.005;
 
 /// Token segments (model, usage type) -> (cost before, tokens before, cost now, tokens now),
-/// the before side scaled; and the cost of everything else before and now.
+/// the before side scaled; credits before and now; and the cost of everything else before
+/// and now.
 #[derive(Default)]
 pub(super) struct Mix {
     pub(super) segments: HashMap<(String, String), [f64; 4]>,
+    pub(super) credits0: f64,
+    pub(super) credits1: f64,
     pub(super) other0: f64,
     pub(super) other1: f64,
 }
@@ -67,7 +70,8 @@ impl Mix {
         let (segments, other0, other1) = (&self.segments, self.other0, self.other1);
         let q0: f64 = segments.values().map(|s| s[1]).sum();
         let q1: f64 = segments.values().map(|s| s[3]).sum();
-        if q0 <= 0.0 && q1 <= 0.0 {
+        let credits = self.credits1 - self.credits0;
+        if q0 <= 0.0 && q1 <= 0.0 && credits == 0.0 {
             return None;
         }
         let c0: f64 = segments.values().map(|s| s[0]).sum();
@@ -93,6 +97,7 @@ impl Mix {
             volume: round(volume),
             mix: round(mix),
             rate: round(rate),
+            credits: round(credits),
             other: round(other1 - other0),
             tokens_expected: q0.round(),
             tokens_actual: q1.round(),

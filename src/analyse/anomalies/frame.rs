@@ -347,13 +347,23 @@ impl Frame {
                     .fill_null(lit(0.0))
                     .gt(lit(0.0))
                     .alias("__counted"),
+                crate::schema::equals(col("charge_category"), "Credit")
+                    .fill_null(lit(false))
+                    .alias("__credit"),
                 col("model"),
                 col("usage_type"),
                 col("effective_cost").alias("cost"),
                 col("consumed_quantity").fill_null(lit(0.0)).alias("qty"),
             ])
             .collect()?;
-        let keys = ["__flag", "__now", "__counted", "model", "usage_type"];
+        let keys = [
+            "__flag",
+            "__now",
+            "__counted",
+            "__credit",
+            "model",
+            "usage_type",
+        ];
         let codes = crate::coded::code_named(&rows, keys)?;
         let df = crate::coded::sum_by(&rows, &keys, &codes, &["cost", "qty"])?
             .lazy()
@@ -367,6 +377,7 @@ impl Frame {
         let flag = df.column("__flag")?.idx()?;
         let now = df.column("__now")?.bool()?;
         let is_token = df.column("__token")?.bool()?;
+        let is_credit = df.column("__credit")?.bool()?;
         let model = text_values(df.column("__model")?)?;
         let usage = text_values(df.column("usage_type")?)?;
         let cost = df.column("cost")?.f64()?;
@@ -380,6 +391,14 @@ impl Frame {
             let m = mixes[f].get_or_insert_with(Mix::default);
             let is_now = now.get(i).unwrap_or(false);
             let c = cost.get(i).unwrap_or(0.0);
+            if is_credit.get(i).unwrap_or(false) {
+                if is_now {
+                    m.credits1 += c;
+                } else {
+                    m.credits0 += c / scale.n_ref * scale.k;
+                }
+                continue;
+            }
             if !is_token.get(i).unwrap_or(false) {
                 if is_now {
                     m.other1 += c;
