@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  anomalies found when asked to fail on them (`anomalies --fail-on SEVERITY`,\n     `nightly --fail-on-anomaly SEVERITY`); a difference over $0.01 found by `reconcile`\n  2  error (bad input, bad config, store locked, I/O, a nightly source or feed that\n     failed); nothing half-written";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  open (not acknowledged) incidents found when asked to fail on them (`anomalies\n     --fail-on SEVERITY`, `nightly --fail-on-anomaly SEVERITY`); a difference over $0.01\n     found by `reconcile`\n  2  error (bad input, bad config, store locked, I/O, a nightly source or feed that\n     failed); nothing half-written";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,17 +69,18 @@ pub enum ReportFormat {
     Html,
 }
 
-/// Where `publish` and `nightly` send the daily attributed rollups and anomalies.
+/// Where `publish` and `nightly` send the daily attributed rollups and incidents.
 #[derive(Debug, clap::Args)]
 pub struct Feeds {
     /// PostgreSQL URL (`postgres://user:password@host:5432/db`); the period's days are
-    /// replaced in `spendlens_daily_cost` and `spendlens_anomalies` in one transaction.
+    /// replaced in `spendlens_daily_cost`, `spendlens_incidents` and `spendlens_anomalies` in one
+    /// transaction.
     #[arg(long, env = "SPENDLENS_POSTGRES_URL", hide_env_values = true)]
     pub postgres: Option<String>,
-    /// Write `daily_cost.parquet` and `anomalies.parquet` into this directory.
+    /// Write `daily_cost.parquet`, `incidents.parquet` and `anomalies.parquet` into this directory.
     #[arg(long, value_name = "DIR")]
     pub parquet: Option<PathBuf>,
-    /// Write `daily_cost.csv` and `anomalies.csv` into this directory.
+    /// Write `daily_cost.csv`, `incidents.csv` and `anomalies.csv` into this directory.
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
 }
@@ -126,13 +127,16 @@ pub enum Command {
     /// Spend report: totals, tag coverage, by provider / team / feature / model, top movers.
     #[command(after_help = EXIT_CODES)]
     Report(ReportArgs),
-    /// Anomalies in daily spend (total, provider, team, team/feature, model, account,
-    /// resource), each with its root causes and volume / mix / rate decomposition.
+    /// Incidents in daily spend: each change once, however many series (total, provider,
+    /// team, team/feature, model, account, resource) it moved, with its root causes and
+    /// volume / mix / rate / credits decomposition.
     ///
-    /// A day is flagged when it is far from the median of the same weekday over the previous
-    /// four weeks (robust z-score) and its impact passes both floors of [anomalies] in the
-    /// config (default $50 and 25%).
-    #[command(after_help = EXIT_CODES)]
+    /// A day of a series is flagged when it is far from the median of the same weekday over
+    /// the previous four weeks (robust z-score) and its impact passes both floors of
+    /// [anomalies] in the config (default $50 and 25%); flags that share their money are one
+    /// incident. `anomalies ack ID --as planned|expected|false-positive` records a verdict;
+    /// acknowledged incidents stay listed but no longer fail `--fail-on` or `nightly`.
+    #[command(after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
     Anomalies(AnomaliesArgs),
     /// Investigate a selection of spend: daily series, a focus day against its baseline, top
     /// movers beneath it, unit costs before and after, volume / mix / rate.
@@ -267,12 +271,58 @@ pub struct AnomaliesArgs {
     pub span: Span,
     #[arg(long, value_enum, default_value = "table")]
     pub format: TextFormat,
-    /// Only list anomalies of at least this severity.
+    /// Only list incidents of at least this severity.
     #[arg(long, value_enum, default_value = "low")]
     pub min_severity: Severity,
-    /// Exit with code 1 when an anomaly of at least this severity is found.
+    /// Exit with code 1 when an open (not acknowledged) incident of at least this severity
+    /// is found.
     #[arg(long, value_enum)]
     pub fail_on: Option<Severity>,
+    /// Which incidents to list: open ones, acknowledged ones, or all.
+    #[arg(long, value_enum, default_value = "all")]
+    pub status: StatusFilter,
+    /// One row per flagged series (the flags incidents are made of) instead of incidents.
+    #[arg(long)]
+    pub series: bool,
+    #[command(subcommand)]
+    pub action: Option<AnomaliesAction>,
+}
+
+/// Incidents `anomalies --status` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Open,
+    Acked,
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnomaliesAction {
+    /// Record a verdict on an incident: it stays listed with its status, but no longer fails
+    /// `anomalies --fail-on` or the nightly exit code. Kept in the store (survives
+    /// re-ingest and re-collection); acknowledging again replaces the verdict.
+    #[command(after_help = EXIT_CODES)]
+    Ack(AckArgs),
+}
+
+/// Arguments of `spendlens anomalies ack`.
+#[derive(Debug, clap::Args)]
+pub struct AckArgs {
+    /// The incident's id, as `anomalies` lists it (e.g. `2026-10-14-3fa2c1`).
+    pub id: String,
+    /// What the incident is.
+    #[arg(long = "as", value_enum)]
+    pub verdict: crate::store::acks::Verdict,
+    /// Why, for whoever reads the report next.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// The verdict covers the incident up to this day: if it is still under way after it,
+    /// it is open again.
+    #[arg(long)]
+    pub until: Option<NaiveDate>,
+    /// The store's currency the incident is in, when it holds several.
+    #[arg(long)]
+    pub currency: Option<String>,
 }
 
 /// Arguments of `spendlens investigate`.
@@ -334,8 +384,8 @@ pub struct NightlyArgs {
     /// Directory for the report and dashboard files.
     #[arg(long, default_value = "spendlens-out")]
     pub out: PathBuf,
-    /// Exit with code 1 when an anomaly of at least this severity touches the last
-    /// `restate_days` days (the days this run could have changed).
+    /// Exit with code 1 when an open (not acknowledged) incident of at least this severity is
+    /// under way on the last `restate_days` days (the days this run could have changed).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on_anomaly: Option<Severity>,
     /// Post the digest to this Slack-compatible incoming-webhook URL.

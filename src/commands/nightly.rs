@@ -88,8 +88,8 @@ fn deliver(
     Ok(failures)
 }
 
-/// Exit 1 when an anomaly of at least `level` touches the last `restate_days` days (the days
-/// this run could have changed).
+/// Exit 1 when an open (not acknowledged) incident of at least `level` is under way on the
+/// last `restate_days` days (the days this run could have changed).
 fn exit_on_recent_anomalies(
     config: &Config,
     night: &Nightly,
@@ -99,18 +99,19 @@ fn exit_on_recent_anomalies(
         - chrono::Duration::days(i64::from(config.nightly.restate_days.max(1)) - 1);
     let hits = night
         .report
-        .anomalies
+        .incidents
         .iter()
-        .filter(|a| {
-            a.severity >= level
-                && a.date + chrono::Duration::days(a.duration_days.max(1) as i64 - 1) >= recent_from
+        .filter(|i| {
+            i.severity >= level
+                && i.status == crate::analyse::anomalies::Status::Open
+                && i.end >= recent_from
         })
         .count();
     if hits == 0 {
         return ExitCode::SUCCESS;
     }
     eprintln!(
-        "{hits} anomalies at or above `{}` severity since {recent_from}",
+        "{hits} open incident(s) at or above `{}` severity since {recent_from} (`spendlens anomalies ack ID --as …` acknowledges one)",
         level.name()
     );
     ExitCode::from(1)

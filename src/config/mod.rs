@@ -36,7 +36,7 @@ mod ingest;
 mod nightly;
 
 pub use advise::{AdviseConfig, CommitmentConfig, Price};
-pub use anomalies::AnomalyConfig;
+pub use anomalies::{AnomalyConfig, PlannedWindow};
 pub(crate) use attribution::glob_match;
 pub use attribution::{AttributionConfig, Driver, Rule, Split};
 pub use aws::{AwsConfig, CollectorToggle, CostExplorerConfig};

@@ -13,6 +13,7 @@
 //! at worst unlisted files, which the next write removes. Replacing a partition (same table,
 //! source and day) is how re-ingesting a file or re-collecting a day avoids double counting.
 
+pub mod acks;
 mod batch_writer;
 mod ingest_write;
 pub mod ledger;
@@ -126,6 +127,9 @@ pub struct Manifest {
     /// and replaced with them (see [`ledger`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ledger: BTreeMap<String, Vec<ledger::ReadTotal>>,
+    /// Verdicts on incidents, by incident id (see [`acks`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub acks: BTreeMap<String, acks::Ack>,
 }
 
 /// A source as a report shows it.
