@@ -428,9 +428,7 @@ pub fn investigate(
             actual: round(x[t]),
             expected: expected.map(round),
             impact: expected.map(|e| round(x[t] - e)),
-            impact_pct: expected
-                .filter(|e| *e > 0.0)
-                .map(|e| ((x[t] - e) / e * 1e4).round() / 1e4),
+            impact_pct: expected.and_then(|e| super::change_ratio(x[t], e)),
             reference_days: reference_days
                 .iter()
                 .map(|d| anomalies::date_of_day(*d))
@@ -504,4 +502,66 @@ fn requests_on(usage: &DataFrame, filter: &Expr, days: &[i32]) -> PolarsResult<f
         .select([col("invocations").fill_null(lit(0.0)).sum()])
         .collect()?;
     Ok(df.column("invocations")?.f64()?.get(0).unwrap_or(0.0))
+}
+
+/// A team (or team/feature) selection's drop matched by `unallocated` rising the same day
+/// by 30% to 150% of what the team lost reads as a lost tag, as `anomalies` reads it: the
+/// drop's note names it, so `investigate --team X` says why X's spend went.
+pub fn name_lost_tags(
+    store: &Store,
+    attributor: &Attributor,
+    inv: &mut Investigation,
+    cfg: &AnomalyConfig,
+) -> Result<(), AnalyseError> {
+    let unallocated = crate::attribute::UNALLOCATED;
+    let by_team = inv.selection.iter().any(|s| s.dimension == "team")
+        && inv
+            .selection
+            .iter()
+            .all(|s| (s.dimension == "team" || s.dimension == "feature") && !s.value.contains('*'))
+        && !inv
+            .selection
+            .iter()
+            .any(|s| s.value.starts_with(unallocated));
+    if !by_team
+        || !inv
+            .anomalies
+            .iter()
+            .any(|a| a.kind == anomalies::Kind::Drop)
+    {
+        return Ok(());
+    }
+    let selection = [(Dimension::Team, unallocated.to_string())];
+    let (start, end, currency) = (Some(inv.start), Some(inv.end), Some(inv.currency.as_str()));
+    let (window, series) = match load(
+        store, attributor, &selection, start, end, currency, None, cfg,
+    ) {
+        Ok(found) => found,
+        Err(AnalyseError::NoMatch(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let Some(frame) = Frame::spanning(window.frame, window.loaded)? else {
+        return Ok(());
+    };
+    let filter = selection_filter(&selection);
+    let x = selection_series(&frame, &selection, &filter, series)?;
+    let first = x.iter().position(|v| *v != 0.0);
+    for a in inv
+        .anomalies
+        .iter_mut()
+        .filter(|a| a.kind == anomalies::Kind::Drop)
+    {
+        let t = anomalies::day_of_date(a.date) - frame.first_day;
+        let Some(t) = usize::try_from(t).ok().filter(|t| *t < x.len()) else {
+            continue;
+        };
+        let expected = anomalies::baseline(&x, t, first).map_or(0.0, |b| b.expected);
+        let (rise, lost) = (x[t] - expected, -a.impact);
+        if rise >= 0.3 * lost && rise <= 1.5 * lost {
+            a.note = Some(format!(
+                "tag lost: `{unallocated}` rose {rise:.2} the same day as this spend went ({lost:.2}): a tag removed or renamed? (`anomalies` reads it as a tag_lost incident)"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -117,6 +117,13 @@ pub(crate) fn load_usage(
     Ok((df.height() > 0).then_some(df))
 }
 
+/// `now` against `before` as a ratio (0.25 = +25%), or `None` ("new") when `before` is
+/// nothing or next to nothing (under 1% of `now`): +3,174,503% says less than "new".
+pub(crate) fn change_ratio(now: f64, before: f64) -> Option<f64> {
+    (before > 0.0 && before * 100.0 >= now.abs())
+        .then(|| ((now - before) / before * 1e4).round() / 1e4)
+}
+
 /// Days of history loaded before a period so its first days have a baseline.
 pub const HISTORY_DAYS: i64 = 35;
 

@@ -27,7 +27,7 @@ pub fn run(cli: &Cli, args: &AdviseArgs) -> Result<ExitCode> {
     )?;
     emit(&match args.format {
         TextFormat::Table => terminal::advice(&advice),
-        TextFormat::Json => serde_json::to_string_pretty(&advice)? + "\n",
+        TextFormat::Json => crate::output::versioned(&advice)?,
     })?;
     Ok(ExitCode::SUCCESS)
 }

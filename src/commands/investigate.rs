@@ -41,7 +41,7 @@ pub fn run(cli: &Cli, args: &InvestigateArgs) -> Result<ExitCode> {
         start - chrono::Duration::days(analyse::HISTORY_DAYS),
         end,
     )?;
-    let inv = investigate::investigate(
+    let mut inv = investigate::investigate(
         &frame,
         &selection,
         start,
@@ -52,9 +52,10 @@ pub fn run(cli: &Cli, args: &InvestigateArgs) -> Result<ExitCode> {
         usage.as_ref(),
         series,
     )?;
+    investigate::name_lost_tags(&store, &attributor, &mut inv, &config.anomalies)?;
     emit(&match args.format {
         TextFormat::Table => terminal::investigation(&inv),
-        TextFormat::Json => serde_json::to_string_pretty(&inv)? + "\n",
+        TextFormat::Json => crate::output::versioned(&inv)?,
     })?;
     Ok(ExitCode::SUCCESS)
 }

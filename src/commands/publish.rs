@@ -56,6 +56,7 @@ pub(super) fn to_feeds(
         report.period.end,
         &report.currency,
         report.anomalies.clone(),
+        report.incidents.clone(),
     )?;
     let mut lines = Vec::new();
     if let Some(dir) = &asked.parquet {
@@ -71,14 +72,15 @@ pub(super) fn to_feeds(
     if let Some(url) = &asked.postgres {
         let done = runtime()?.block_on(feeds::publish_postgres(url, &feed))?;
         lines.push(format!(
-            "PostgreSQL {}: {} to {} ({}) replaced: {} row(s) removed, {} written, {} anomal(ies)",
+            "PostgreSQL {}: {} to {} ({}) replaced: {} row(s) removed, {} written, {} anomal(ies), {} incident(s)",
             feeds::redact_url(url),
             feed.start,
             feed.end,
             feed.currency,
             done.rows_deleted,
             done.rows_written,
-            done.anomalies_written
+            done.anomalies_written,
+            done.incidents_written
         ));
     }
     Ok(lines)

@@ -147,11 +147,20 @@
     var rows = data.daily.filter(function (r) {
       return r.date >= from && r.date <= to && (!team || r.team === team);
     });
-    var marks = data.anomalies.filter(function (a) {
-      if (a.date < from || a.date > to) { return false; }
-      if (!team) { return a.dimension === "total" || a.dimension === "team"; }
-      return (a.dimension === "team" && a.value === team) ||
-        (a.dimension === "team_feature" && a.value.indexOf(team + "/") === 0);
+    // An incident concerns a team when its headline or a member series is the team or one of
+    // its features.
+    var ofTeam = function (i) {
+      var series = [i.headline].concat(i.members);
+      return series.some(function (m) {
+        return (m.dimension === "team" && m.value === team) ||
+          (m.dimension === "team_feature" && m.value.indexOf(team + "/") === 0);
+      });
+    };
+    var incidents = data.incidents.filter(function (i) {
+      return i.start <= to && i.end >= from && (!team || ofTeam(i));
+    });
+    var marks = incidents.filter(function (i) { return i.start >= from; }).map(function (i) {
+      return { date: i.start, kind: i.kind, dimension: i.headline.dimension, value: i.headline.value, impact: i.impact };
     });
     var dayList = days(from, to);
     stacked("chart-provider", rows, function (r) { return r.provider_name; }, dayList, marks);
@@ -161,7 +170,7 @@
     var summary = $("summary");
     summary.setAttribute("data-total", round6(total));
     summary.textContent = money(total) + " " + data.currency + " from " + from + " to " + to +
-      (team ? " for team " + team : "") + "; " + marks.length + " anomaly marker(s).";
+      (team ? " for team " + team : "") + "; " + incidents.length + " incident(s).";
 
     var tf = {};
     rows.forEach(function (r) {
@@ -179,12 +188,11 @@
       data.unit_costs.filter(function (u) { return !team || u.team === team; }).map(function (u) {
         return { cells: [u.team, u.feature, u.model, u.effective_cost, per(u.per_1k_tokens), per(u.per_1k_input_tokens), per(u.per_1k_output_tokens), per(u.per_request), trend(u.per_1k_tokens_trend_pct)] };
       }));
-    table("anomalies", ["date", "dimension", "value", "kind", "severity", "impact " + data.currency, "why"],
-      data.anomalies.filter(function (a) {
-        return a.date >= from && a.date <= to && (!team || a.value === team || a.value.indexOf(team + "/") === 0);
-      }).map(function (a) {
-        var why = a.root_causes.slice(0, 2).map(function (r) { return r.dimension + " " + r.value + " " + money(r.impact); }).join("; ");
-        return { cells: [a.date, a.dimension, a.value, a.kind, a.severity, a.impact, why], attrs: { "data-date": a.date } };
+    table("anomalies", ["id", "start", "days", "headline", "kind", "severity", "status", "impact " + data.currency, "why"],
+      incidents.map(function (i) {
+        var why = i.root_causes.slice(0, 2).map(function (r) { return r.dimension + " " + r.value + " " + money(r.impact); }).join("; ");
+        var status = i.acknowledgement ? "acked (" + i.acknowledgement.verdict + ")" : "open";
+        return { cells: [i.id, i.start, i.duration_days, i.headline.dimension + " " + i.headline.value, i.kind, i.severity, status, i.impact, why], attrs: { "data-date": i.start } };
       }));
   }
 

@@ -4,7 +4,7 @@
 //! A feed covers a period of days in one currency. Publishing is idempotent per day: the
 //! period's days are replaced, in one transaction (PostgreSQL) or by atomic file renames.
 
-use crate::analyse::{self, anomalies::Anomaly};
+use crate::analyse::{self, anomalies::Anomaly, anomalies::Incident};
 use crate::attribute::Attributor;
 use crate::store::Store;
 use chrono::NaiveDate;
@@ -51,6 +51,7 @@ pub(crate) struct Feed {
     /// `day` (Date), `currency`, [`KEYS`], `effective_cost`, `billed_cost`, `tokens`.
     pub daily: DataFrame,
     pub anomalies: Vec<Anomaly>,
+    pub incidents: Vec<Incident>,
 }
 
 impl Feed {
@@ -63,6 +64,7 @@ impl Feed {
         end: NaiveDate,
         currency: &str,
         anomalies: Vec<Anomaly>,
+        incidents: Vec<Incident>,
     ) -> Result<Feed, FeedError> {
         let window =
             analyse::load_window(store, attributor, Some(start), Some(end), Some(currency), 0)?;
@@ -119,6 +121,7 @@ impl Feed {
             currency: window.currency,
             daily,
             anomalies,
+            incidents,
         })
     }
 
@@ -154,7 +157,47 @@ impl Feed {
         )
     }
 
-    /// `daily_cost.parquet` and `anomalies.parquet` in `dir`, each replaced atomically.
+    /// The incidents as a frame (one row per incident, its status and verdict, `members`
+    /// as `dimension=value` joined by `; `, `explanation` in words).
+    pub(crate) fn incident_frame(&self) -> PolarsResult<DataFrame> {
+        let i = &self.incidents;
+        let strs = |f: &dyn Fn(&Incident) -> String| -> Vec<String> { i.iter().map(f).collect() };
+        let nums = |f: &dyn Fn(&Incident) -> Option<f64>| -> Vec<Option<f64>> {
+            i.iter().map(f).collect()
+        };
+        let starts: Vec<NaiveDate> = i.iter().map(|x| x.start).collect();
+        let ends: Vec<NaiveDate> = i.iter().map(|x| x.end).collect();
+        DataFrame::new(
+            i.len(),
+            vec![
+                Column::new("id".into(), strs(&|x| x.id.clone())),
+                crate::schema::day_column("start_day", &starts)?,
+                crate::schema::day_column("end_day", &ends)?,
+                Column::new("currency".into(), vec![self.currency.clone(); i.len()]),
+                Column::new(
+                    "duration_days".into(),
+                    i.iter().map(|x| x.duration_days as i64).collect::<Vec<_>>(),
+                ),
+                Column::new("dimension".into(), strs(&|x| x.headline.dimension.clone())),
+                Column::new("value".into(), strs(&|x| x.headline.value.clone())),
+                Column::new("kind".into(), strs(&|x| x.kind.name().to_string())),
+                Column::new("severity".into(), strs(&|x| x.severity.name().to_string())),
+                Column::new("status".into(), strs(&|x| super::report::status_text(x))),
+                Column::new("actual".into(), nums(&|x| Some(x.actual))),
+                Column::new("expected".into(), nums(&|x| Some(x.expected))),
+                Column::new("impact".into(), nums(&|x| Some(x.impact))),
+                Column::new("impact_pct".into(), nums(&|x| x.impact_pct)),
+                Column::new("members".into(), strs(&members_text)),
+                Column::new(
+                    "explanation".into(),
+                    strs(&|x| super::report::incident_explanation(x)),
+                ),
+            ],
+        )
+    }
+
+    /// `daily_cost.parquet`, `anomalies.parquet` and `incidents.parquet` in `dir`, each
+    /// replaced atomically.
     pub fn write_parquet(&self, dir: &Path) -> Result<Vec<PathBuf>, FeedError> {
         self.write_files(dir, "parquet", |df, f| {
             ParquetWriter::new(f).finish(df).map(|_| ())
@@ -182,6 +225,7 @@ impl Feed {
         for (name, mut df) in [
             ("daily_cost", self.daily.clone()),
             ("anomalies", self.anomaly_frame()?),
+            ("incidents", self.incident_frame()?),
         ] {
             let path = dir.join(format!("{name}.{ext}"));
             let tmp = dir.join(format!(".{name}.{ext}.tmp"));
@@ -193,6 +237,15 @@ impl Feed {
         }
         Ok(out)
     }
+}
+
+/// An incident's member series as `dimension=value` joined by `; `.
+fn members_text(i: &Incident) -> String {
+    i.members
+        .iter()
+        .map(|m| format!("{}={}", m.dimension, m.value))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A PostgreSQL URL with any password replaced by `***`, for messages.
@@ -237,6 +290,26 @@ CREATE TABLE IF NOT EXISTS spendlens_anomalies (
     published_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (day, currency, dimension, value, kind)
 );
+CREATE TABLE IF NOT EXISTS spendlens_incidents (
+    id text NOT NULL,
+    currency text NOT NULL,
+    start_day date NOT NULL,
+    end_day date NOT NULL,
+    duration_days integer NOT NULL,
+    dimension text NOT NULL,
+    value text NOT NULL,
+    kind text NOT NULL,
+    severity text NOT NULL,
+    status text NOT NULL,
+    actual numeric(20, 6) NOT NULL,
+    expected numeric(20, 6) NOT NULL,
+    impact numeric(20, 6) NOT NULL,
+    impact_pct double precision,
+    members text NOT NULL,
+    explanation text NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (id, currency)
+);
 ";
 
 /// What a publish to PostgreSQL did.
@@ -245,6 +318,7 @@ pub(crate) struct Published {
     pub rows_deleted: u64,
     pub rows_written: u64,
     pub anomalies_written: u64,
+    pub incidents_written: u64,
 }
 
 /// Replace the feed's days in the PostgreSQL tables (created if missing), in one
@@ -274,8 +348,15 @@ pub(crate) async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published
     )
     .await
     .map_err(pg.err(""))?;
+    tx.execute(
+        "DELETE FROM spendlens_incidents WHERE currency = $1 AND start_day BETWEEN $2 AND $3",
+        &[&feed.currency, &feed.start, &feed.end],
+    )
+    .await
+    .map_err(pg.err(""))?;
     let written = insert_daily(&tx, feed, &pg).await?;
     let anomalies_written = insert_anomalies(&tx, feed, &pg).await?;
+    let incidents_written = insert_incidents(&tx, feed, &pg).await?;
     tx.commit().await.map_err(pg.err(""))?;
     drop(client);
     let _ = conn.await;
@@ -283,6 +364,7 @@ pub(crate) async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published
         rows_deleted: deleted,
         rows_written: written,
         anomalies_written,
+        incidents_written,
     })
 }
 
@@ -404,6 +486,48 @@ async fn insert_anomalies(
             .map_err(pg.err(""))?;
     }
     Ok(anomalies_written)
+}
+
+/// The feed's incidents, inserted or updated by id; how many were written.
+async fn insert_incidents(
+    tx: &tokio_postgres::Transaction<'_>,
+    feed: &Feed,
+    pg: &PgErrors,
+) -> Result<u64, FeedError> {
+    let mut written = 0;
+    for i in &feed.incidents {
+        let duration = i.duration_days as i32;
+        written += tx
+            .execute(
+                "INSERT INTO spendlens_incidents (id, currency, start_day, end_day, duration_days, dimension, value, kind, severity, status, actual, expected, impact, impact_pct, members, explanation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::float8::numeric(20,6), $12::float8::numeric(20,6), $13::float8::numeric(20,6), $14, $15, $16) \
+                 ON CONFLICT (id, currency) DO UPDATE SET start_day = EXCLUDED.start_day, end_day = EXCLUDED.end_day, duration_days = EXCLUDED.duration_days, \
+                 dimension = EXCLUDED.dimension, value = EXCLUDED.value, kind = EXCLUDED.kind, severity = EXCLUDED.severity, status = EXCLUDED.status, \
+                 actual = EXCLUDED.actual, expected = EXCLUDED.expected, impact = EXCLUDED.impact, impact_pct = EXCLUDED.impact_pct, \
+                 members = EXCLUDED.members, explanation = EXCLUDED.explanation, published_at = now()",
+                &[
+                    &i.id,
+                    &feed.currency,
+                    &i.start,
+                    &i.end,
+                    &duration,
+                    &i.headline.dimension,
+                    &i.headline.value,
+                    &i.kind.name(),
+                    &i.severity.name(),
+                    &super::report::status_text(i),
+                    &i.actual,
+                    &i.expected,
+                    &i.impact,
+                    &i.impact_pct,
+                    &members_text(i),
+                    &super::report::incident_explanation(i),
+                ],
+            )
+            .await
+            .map_err(pg.err(""))?;
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

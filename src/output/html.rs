@@ -4,7 +4,7 @@
 //! loads anything from the network. Every cloud-provided string is escaped.
 
 use super::format::{amount, change_pct, html_text as esc};
-use super::report::{explanation, Report};
+use super::report::Report;
 use std::fmt::Write as _;
 
 const STYLE: &str = r#"
@@ -195,30 +195,27 @@ fn daily_chart(r: &Report) -> String {
             );
         }
     }
-    for a in r
-        .anomalies
-        .iter()
-        .filter(|a| matches!(a.dimension.as_str(), "total" | "team"))
-    {
-        let i = (a.date - r.period.start).num_days();
-        if i < 0 || i as usize >= days.len() {
+    for i in &r.incidents {
+        let d = (i.start - r.period.start).num_days();
+        if d < 0 || d as usize >= days.len() {
             continue;
         }
-        let x = left + (i as f64 + 0.5) * band;
+        let x = left + (d as f64 + 0.5) * band;
         let _ = write!(
             s,
-            "<path class=\"anomaly-marker\" data-date=\"{}\" d=\"M{:.1} {:.1} L{:.1} {:.1} L{x:.1} {:.1} Z\"><title>{} {} {} {}: {}</title></path>",
-            a.date,
+            "<path class=\"anomaly-marker\" data-date=\"{}\" d=\"M{:.1} {:.1} L{:.1} {:.1} L{x:.1} {:.1} Z\"><title>{} {} {} {} {}: {}</title></path>",
+            i.start,
             x - 6.0,
             h - bottom + 12.0,
             x + 6.0,
             h - bottom + 12.0,
             h - bottom + 2.0,
-            a.date,
-            a.kind.name(),
-            esc(&a.dimension),
-            esc(&a.value),
-            amount(a.impact)
+            i.id,
+            i.kind.name(),
+            esc(&i.headline.dimension),
+            esc(&i.headline.value),
+            esc(&super::report::status_text(i)),
+            amount(i.impact)
         );
     }
     s.push_str("</svg>\n");
@@ -301,36 +298,40 @@ impl Report {
         );
     }
 
-    /// The 25 first anomalies with their explanations.
+    /// The 25 first incidents with their explanations.
     fn html_anomalies(&self, b: &mut String) {
         let c = self.currency.as_str();
         let cur = |label: &str| format!("#{label} {c}");
         table(
             b,
-            "Anomalies",
+            "Incidents",
             &[
-                "date",
-                "dimension",
-                "value",
+                "id",
+                "start",
+                "#days",
+                "headline",
                 "kind",
                 "severity",
+                "status",
                 &cur("impact"),
                 "#change",
                 "why",
             ],
-            self.anomalies
+            self.incidents
                 .iter()
                 .take(25)
-                .map(|a| {
+                .map(|i| {
                     vec![
-                        text(a.date.to_string()),
-                        text(&a.dimension),
-                        text(&a.value),
-                        text(a.kind.name()),
-                        text(a.severity.name()),
-                        num(amount(a.impact)),
-                        num(change_pct(a.impact_pct)),
-                        text(explanation(a)),
+                        text(&i.id),
+                        text(i.start.to_string()),
+                        num(i.duration_days.to_string()),
+                        text(format!("{} {}", i.headline.dimension, i.headline.value)),
+                        text(i.kind.name()),
+                        text(i.severity.name()),
+                        text(super::report::status_text(i)),
+                        num(amount(i.impact)),
+                        num(change_pct(i.impact_pct)),
+                        text(super::report::incident_explanation(i)),
                     ]
                 })
                 .collect(),
@@ -471,14 +472,14 @@ impl Report {
             period: &'a super::report::Period,
             currency: &'a str,
             daily: &'a [super::report::DailyRow],
-            anomalies: &'a [crate::analyse::anomalies::Anomaly],
+            incidents: &'a [crate::analyse::anomalies::Incident],
             unit_costs: &'a [crate::analyse::advise::UnitCost],
         }
         let json = serde_json::to_string(&Data {
             period: &self.period,
             currency: &self.currency,
             daily: &self.daily,
-            anomalies: &self.anomalies,
+            incidents: &self.incidents,
             unit_costs: &self.unit_costs,
         })
         .expect("dashboard data serialises")
@@ -497,8 +498,8 @@ impl Report {
              <h2>Spend by model</h2><div id=\"chart-model\"></div>\n\
              <h2>Team × feature</h2><table id=\"team-feature\"></table>\n\
              <h2>Unit costs</h2><table id=\"unit-costs\"></table>\n\
-             <h2>Anomalies</h2><table id=\"anomalies\"></table>\n\
-             <p class=\"muted\">Red markers on the timelines are anomalies of the total or of the selected team. \
+             <h2>Incidents</h2><table id=\"anomalies\"></table>\n\
+             <p class=\"muted\">Red markers on the timelines are the days incidents started (of the selected team, when one is). \
              Filters are kept in the address (#from=…&amp;to=…&amp;team=…).</p>\n",
             kpis(self)
         );

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use std::fmt::Write;
 
 /// `schema_version` of the JSON output.
-const SCHEMA_VERSION: u32 = 1;
+use super::SCHEMA_VERSION;
 
 /// The rows as a JSON object: `schema_version`, the days, whether all reconcile, the rows.
 pub fn to_json(rows: &[Reconciliation], from: NaiveDate, to: NaiveDate) -> String {

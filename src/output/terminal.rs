@@ -2,7 +2,7 @@
 //! investigation. No colour, so it reads the same in a pipe, a log or a CI job.
 
 use super::format::{change_pct, clean, decimal, shorten_middle, signed_decimal};
-use crate::analyse::anomalies::Anomaly;
+use crate::analyse::anomalies::{Anomaly, Incident, Status};
 use crate::analyse::investigate::{Investigation, UnitCosts};
 use std::fmt::Write as _;
 
@@ -58,6 +58,58 @@ pub(crate) fn anomalies_table(anomalies: &[Anomaly], currency: &str) -> String {
         );
     }
     let _ = writeln!(s, "({} anomalies; amounts in {currency})", anomalies.len());
+    s
+}
+
+/// The incidents as an aligned table: id, days, headline, status, money and why.
+pub(crate) fn incidents_table(incidents: &[Incident], currency: &str) -> String {
+    if incidents.is_empty() {
+        return "no incidents\n".into();
+    }
+    let mut s = format!(
+        "{:<17}  {:<10}  {:>4}  {:<44}  {:<8}  {:<8}  {:<14}  {:>11}  {:>11}  {:>8}  why\n",
+        "id",
+        "start",
+        "days",
+        "headline",
+        "kind",
+        "severity",
+        "status",
+        "actual",
+        "impact",
+        "change"
+    );
+    for i in incidents {
+        let status = match (&i.status, &i.acknowledgement) {
+            (Status::Acked, Some(a)) => format!("acked:{}", a.verdict.name()),
+            _ => "open".into(),
+        };
+        let headline = format!("{} {}", i.headline.dimension, i.headline.value);
+        let _ = writeln!(
+            s,
+            "{:<17}  {:<10}  {:>4}  {:<44}  {:<8}  {:<8}  {:<14}  {:>11}  {:>11}  {:>8}  {}",
+            i.id,
+            i.start,
+            i.duration_days,
+            shorten_middle(&headline, 44),
+            i.kind.name(),
+            i.severity.name(),
+            status,
+            decimal(i.actual),
+            signed_decimal(i.impact),
+            change_pct(i.impact_pct),
+            clean(&crate::output::report::incident_explanation(i))
+        );
+    }
+    let open = incidents
+        .iter()
+        .filter(|i| i.status == Status::Open)
+        .count();
+    let _ = writeln!(
+        s,
+        "({} incidents, {open} open; amounts in {currency}; `spendlens anomalies ack ID --as planned|expected|false-positive` records a verdict, `--series` lists every flagged series)",
+        incidents.len()
+    );
     s
 }
 
@@ -139,10 +191,11 @@ pub fn investigation(inv: &Investigation) -> String {
         Some(d) => {
             let _ = writeln!(
                 s,
-                "\nwhy it changed: volume {} · mix {} · rate {} · other {}",
+                "\nwhy it changed: volume {} · mix {} · rate {} · credits {} · other {}",
                 signed_decimal(d.volume),
                 signed_decimal(d.mix),
                 signed_decimal(d.rate),
+                signed_decimal(d.credits),
                 signed_decimal(d.other)
             );
             let _ = writeln!(
@@ -166,6 +219,9 @@ pub fn investigation(inv: &Investigation) -> String {
             signed_decimal(a.impact),
             change_pct(a.impact_pct)
         );
+        if let Some(note) = &a.note {
+            let _ = writeln!(s, "    {}", clean(note));
+        }
     }
     s
 }
@@ -301,7 +357,7 @@ pub fn advice(a: &crate::analyse::advise::Advice) -> String {
             "  {:<30} {:<15} utilisation {} (break-even {}), on demand {:.2}/day vs commitment {:.2}/day, saves {:.2}/30 days\n    {}",
             shorten_middle(&m.model, 30),
             m.action,
-            m.utilisation.map(|u| format!("{:.0}%", u * 100.0)).unwrap_or_else(|| "—".into()),
+            m.utilisation.map(|u| format!("{:.0}%", u * 100.0)).unwrap_or_else(|| "unknown (no usage data)".into()),
             m.break_even_utilisation.map(|u| format!("{:.0}%", u * 100.0)).unwrap_or_else(|| "—".into()),
             m.on_demand_cost_per_day,
             m.commitment_cost_per_day,

@@ -140,6 +140,22 @@ pub fn commitment(
     let unit_cost = c.hourly_rate * 24.0;
     let break_even =
         (blended_per_token > 0.0).then(|| unit_cost / (unit_capacity * blended_per_token));
+    if existing_cost_per_day > 0.0 && mean <= 0.0 {
+        // A commitment is billed but no token usage was measured for its model: nothing to
+        // judge utilisation by (a 0% would read as "reduce" when the data is simply missing).
+        return CommitmentAdvice {
+            model: c.model.clone(),
+            action: "no_usage_data".into(),
+            units: None,
+            utilisation: None,
+            break_even_utilisation: break_even.map(|b| round(b, 4)),
+            on_demand_cost_per_day: 0.0,
+            commitment_cost_per_day: round(existing_cost_per_day, 2),
+            monthly_saving: 0.0,
+            throttles,
+            reason: format!("it costs {existing_cost_per_day:.2}/day but no token usage was measured for `{}` in the period: collect CloudWatch / Azure Monitor usage (or bill rows with token quantities) to judge it", c.model),
+        };
+    }
     if existing_cost_per_day > 0.0 {
         // A commitment is in place: does what it serves pay for it?
         let utilisation = on_demand / existing_cost_per_day;

@@ -117,7 +117,8 @@ pub struct Estimate {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CommitmentAdvice {
     pub model: String,
-    /// `buy`, `stay_on_demand`, `keep` or `reduce`.
+    /// `buy`, `stay_on_demand`, `keep`, `reduce`, or `no_usage_data` (a commitment billed with no
+    /// measured usage: its utilisation is unknown, not 0%).
     pub action: String,
     pub units: Option<u32>,
     pub utilisation: Option<f64>,
@@ -538,5 +539,13 @@ mod tests {
         assert_eq!(a.action, "reduce");
         assert!((a.utilisation.unwrap() - 100.0 / 480.0).abs() < 1e-4);
         assert!((a.monthly_saving - 380.0 * 30.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_commitment_without_measured_usage_is_not_read_as_idle() {
+        let a = commitment(&pt(), &vec![0.0; 30], 1e-4, 480.0, 0.0, 0.2);
+        assert_eq!(a.action, "no_usage_data");
+        assert_eq!(a.utilisation, None);
+        assert_eq!(a.monthly_saving, 0.0);
     }
 }

@@ -202,7 +202,7 @@ pub(super) fn latest_day(
         change: base.as_ref().map(|b| rounded(actual - b.expected)),
         change_pct: base
             .as_ref()
-            .and_then(|b| relative_change(actual, b.expected)),
+            .and_then(|b| analyse::change_ratio(actual, b.expected)),
         reference_days: base
             .map(|b| {
                 b.reference

@@ -183,6 +183,13 @@ impl Report {
             "\n## Top movers vs {} to {}\n\n| dimension | value | now {c} | before {c} | change {c} | change |\n|---|---|---:|---:|---:|---:|",
             self.previous_period.start, self.previous_period.end
         );
+        if self.top_movers.is_empty() {
+            let _ = writeln!(
+                *s,
+                "| — | no previous data: the store holds no spend from {} to {} | | | | |",
+                self.previous_period.start, self.previous_period.end
+            );
+        }
         for m in &self.top_movers {
             let _ = writeln!(
                 *s,
@@ -219,44 +226,60 @@ impl Report {
         }
     }
 
-    /// The largest anomalies with their explanations.
+    /// The incidents, open ones first, largest first, with their explanations.
     fn markdown_anomalies(&self, s: &mut String) {
         let c = &self.currency;
-        let _ = writeln!(*s, "\n## Anomalies\n");
-        if self.anomalies.is_empty() {
+        let _ = writeln!(*s, "\n## Incidents\n");
+        if self.incidents.is_empty() {
             let _ = writeln!(*s, "None flagged.");
-        } else {
-            let shown = self.anomalies.len().min(15);
+            return;
+        }
+        let open = self.open_incidents().count();
+        let shown = self.incidents.len().min(15);
+        let _ = writeln!(
+            *s,
+            "{} incident(s), {open} open ({} flagged series){}.\n\n| id | start | days | headline | kind | severity | status | actual {c} | expected {c} | impact {c} | change | why |\n|---|---|---:|---|---|---|---|---:|---:|---:|---:|---|",
+            self.incidents.len(),
+            self.anomalies.len(),
+            if shown < self.incidents.len() { format!(", the {shown} largest shown") } else { String::new() }
+        );
+        for i in self.largest_incidents().into_iter().take(shown) {
             let _ = writeln!(
                 *s,
-                "{} flagged{}.\n\n| date | dimension | value | kind | severity | actual {c} | expected {c} | impact {c} | change | why |\n|---|---|---|---|---|---:|---:|---:|---:|---|",
-                self.anomalies.len(),
-                if shown < self.anomalies.len() { format!(", the {shown} largest shown") } else { String::new() }
+                "| {} | {} | {} | {} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                i.id,
+                i.start,
+                i.duration_days,
+                i.headline.dimension,
+                markdown_cell(&i.headline.value),
+                i.kind.name(),
+                i.severity.name(),
+                status_text(i),
+                amount(i.actual),
+                amount(i.expected),
+                amount(i.impact),
+                change_pct(i.impact_pct),
+                markdown_cell(&incident_explanation(i)),
             );
-            let mut largest: Vec<&anomalies::Anomaly> = self.anomalies.iter().collect();
-            largest.sort_by(|a, b| {
-                b.impact
-                    .abs()
-                    .total_cmp(&a.impact.abs())
-                    .then(b.date.cmp(&a.date))
-            });
-            for a in largest.into_iter().take(shown) {
-                let _ = writeln!(
-                    *s,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    a.date,
-                    a.dimension,
-                    markdown_cell(&a.value),
-                    a.kind.name(),
-                    a.severity.name(),
-                    amount(a.actual),
-                    amount(a.expected),
-                    amount(a.impact),
-                    change_pct(a.impact_pct),
-                    markdown_cell(&explanation(a)),
-                );
-            }
         }
+    }
+
+    fn open_incidents(&self) -> impl Iterator<Item = &anomalies::Incident> {
+        self.incidents
+            .iter()
+            .filter(|i| i.status == anomalies::Status::Open)
+    }
+
+    /// Open incidents first, then by the money they moved.
+    fn largest_incidents(&self) -> Vec<&anomalies::Incident> {
+        let mut largest: Vec<&anomalies::Incident> = self.incidents.iter().collect();
+        largest.sort_by(|a, b| {
+            (a.status != anomalies::Status::Open)
+                .cmp(&(b.status != anomalies::Status::Open))
+                .then(b.impact.abs().total_cmp(&a.impact.abs()))
+                .then(b.start.cmp(&a.start))
+        });
+        largest
     }
 
     /// A short Markdown digest for chat and e-mail: the headline numbers, teams that moved,
@@ -283,24 +306,44 @@ impl Report {
                 change_pct(t.change_pct)
             );
         }
-        let mut largest: Vec<&anomalies::Anomaly> = self.anomalies.iter().collect();
-        largest.sort_by(|a, b| b.impact.abs().total_cmp(&a.impact.abs()));
-        let _ = writeln!(s, "\n*Anomalies* ({} in the period)", self.anomalies.len());
-        for a in largest.iter().take(5) {
+        let _ = writeln!(
+            s,
+            "\n*Incidents* ({} in the period, {} open)",
+            self.incidents.len(),
+            self.open_incidents().count()
+        );
+        for i in self.largest_incidents().into_iter().take(5) {
             let _ = writeln!(
                 s,
-                "- {} {} {} {} {}: {} {c} vs {} expected ({}); {}",
-                a.date,
-                a.dimension,
-                markdown_cell(&a.value),
-                a.severity.name(),
-                a.kind.name(),
-                amount(a.actual),
-                amount(a.expected),
-                change_pct(a.impact_pct),
-                markdown_cell(&explanation(a))
+                "- {} {} {} {} {} {} ({}): {} {c} vs {} expected ({}); {}",
+                i.id,
+                i.severity.name(),
+                i.kind.name(),
+                i.headline.dimension,
+                markdown_cell(&i.headline.value),
+                status_text(i),
+                if i.duration_days > 1 {
+                    format!("{} days", i.duration_days)
+                } else {
+                    "1 day".into()
+                },
+                amount(i.actual),
+                amount(i.expected),
+                change_pct(i.impact_pct),
+                markdown_cell(&incident_explanation(i))
             );
         }
         s
+    }
+}
+
+/// `open`, or `acked (verdict: note)`.
+pub(crate) fn status_text(i: &anomalies::Incident) -> String {
+    match &i.acknowledgement {
+        Some(a) if i.status == anomalies::Status::Acked => match &a.note {
+            Some(note) => format!("acked ({}: {note})", a.verdict.name()),
+            None => format!("acked ({})", a.verdict.name()),
+        },
+        _ => "open".into(),
     }
 }

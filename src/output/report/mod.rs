@@ -8,6 +8,7 @@
 mod csv_table;
 mod daily;
 mod markdown;
+pub(crate) use markdown::status_text;
 
 use daily::{daily_rows, day_totals, latest_day, month_to_date};
 
@@ -18,8 +19,9 @@ use crate::store::Store;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 use serde::Serialize;
+use std::fmt::Write as _;
 
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) use crate::output::SCHEMA_VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -181,7 +183,11 @@ pub struct Report {
     /// Cost per 1K tokens (and per request where usage records count requests) by team,
     /// feature and model, with the trend of the period's last week.
     pub unit_costs: Vec<analyse::advise::UnitCost>,
-    /// Anomalies on the period's days, most recent and largest first.
+    /// Incidents under way on the period's days (each change once, with its member series
+    /// and status), most recent and largest first.
+    pub incidents: Vec<anomalies::Incident>,
+    /// The flagged series incidents are made of, one row per series and event (most
+    /// recent and largest first).
     pub anomalies: Vec<anomalies::Anomaly>,
 }
 
@@ -320,16 +326,20 @@ pub fn build(
     let reconciliation =
         analyse::reconcile::recorded(&manifest, &pairing, period.start, period.end);
     let _t = crate::timing::phase("report: anomalies");
-    let anomalies = match anomaly_frame {
-        Some(frame) => anomalies::detect(
+    let anomalies::Detection {
+        anomalies,
+        mut incidents,
+    } = match anomaly_frame {
+        Some(frame) => anomalies::detect_incidents(
             &frame,
             Dimension::DETECTED,
             period.start,
             period.end,
             &opts.anomalies,
         )?,
-        None => Vec::new(),
+        None => anomalies::Detection::default(),
     };
+    anomalies::incidents::judge(&mut incidents, &manifest.acks, &opts.anomalies.planned);
     let Breakdowns {
         totals,
         by_provider,
@@ -357,6 +367,7 @@ pub fn build(
         reconciliation,
         daily,
         unit_costs,
+        incidents,
         anomalies,
     })
 }
@@ -530,7 +541,7 @@ fn teams(
             TeamRow {
                 share: (effective > 0.0).then(|| (e / effective * 1e4).round() / 1e4),
                 previous_effective_cost: rounded(before),
-                change_pct: relative_change(e, before),
+                change_pct: analyse::change_ratio(e, before),
                 team,
                 effective_cost: rounded(e),
             }
@@ -560,14 +571,10 @@ fn team_features(
                 feature,
                 effective_cost: rounded(e),
                 previous_effective_cost: rounded(before),
-                change_pct: relative_change(e, before),
+                change_pct: analyse::change_ratio(e, before),
             }
         })
         .collect())
-}
-
-fn relative_change(now: f64, before: f64) -> Option<f64> {
-    (before.abs() > 1e-9).then(|| ((now - before) / before * 1e4).round() / 1e4)
 }
 
 /// Effective cost of the previous period by `keys`.
@@ -634,7 +641,7 @@ fn movers(by: &SumsBy, period: &Period, previous: &Period, top: usize) -> Polars
                 effective_cost: rounded(now),
                 previous_effective_cost: rounded(before),
                 change: rounded(change),
-                change_pct: (before.abs() > 1e-9).then(|| (change / before * 1e4).round() / 1e4),
+                change_pct: analyse::change_ratio(now, before),
             });
         }
     }
@@ -646,25 +653,70 @@ fn movers(by: &SumsBy, period: &Period, previous: &Period, top: usize) -> Polars
             .then_with(|| a.value.cmp(&b.value))
     });
     out.truncate(top);
+    // Over a previous period with no spend every value would be "new": say nothing instead
+    // (the Markdown says there is no previous data).
+    if out.iter().all(|m| m.previous_effective_cost == 0.0) {
+        out.clear();
+    }
     Ok(out)
 }
 
 /// One line saying why: the top root causes, the decomposition, and any cross-series note.
 pub(crate) fn explanation(a: &anomalies::Anomaly) -> String {
-    let mut parts: Vec<String> = a
-        .root_causes
+    why(&a.root_causes, a.decomposition.as_ref(), a.note.as_deref())
+}
+
+/// [`explanation`] of an incident, with the other series it moved.
+pub(crate) fn incident_explanation(i: &anomalies::Incident) -> String {
+    let mut s = why(&i.root_causes, i.decomposition.as_ref(), i.note.as_deref());
+    if !i.members.is_empty() {
+        let named: Vec<String> = i
+            .members
+            .iter()
+            .take(3)
+            .map(|m| format!("{} {}", m.dimension, m.value))
+            .collect();
+        let more = i.members.len().saturating_sub(3);
+        let _ = write!(
+            s,
+            "; also flagged: {}{}",
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    s
+}
+
+fn why(
+    causes: &[anomalies::RootCause],
+    decomposition: Option<&anomalies::Decomposition>,
+    note: Option<&str>,
+) -> String {
+    let mut parts: Vec<String> = causes
         .iter()
         .take(2)
         .map(|r| format!("{} {} {:+.2}", r.dimension, r.value, r.impact))
         .collect();
-    if let Some(d) = &a.decomposition {
-        parts.push(format!(
-            "volume {:+.2}, mix {:+.2}, rate {:+.2}, other {:+.2}",
-            d.volume, d.mix, d.rate, d.other
-        ));
+    if let Some(d) = decomposition {
+        let terms: Vec<String> = [
+            ("volume", d.volume),
+            ("mix", d.mix),
+            ("rate", d.rate),
+            ("credits", d.credits),
+            ("other", d.other),
+        ]
+        .iter()
+        .filter(|(name, v)| *v != 0.0 || *name == "volume")
+        .map(|(name, v)| format!("{name} {v:+.2}"))
+        .collect();
+        parts.push(terms.join(", "));
     }
-    if let Some(n) = &a.note {
-        parts.push(n.clone());
+    if let Some(n) = note {
+        parts.push(n.to_string());
     }
     parts.join("; ")
 }
