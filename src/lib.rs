@@ -32,6 +32,7 @@ pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod eval;
 pub mod ingest;
 pub mod memory;
 pub mod nightly;

@@ -328,10 +328,69 @@ fn warm(step: &str, csv: &Path, parquet: &Path) {
     }
 }
 
+/// `spendlens-bench eval [--series N] [--seed S] [--nab DIR] [--dir DIR]`: the anomaly
+/// detector's quality over labelled synthetic series, the NAB taxi series and the demo's
+/// planted events (see `spendlens::eval`), as Markdown tables.
+fn eval(argv: &[String]) {
+    let (mut n, mut seed) = (350usize, 2026u64);
+    let mut nab = PathBuf::from("../shared/data/nab");
+    let mut dir = PathBuf::from("bench-data");
+    let mut args = argv.iter();
+    while let Some(a) = args.next() {
+        let mut value = || args.next().cloned().unwrap_or_default();
+        match a.as_str() {
+            "--series" => n = value().parse().expect("--series N"),
+            "--seed" => seed = value().parse().expect("--seed S"),
+            "--nab" => nab = PathBuf::from(value()),
+            "--dir" => dir = PathBuf::from(value()),
+            other => {
+                eprintln!("usage: spendlens-bench eval [--series N] [--seed S] [--nab DIR] [--dir DIR]\nunknown argument `{other}`");
+                std::process::exit(2);
+            }
+        }
+    }
+    use spendlens::eval;
+    let cfg = spendlens::config::AnomalyConfig::default();
+    let synthetic = eval::synthetic::generate(n, seed);
+    let mut scores = vec![eval::score("synthetic", &synthetic, &cfg)];
+    for noise in eval::synthetic::NOISE_LEVELS {
+        let tag = format!("(noise {:.0}%)", noise * 100.0);
+        let some: Vec<_> = synthetic
+            .iter()
+            .filter(|s| s.name.ends_with(&tag))
+            .cloned()
+            .collect();
+        scores.push(eval::score(
+            &format!("synthetic, noise {:.0}%", noise * 100.0),
+            &some,
+            &cfg,
+        ));
+    }
+    match eval::nab::load(&nab) {
+        Ok(taxi) => scores.push(eval::score("nab nyc_taxi", &[taxi], &cfg)),
+        Err(e) => eprintln!("skipping NAB: {e}"),
+    }
+    println!("{}", eval::table(&scores));
+    let demo_dir = dir.join("eval-demo");
+    let _ = std::fs::remove_dir_all(&demo_dir);
+    let end = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("a date");
+    match eval::demo::run(&demo_dir, end) {
+        Ok(demo) => println!("{}", demo.table()),
+        Err(e) => {
+            eprintln!("error: the demo evaluation: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("--to-parquet") && argv.len() == 4 {
         to_parquet(Path::new(&argv[2]), Path::new(&argv[3]));
+        return;
+    }
+    if argv.get(1).map(String::as_str) == Some("eval") {
+        eval(&argv[2..]);
         return;
     }
     let args = parse_args();
