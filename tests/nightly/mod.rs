@@ -120,15 +120,24 @@ fn nightly_writes_the_report_and_dashboard_and_a_rerun_changes_nothing() {
         "{stderr}"
     );
     assert!(!stderr.contains('\r'), "{stderr}");
-    // The digest on stdout: headline, month forecast, anomalies with their causes.
+    // The digest on stdout: headline, month forecast, incidents with their causes.
     let digest = text(&out.stdout);
     assert!(
         digest.starts_with("# spendlens report: 2026-10-02 to 2026-10-31"),
         "{digest}"
     );
     assert!(digest.contains("forecast for the month"), "{digest}");
+    let switch = demo.out_json()["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["start"] == "2026-10-14")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        digest.contains("2026-10-14 team search high spike"),
+        digest.contains(&format!("- {switch} high spike")) && digest.contains("open (1 day)"),
         "{digest}"
     );
     for f in ["report.md", "report.json", "report.html", "dashboard.html"] {
@@ -227,13 +236,48 @@ fn fail_on_anomaly_looks_at_the_days_the_run_could_change() {
     demo.configure("restate_days = 20", "");
     let out = demo.nightly(&["--fail-on-anomaly", "high"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("anomalies at or above `high` severity since 2026-10-12"));
+    assert!(
+        text(&out.stderr).contains("open incident(s) at or above `high` severity since 2026-10-12")
+    );
     assert!(
         demo.path("out/report.html").is_file(),
         "outputs are written before the verdict"
     );
     let out = demo.nightly(&["--fail-on-anomaly", "critical"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Acknowledging the incident changes the exit code and nothing else in the outputs
+    // but its status.
+    let before = demo.out_json();
+    let incident = before["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["start"] == "2026-10-14")
+        .unwrap()
+        .clone();
+    let id = incident["id"].as_str().unwrap();
+    demo.ok(&["anomalies", "ack", id, "--as", "expected"]);
+    let out = demo.nightly(&["--fail-on-anomaly", "high"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let after = demo.out_json();
+    let without_status = |r: &Value| {
+        let mut r = r.clone();
+        for i in r["incidents"].as_array_mut().unwrap() {
+            let i = i.as_object_mut().unwrap();
+            i.remove("status");
+            i.remove("acknowledgement");
+        }
+        r.as_object_mut().unwrap().remove("sources");
+        r
+    };
+    assert_eq!(without_status(&after), without_status(&before));
+    let acked = after["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id)
+        .unwrap();
+    assert_eq!(acked["status"], "acked");
 }
 
 const SECRET: &str = "spendlens-nightly-secret-do-not-log";
@@ -399,7 +443,11 @@ fn the_digest_is_posted_to_a_slack_compatible_webhook() {
         text(&out.stdout),
         "the posted digest is the printed one"
     );
-    assert!(digest.contains("*Anomalies*"));
+    let n = demo.out_json()["incidents"].as_array().unwrap().len();
+    assert!(
+        n >= 1 && digest.contains(&format!("*Incidents* ({n} in the period, {n} open)")),
+        "{digest}"
+    );
 
     // A webhook that refuses: the run says so (without the URL, a secret) and exits 2, after
     // writing the report.
