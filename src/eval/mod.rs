@@ -42,19 +42,37 @@ pub struct Labelled {
     pub labels: Vec<Label>,
 }
 
-/// Scores of one kind of event.
-#[derive(Debug, Clone, PartialEq)]
+/// Scores of one kind of event: how many were planted and found, and what the detector
+/// raised on the series planted with it (noise-only series are the kind `noise`).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct KindScore {
     pub kind: &'static str,
     pub labels: usize,
     pub found: usize,
     /// Mean days from the event's first day to its incident's first day.
     pub mean_delay: Option<f64>,
+    /// Series whose event is of this kind, their days judged, the incidents raised on them
+    /// (other than on expected changes) and those on no labelled event.
+    pub series: usize,
+    pub judged_days: usize,
+    pub incidents: usize,
+    pub false_incidents: usize,
 }
 
 impl KindScore {
     pub fn recall(&self) -> Option<f64> {
         (self.labels > 0).then(|| self.found as f64 / self.labels as f64)
+    }
+
+    /// Incidents that started on a labelled event, of all raised on this kind's series.
+    pub fn precision(&self) -> Option<f64> {
+        (self.incidents > 0)
+            .then(|| (self.incidents - self.false_incidents) as f64 / self.incidents as f64)
+    }
+
+    /// False incidents per series per 90 days judged, on this kind's series.
+    pub fn false_per_90_days(&self) -> Option<f64> {
+        (self.judged_days > 0).then(|| self.false_incidents as f64 * 90.0 / self.judged_days as f64)
     }
 }
 
@@ -64,6 +82,7 @@ pub struct SetScore {
     pub set: String,
     pub series: usize,
     pub days: usize,
+    /// By kind of event (and `noise`, the series with none).
     pub by_kind: Vec<KindScore>,
     /// Incidents raised (other than on expected changes), and those that started on no
     /// labelled event.
@@ -97,64 +116,91 @@ impl SetScore {
 /// in a new level (four weeks of the same weekday).
 pub const SETTLE_DAYS: usize = 28;
 
+/// What the detector did on one series: incidents counted (not on an expected change),
+/// those on no event, and for each label the delay to the incident that found it.
+struct Tally {
+    incidents: usize,
+    false_incidents: usize,
+    judged_days: usize,
+    delays: Vec<Option<usize>>,
+}
+
+fn tally(s: &Labelled, cfg: &AnomalyConfig) -> Tally {
+    let found = series_incidents(&s.x, cfg);
+    // An incident is on an event when it starts from the day before it to two days after
+    // it ends; one on an expected change (a holiday) is neither hit nor false.
+    let on = |start: usize, alert: bool| {
+        s.labels
+            .iter()
+            .any(|l| l.alert == alert && start + 1 >= l.start && start <= l.end + 2)
+    };
+    let counted: Vec<usize> = found
+        .iter()
+        .map(|(start, _, _)| *start)
+        .filter(|&start| on(start, true) || !on(start, false))
+        .collect();
+    let delays = s
+        .labels
+        .iter()
+        .map(|l| {
+            found
+                .iter()
+                .find(|(start, _, _)| *start + 1 >= l.start && *start <= l.end)
+                .map(|(start, _, _)| start.saturating_sub(l.start))
+        })
+        .collect();
+    Tally {
+        incidents: counted.len(),
+        false_incidents: counted.iter().filter(|&&start| !on(start, true)).count(),
+        judged_days: s
+            .x
+            .len()
+            .saturating_sub(crate::analyse::anomalies::MIN_HISTORY),
+        delays,
+    }
+}
+
+/// The entry of `kind` in `kinds`, added when missing.
+fn kind_entry<'a>(kinds: &'a mut Vec<KindScore>, kind: &'static str) -> &'a mut KindScore {
+    match kinds.iter().position(|k| k.kind == kind) {
+        Some(i) => &mut kinds[i],
+        None => {
+            kinds.push(KindScore {
+                kind,
+                ..KindScore::default()
+            });
+            kinds.last_mut().expect("pushed")
+        }
+    }
+}
+
 /// Run the detector over every series of `set` and score it against the labels.
 pub fn score(set: &str, series: &[Labelled], cfg: &AnomalyConfig) -> SetScore {
     let mut kinds: Vec<KindScore> = Vec::new();
-    let (mut incidents, mut false_incidents, mut judged) = (0, 0, 0);
     let (mut strong, mut strong_found) = (0, 0);
-    let (mut noise_false, mut noise_days) = (0, 0);
     for s in series {
-        let found = series_incidents(&s.x, cfg);
-        judged +=
-            s.x.len()
-                .saturating_sub(crate::analyse::anomalies::MIN_HISTORY);
-        // An incident is on an event when it starts from the day before it to two days
-        // after it ends; one on an expected change (a holiday) is neither hit nor false.
-        let on = |start: usize, alert: bool| {
-            s.labels
-                .iter()
-                .any(|l| l.alert == alert && start + 1 >= l.start && start <= l.end + 2)
-        };
-        let counted: Vec<usize> = found
+        let t = tally(s, cfg);
+        let own = s
+            .labels
             .iter()
-            .map(|(start, _, _)| *start)
-            .filter(|&start| on(start, true) || !on(start, false))
-            .collect();
-        let unlabelled = counted.iter().filter(|&&start| !on(start, true)).count();
-        incidents += counted.len();
-        false_incidents += unlabelled;
-        if s.labels.iter().all(|l| !l.alert) {
-            noise_false += unlabelled;
-            noise_days +=
-                s.x.len()
-                    .saturating_sub(crate::analyse::anomalies::MIN_HISTORY);
-        }
-        for l in &s.labels {
-            let hit = found
-                .iter()
-                .find(|(start, _, _)| *start + 1 >= l.start && *start <= l.end);
-            let k = match kinds.iter_mut().find(|k| k.kind == l.kind) {
-                Some(k) => k,
-                None => {
-                    kinds.push(KindScore {
-                        kind: l.kind,
-                        labels: 0,
-                        found: 0,
-                        mean_delay: None,
-                    });
-                    kinds.last_mut().expect("pushed")
-                }
-            };
+            .find(|l| l.alert)
+            .map_or("noise", |l| l.kind);
+        let k = kind_entry(&mut kinds, own);
+        k.series += 1;
+        k.judged_days += t.judged_days;
+        k.incidents += t.incidents;
+        k.false_incidents += t.false_incidents;
+        for (l, delay) in s.labels.iter().zip(&t.delays) {
+            let k = kind_entry(&mut kinds, l.kind);
             k.labels += 1;
-            if let Some((start, _, _)) = hit {
-                let delay = start.saturating_sub(l.start) as f64;
+            if let Some(delay) = delay {
                 let n = k.found as f64;
-                k.mean_delay = Some((k.mean_delay.unwrap_or(0.0) * n + delay) / (n + 1.0));
+                k.mean_delay = Some((k.mean_delay.unwrap_or(0.0) * n + *delay as f64) / (n + 1.0));
                 k.found += 1;
             }
             if l.strong_spike {
                 strong += 1;
-                strong_found += usize::from(hit.is_some());
+                strong_found += usize::from(delay.is_some());
             }
         }
     }
@@ -162,51 +208,58 @@ pub fn score(set: &str, series: &[Labelled], cfg: &AnomalyConfig) -> SetScore {
         set: set.to_string(),
         series: series.len(),
         days: series.iter().map(|s| s.x.len()).max().unwrap_or(0),
-        by_kind: kinds,
-        incidents,
-        false_incidents,
-        judged_days: judged,
+        incidents: kinds.iter().map(|k| k.incidents).sum(),
+        false_incidents: kinds.iter().map(|k| k.false_incidents).sum(),
+        judged_days: kinds.iter().map(|k| k.judged_days).sum(),
         strong_spike_recall: (strong > 0).then(|| strong_found as f64 / strong as f64),
-        noise_false_per_90_days: (noise_days > 0)
-            .then(|| noise_false as f64 * 90.0 / noise_days as f64),
+        noise_false_per_90_days: kinds
+            .iter()
+            .find(|k| k.kind == "noise")
+            .and_then(KindScore::false_per_90_days),
+        by_kind: kinds,
     }
 }
 
-/// The scores as a Markdown table, one row per kind of event and one per set.
+/// The scores as Markdown tables: one row per kind of event (and `noise`, the series with
+/// none) of each set, then one per set.
 pub fn table(scores: &[SetScore]) -> String {
     let pct = |v: Option<f64>| v.map_or("—".into(), |v| format!("{:.1}%", v * 100.0));
+    let num = |v: Option<f64>, digits: usize| v.map_or("—".into(), |v| format!("{v:.digits$}"));
     let mut s = String::from(
-        "| set | series | kind | events | found | recall | mean delay (days) |\n|---|---:|---|---:|---:|---:|---:|\n",
+        "| set | kind | series | events | found | recall | mean delay (days) | incidents on its series | precision | false / series / 90 days |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for set in scores {
         for k in &set.by_kind {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 set.set,
-                set.series,
                 k.kind,
+                k.series,
                 k.labels,
                 k.found,
                 pct(k.recall()),
-                k.mean_delay.map_or("—".into(), |d| format!("{d:.2}"))
+                num(k.mean_delay, 2),
+                k.incidents,
+                pct(k.precision()),
+                num(k.false_per_90_days(), 3)
             );
         }
     }
     s.push_str(
-        "\n| set | incidents | false incidents | precision | false / series / 90 days | on noise-only series | recall, spikes ≥ 3x |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "\n| set | series | incidents | false incidents | precision | false / series / 90 days | on noise-only series | recall, spikes ≥ 3x |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for set in scores {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.3} | {} | {} |",
             set.set,
+            set.series,
             set.incidents,
             set.false_incidents,
             pct(set.precision()),
             set.false_per_90_days(),
-            set.noise_false_per_90_days
-                .map_or("—".into(), |v| format!("{v:.3}")),
+            num(set.noise_false_per_90_days, 3),
             pct(set.strong_spike_recall)
         );
     }

@@ -1,7 +1,9 @@
 //! [`Cells`]: one day's change against its reference days, cut as finely as the detected
 //! dimensions cut spend, so flags of different series can be compared by the money they
 //! share: a team's spike and its model's spike are one change when the cells that moved
-//! are the same cells.
+//! are the same cells. Only the rows of the day's flagged series are read: whether a cell
+//! also belongs to another series is read from its values, so what two flags share is
+//! summed over the cells of one of them.
 
 use super::*;
 
@@ -16,16 +18,26 @@ fn cell_columns() -> Vec<&'static str> {
     names
 }
 
-/// Day `t`'s cells: each distinct combination of the detected dimensions' columns, its
-/// value of every detected dimension, and its change (`t`'s cost less the mean of the same
-/// weekday over the previous four weeks, the days the frame holds).
+/// Day `t`'s cells within the series `flagged` on it: each distinct combination of the
+/// detected dimensions' columns, its value of every detected dimension, and its change
+/// (`t`'s cost less the mean of the same weekday over the previous four weeks, the days the
+/// frame holds).
 pub(crate) struct Cells {
     values: HashMap<Dimension, Vec<String>>,
     delta: Vec<f64>,
 }
 
 impl Cells {
-    pub(crate) fn of_day(frame: &Frame, t: usize) -> PolarsResult<Cells> {
+    pub(crate) fn of_day(
+        frame: &Frame,
+        t: usize,
+        flagged: &[(Dimension, &str)],
+    ) -> PolarsResult<Cells> {
+        let rows = flagged
+            .iter()
+            .map(|(dim, value)| dim.matches(value))
+            .reduce(Expr::or)
+            .unwrap_or(lit(false));
         let today = frame.first_day + t as i32;
         let reference: Vec<i32> = (1..=4)
             .map(|w| today - 7 * w)
@@ -41,7 +53,7 @@ impl Cells {
             .collect();
         values.push(col("__delta"));
         let df = frame
-            .on_days(&days, lit(true))?
+            .on_days(&days, rows)?
             .group_by(keys)
             .agg([
                 when(now.clone())
@@ -100,15 +112,22 @@ impl Cells {
             .sum()
     }
 
-    /// The share of what `a` moved in `direction` that moved in cells `b` holds too (0 when
-    /// `a` moved nothing that way).
-    pub(crate) fn share(&self, a: &[usize], b: &[usize], direction: f64) -> f64 {
+    /// The share of what cells `a` moved in `direction` that moved in cells of the series
+    /// `dim` = `value` (0 when `a` moved nothing that way).
+    pub(crate) fn share(
+        &self,
+        a: &[usize],
+        (dim, value): (Dimension, &str),
+        direction: f64,
+    ) -> f64 {
         let total = self.moved(a, direction);
         if total <= 0.0 {
             return 0.0;
         }
-        let in_b: std::collections::HashSet<usize> = b.iter().copied().collect();
-        let shared: Vec<usize> = a.iter().copied().filter(|c| in_b.contains(c)).collect();
+        let shared: Vec<usize> = match self.values.get(&dim) {
+            Some(values) => a.iter().copied().filter(|&c| values[c] == value).collect(),
+            None => a.to_vec(),
+        };
         self.moved(&shared, direction) / total
     }
 

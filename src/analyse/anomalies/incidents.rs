@@ -132,28 +132,36 @@ pub(crate) fn group(
     cfg: &AnomalyConfig,
 ) -> PolarsResult<Vec<Incident>> {
     let index = |a: &Anomaly| (day_of_date(a.date) - frame.first_day) as usize;
-    let mut days: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    let mut by_day: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
     for (i, a) in anomalies.iter().enumerate() {
-        days.entry(index(a)).or_default().push(i);
+        by_day.entry(index(a)).or_default().push(i);
     }
+    let days: Vec<(usize, Vec<usize>)> = by_day.into_iter().collect();
+    let series_of = |i: usize| {
+        let a = &anomalies[i];
+        let dim = Dimension::parse(&a.dimension).unwrap_or(Dimension::Total);
+        (dim, a.value.as_str())
+    };
+    // Each day's cells are read on their own (the days on every core); the flags are then
+    // grouped day by day, in order, as an incident under way can take in a later day's.
+    let cells = crate::parallel::on_all_cores(&days, |(t, flags)| {
+        let flagged: Vec<(Dimension, &str)> = flags.iter().map(|&i| series_of(i)).collect();
+        Cells::of_day(frame, *t, &flagged)
+    });
     let mut drafts: Vec<Draft> = Vec::new();
-    for (t, flags) in days {
-        let cells = Cells::of_day(frame, t)?;
-        let cells_of = |i: usize| {
-            let a = &anomalies[i];
-            let dim = Dimension::parse(&a.dimension).unwrap_or(Dimension::Total);
-            cells.select(dim, &a.value)
-        };
+    for ((t, flags), cells) in days.iter().zip(cells) {
+        let (t, cells) = (*t, cells?);
         let mut fresh = Vec::new();
-        for &i in &flags {
-            let mine = cells_of(i);
+        for &i in flags {
+            let (dim, value) = series_of(i);
+            let mine = cells.select(dim, value);
             let way = direction(anomalies[i].impact);
             let under_way = drafts.iter_mut().find(|d| {
                 d.start < t
                     && t <= d.end
                     && d.members
                         .iter()
-                        .any(|&m| cells.share(&mine, &cells_of(m), way) >= LINK)
+                        .any(|&m| cells.share(&mine, series_of(m), way) >= LINK)
             });
             match under_way {
                 Some(draft) => draft.members.push(i),
@@ -202,7 +210,9 @@ fn components(
     }
     let within = |a: usize, b: usize| {
         let way = direction(anomalies[fresh[a].0].impact);
-        cells.share(&fresh[a].1, &fresh[b].1, way) >= LINK
+        let other = &anomalies[fresh[b].0];
+        let dim = Dimension::parse(&other.dimension).unwrap_or(Dimension::Total);
+        cells.share(&fresh[a].1, (dim, &other.value), way) >= LINK
     };
     for a in 0..n {
         for b in a + 1..n {
