@@ -1072,6 +1072,31 @@ fn parquet_and_csv_feeds_hold_the_report_numbers() {
         .map(|l| l.split(',').nth(10).unwrap().parse::<f64>().unwrap())
         .sum();
     assert!((total - money(&report["totals"]["effective_cost"])).abs() < 0.01);
+    // One line per incident, with its id and status, in CSV and Parquet alike.
+    let incidents = std::fs::read_to_string(csv.join("incidents.csv")).unwrap();
+    let ids: Vec<&str> = report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(incidents.lines().count() - 1, ids.len(), "{incidents}");
+    assert!(incidents
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("id,start_day,end_day,currency"));
+    for id in &ids {
+        assert!(incidents.contains(&format!("{id},")), "{id} in {incidents}");
+    }
+    let pq_incidents = LazyFrame::scan_parquet(
+        PlRefPath::new(pq.join("incidents.parquet").to_str().unwrap()),
+        Default::default(),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
+    assert_eq!(pq_incidents.height(), ids.len());
     let anomalies = std::fs::read_to_string(csv.join("anomalies.csv")).unwrap();
     assert_eq!(
         anomalies.lines().count() - 1,
