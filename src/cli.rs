@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  open (not acknowledged) incidents found when asked to fail on them (`anomalies\n     --fail-on SEVERITY`, `nightly --fail-on-anomaly SEVERITY`); a difference over $0.01\n     found by `reconcile`\n  2  error (bad input, bad config, store locked, I/O, a nightly source or feed that\n     failed); nothing half-written";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  open (not acknowledged) incidents found when asked to fail on them (`anomalies\n     --fail-on SEVERITY`, `nightly --fail-on-anomaly SEVERITY`); a difference over $0.01\n     found by `reconcile`; a budget at the level of `budgets --fail-on`\n  2  error (bad input, bad config, store locked, I/O, a nightly source or feed that\n     failed); nothing half-written";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -153,6 +153,14 @@ pub enum Command {
     /// exits 1, naming the source, billing period and the day that differs most.
     #[command(after_help = EXIT_CODES)]
     Reconcile(ReconcileArgs),
+    /// Budgets of `[[budgets]]`: spent so far in the period, the forecast to its end with
+    /// an 80% interval, thresholds crossed (by spend or by forecast, and on which day) and
+    /// what grew most.
+    ///
+    /// Each budget is evaluated on --at (default: the store's last day) in its own currency;
+    /// a budget whose selection is stored in another currency is an error, never converted.
+    #[command(after_help = EXIT_CODES)]
+    Budgets(BudgetsArgs),
     /// Collect spend and usage from the cloud APIs configured in spendlens.toml ([aws],
     /// [gcp], [azure]).
     ///
@@ -215,6 +223,27 @@ fn billing_period(s: &str) -> Result<String, String> {
     NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
         .map(|_| s.to_string())
         .map_err(|_| format!("`{s}` is not a billing period; write it as YYYY-MM (2026-10)"))
+}
+
+/// Arguments of `spendlens budgets`.
+#[derive(Debug, clap::Args)]
+pub struct BudgetsArgs {
+    /// The day to evaluate on (default: the store's last day).
+    #[arg(long)]
+    pub at: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: MdOrJson,
+    /// Exit with code 1 when a budget is at least this bad: `warning` (a threshold crossed
+    /// by spend, or the forecast over the amount) or `over` (spend over the amount).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<BudgetLevel>,
+}
+
+/// How bad a budget must be for `--fail-on` / `--fail-on-budget`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BudgetLevel {
+    Warning,
+    Over,
 }
 
 /// Markdown for people, JSON for programs.
@@ -443,6 +472,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Anomalies(args) => commands::anomalies::run(&cli, args),
         Command::Investigate(args) => commands::investigate::run(&cli, args),
         Command::Reconcile(args) => commands::reconcile::run(&cli, args),
+        Command::Budgets(args) => commands::budgets::run(&cli, args),
         Command::Collect(args) => commands::collect::run(&cli, args),
         Command::Doctor(args) => commands::doctor::run(&cli, args),
         Command::Advise(args) => commands::advise::run(&cli, args),

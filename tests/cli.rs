@@ -8,6 +8,7 @@
 mod aws;
 mod azure;
 mod billing;
+mod budgets;
 mod faults;
 mod gcp;
 mod incidents;

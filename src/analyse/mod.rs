@@ -4,6 +4,7 @@
 
 pub mod advise;
 pub mod anomalies;
+pub mod budgets;
 mod dimension;
 pub mod investigate;
 pub mod reconcile;

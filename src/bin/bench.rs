@@ -374,8 +374,19 @@ fn eval(argv: &[String]) {
     let demo_dir = dir.join("eval-demo");
     let _ = std::fs::remove_dir_all(&demo_dir);
     let end = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("a date");
-    match eval::demo::run(&demo_dir, end) {
-        Ok(demo) => println!("{}", demo.table()),
+    let demo = eval::demo::run(&demo_dir, end).and_then(|demo| {
+        println!("{}", demo.table());
+        eval::demo::daily_series(&demo_dir)
+    });
+    match demo {
+        Ok(series) => {
+            let mut backtests = eval::forecast::backtest("demo (total and each team)", &series);
+            backtests.extend(eval::forecast::backtest(
+                "synthetic",
+                &eval::forecast::synthetic(n, seed),
+            ));
+            println!("{}", eval::forecast::table(&backtests));
+        }
         Err(e) => {
             eprintln!("error: the demo evaluation: {e}");
             std::process::exit(2);

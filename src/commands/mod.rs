@@ -4,6 +4,7 @@
 
 pub mod advise;
 pub mod anomalies;
+pub mod budgets;
 pub mod collect;
 pub mod demo;
 pub mod doctor;

@@ -31,6 +31,7 @@ mod anomalies;
 mod attribution;
 mod aws;
 mod azure;
+mod budgets;
 mod gcp;
 mod ingest;
 mod nightly;
@@ -41,6 +42,7 @@ pub(crate) use attribution::glob_match;
 pub use attribution::{AttributionConfig, Driver, Rule, Split};
 pub use aws::{AwsConfig, CollectorToggle, CostExplorerConfig};
 pub use azure::AzureConfig;
+pub use budgets::{BudgetConfig, BudgetCost, BudgetPeriod};
 pub(crate) use gcp::bigquery_table;
 pub use gcp::GcpConfig;
 pub use ingest::IngestConfig;
@@ -85,6 +87,8 @@ pub struct Config {
     pub advise: AdviseConfig,
     pub nightly: NightlyConfig,
     pub collect: CollectConfig,
+    /// `[[budgets]]`: amounts per month, quarter or year for selections of spend.
+    pub budgets: Vec<BudgetConfig>,
     /// Things the user should know about the file itself (e.g. a readable secret).
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -137,6 +141,7 @@ impl Config {
             self.attribution.validate_rules(),
             self.gcp.as_ref().map_or(Ok(()), GcpConfig::validate),
             self.azure.as_ref().map_or(Ok(()), AzureConfig::validate),
+            budgets::validate(&self.budgets),
         ];
         match checks.into_iter().find_map(Result::err) {
             None => Ok(()),

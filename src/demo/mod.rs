@@ -87,6 +87,38 @@ tokens_per_minute_per_unit = 2500
 model = "anthropic.claude-3-5-sonnet"
 hourly_rate = 4.0
 tokens_per_minute_per_unit = 40000
+
+# Budgets for `spendlens budgets` (and the nightly report). Amounts are illustrative.
+[[budgets]]
+name = "llm-total"
+amount = 80000
+currency = "USD"
+period = "month"
+
+[[budgets]]
+name = "search"
+selector = { team = "search" }
+amount = 25000
+currency = "USD"
+period = "month"
+thresholds = [50, 80, 95, 100]
+
+[[budgets]]
+name = "research-fiscal-q"
+selector = { team = "research" }
+amount = 30000
+currency = "USD"
+period = "quarter"
+start_month = 2                # fiscal year from February: Q3 is August to October
+
+[[budgets]]
+name = "support-claude"
+selector = { team = "support", model = "anthropic.*" }
+amount = 24000
+currency = "USD"
+period = "month"
+[budgets.amounts]
+"2026-11" = 30000              # a larger amount for November's launch
 "#;
 
 /// What the demo produced.

@@ -9,6 +9,7 @@ use crate::demo::{CREDITS_END_DAY, DAYS, SPIKE_DAY};
 use crate::output::report::{self, ReportOptions};
 use crate::store::Store;
 use chrono::{Duration, NaiveDate};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,10 @@ pub enum DemoEvalError {
     Report(#[from] report::ReportError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Analyse(#[from] crate::analyse::AnalyseError),
+    #[error("the demo evaluation's query failed: {0}")]
+    Polars(#[from] polars::prelude::PolarsError),
 }
 
 /// A planted event and the incidents that report it.
@@ -114,4 +119,47 @@ impl DemoScore {
         ));
         s
     }
+}
+
+/// The demo built under `dir` (by [`run`]) as daily series for the forecast backtest: the
+/// total and each team's effective cost.
+pub fn daily_series(dir: &Path) -> Result<Vec<super::forecast::DailySeries>, DemoEvalError> {
+    use polars::prelude::*;
+    let config = Config::load(&dir.join("spendlens.toml"), true)?;
+    let store = Store::new(dir.join("data"));
+    let window = crate::analyse::load_window(
+        &store,
+        &Attributor::new(&config.attribution),
+        None,
+        None,
+        None,
+        0,
+    )?;
+    let first = window.loaded.map_or(window.start, |(a, _)| a);
+    let days = (window.end - first).num_days() as usize + 1;
+    let df = window
+        .frame
+        .lazy()
+        .group_by([crate::schema::day_number_expr().alias("__day"), col("team")])
+        .agg([col("effective_cost").sum()])
+        .collect()?;
+    let teams = crate::schema::text_values(df.column("team").map_err(report::ReportError::from)?)?;
+    let day = df.column("__day").and_then(|c| c.i32().cloned())?;
+    let cost = df.column("effective_cost").and_then(|c| c.f64().cloned())?;
+    let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let first_day = crate::schema::day_number(first);
+    for ((t, d), c) in teams.iter().zip(day.iter()).zip(cost.iter()) {
+        let (Some(d), Some(c)) = (d, c) else { continue };
+        let i = (d - first_day) as usize;
+        for name in [
+            "total".to_string(),
+            format!("team {}", t.unwrap_or_default()),
+        ] {
+            by.entry(name).or_insert_with(|| vec![0.0; days])[i] += c;
+        }
+    }
+    Ok(by
+        .into_iter()
+        .map(|(name, x)| super::forecast::DailySeries { name, first, x })
+        .collect())
 }

@@ -13,6 +13,7 @@
 //! evaluation (quality is tested; speed is only measured).
 
 pub mod demo;
+pub mod forecast;
 pub mod nab;
 pub mod synthetic;
 

@@ -2,6 +2,7 @@
 //! table, investigation, advice) and feeds (PostgreSQL, Parquet, CSV). Every value is written
 //! for people through `format`.
 
+pub mod budgets;
 pub mod feeds;
 pub mod format;
 pub mod html;

@@ -15,7 +15,7 @@ pub struct Baseline {
 /// Days of history needed before a day is judged (other than as new spend).
 pub const MIN_HISTORY: usize = 7;
 
-pub(super) fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }

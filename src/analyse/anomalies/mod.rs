@@ -23,6 +23,7 @@ mod cells;
 mod frame;
 pub mod incidents;
 
+pub(crate) use baseline::median;
 pub use baseline::*;
 use causes::*;
 pub use frame::*;
