@@ -94,6 +94,13 @@ period = "month"
 thresholds = [10, 90]
 [budgets.amounts]
 "2026-03" = 2000
+
+[[budgets]]
+name = "fiscal-year"
+amount = 5000
+currency = "USD"
+period = "year"
+start_month = 7
 "#;
 
 #[test]
@@ -155,6 +162,18 @@ fn budgets_hold_month_quarter_fiscal_and_year_periods_to_the_cent() {
     assert_eq!(money(&a["amount"]), 2000.0);
     assert_eq!(a["crossed"][0]["day"], "2026-03-05");
     assert_eq!(a["crossed"].as_array().unwrap().len(), 1, "{a}");
+    // A fiscal year from July began before the store's first day: spend counts from that
+    // day ($140 a day: 50% of 5,000 on the 18th day), and the report says so.
+    let f = named(&v, "fiscal-year");
+    assert_eq!(f["period"]["start"], "2025-07-01");
+    assert_eq!(f["period"]["end"], "2026-06-30");
+    assert_eq!(money(&f["spent"]), 69.0 * 140.0);
+    assert_eq!(f["status"], "over");
+    assert_eq!(f["crossed"][0]["day"], "2026-01-18", "{f}");
+    assert!(
+        f["notes"].to_string().contains("counted from 2026-01-01"),
+        "{f}"
+    );
     // Contributors: what grew over the same days before the period (nothing here).
     assert!(b["contributors"].as_array().unwrap().is_empty(), "{b}");
 }
@@ -177,7 +196,13 @@ fn a_month_with_no_data_yet_is_forecast_from_the_last_stored_days() {
 
 #[test]
 fn fail_on_sets_the_exit_code() {
-    let env = setup(BUDGETS);
+    // Without the fiscal year (over): the worst is `forecast_over`.
+    let env = setup(
+        BUDGETS
+            .split("[[budgets]]\nname = \"fiscal-year\"")
+            .next()
+            .unwrap(),
+    );
     assert_eq!(
         env.run(&["budgets", "--fail-on", "over"]).status.code(),
         Some(0)

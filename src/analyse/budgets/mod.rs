@@ -203,10 +203,13 @@ pub fn evaluate(
         0.0
     };
     let amount = budget.amount_for(&format!("{:04}-{:02}", start.year(), start.month()));
+    // Spend counted from the period's first day the store holds (a period that began
+    // before the store's first day counts from that day).
+    let counted_from = start.max(from);
     let crossed = crossings(
         budget,
         amount,
-        (start, through.max(start - Duration::days(1))),
+        (counted_from, through.max(counted_from - Duration::days(1))),
         spent_days,
         &ahead,
     );
@@ -267,6 +270,11 @@ fn held_notes(
     if spent_days.iter().all(|v| *v == 0.0) {
         notes.push(format!(
             "no spend stored for this period yet (the store ends on {last})"
+        ));
+    }
+    if start < first && through >= first {
+        notes.push(format!(
+            "spend counted from {first}, the store's first day (the period began on {start})"
         ));
     }
     // Contributors compare the period so far with as many days before it.
