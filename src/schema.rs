@@ -579,6 +579,12 @@ pub(crate) fn period_name(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A `*` glob as a case-insensitive regex matching the whole value (for
+/// `str().contains`, where selectors and rules match tag values).
+pub(crate) fn glob_regex(pattern: &str) -> String {
+    format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"))
+}
+
 /// Rows whose charge period starts on days `start..=end` (compared as UTC microseconds).
 pub fn between(start: chrono::NaiveDate, end: chrono::NaiveDate) -> Expr {
     let micros =

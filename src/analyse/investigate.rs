@@ -58,7 +58,7 @@ pub(crate) fn selection_filter(selection: &[(Dimension, String)]) -> Expr {
 
 fn selector_expr(dim: Dimension, pattern: &str) -> Expr {
     if pattern.contains('*') {
-        let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
+        let re = crate::schema::glob_regex(pattern);
         text(dim.expr()).str().contains(lit(re), true)
     } else {
         dim.matches(pattern)
@@ -557,7 +557,7 @@ pub fn name_lost_tags(
         };
         let expected = anomalies::baseline(&x, t, first).map_or(0.0, |b| b.expected);
         let (rise, lost) = (x[t] - expected, -a.impact);
-        if rise >= 0.3 * lost && rise <= 1.5 * lost {
+        if anomalies::moved_to_unallocated(lost, rise) {
             a.note = Some(format!(
                 "tag lost: `{unallocated}` rose {rise:.2} the same day as this spend went ({lost:.2}): a tag removed or renamed? (`anomalies` reads it as a tag_lost incident)"
             ));

@@ -481,7 +481,7 @@ fn driver_rows(split: &Split) -> Expr {
     let mut driver_filter = allocated;
     for (column, pattern) in &split.driver_match {
         // Glob patterns become a case-insensitive regex on the column.
-        let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
+        let re = crate::schema::glob_regex(pattern);
         let target = if column == "resource_group" {
             col("resource_id")
                 .str()

@@ -2,9 +2,9 @@
 //! or JSON; exit 1 with `--fail-on` when an open one is at least that severe.
 //! `spendlens anomalies ack`: a verdict on one incident, recorded in the store.
 
-use super::{emit, open_window};
+use super::{attributor, emit, load_config};
+use crate::analyse;
 use crate::analyse::anomalies::{self, Detection, Incident, Status};
-use crate::analyse::{self, Dimension};
 use crate::cli::{AckArgs, AnomaliesAction, AnomaliesArgs, Cli, Span, StatusFilter, TextFormat};
 use crate::config::Config;
 use crate::output::terminal;
@@ -73,29 +73,11 @@ fn listed(filter: StatusFilter, status: Status) -> bool {
 
 /// Config, store, what detection finds over `span` and the window's currency.
 fn detect(cli: &Cli, span: &Span) -> Result<(Config, Store, Detection, String)> {
-    let (config, store, _, window) = open_window(
-        cli,
-        span,
-        analyse::HISTORY_DAYS,
-        analyse::Pick {
-            rows: None,
-            columns: Some(anomalies::columns()),
-            days: None,
-            sums: None,
-        },
-    )?;
-    let sums = window.sums()?;
-    let detection = match anomalies::Frame::new(window.frame)?.map(|f| f.with_sums(sums)) {
-        Some(frame) => anomalies::detect_incidents(
-            &frame,
-            Dimension::DETECTED,
-            window.start,
-            window.end,
-            &config.anomalies,
-        )?,
-        None => Detection::default(),
-    };
-    Ok((config, store, detection, window.currency))
+    let config = load_config(cli)?;
+    let store = Store::new(&cli.data_dir);
+    let attributor = attributor(&config, &store)?;
+    let (detection, currency) = super::detect(&config, &store, &attributor, span)?;
+    Ok((config, store, detection, currency))
 }
 
 /// `anomalies ack ID`: the id must name an incident the store's data raises (looked for

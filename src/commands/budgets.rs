@@ -2,9 +2,9 @@
 //! with `--fail-on` when one is at least that bad.
 
 use super::{attributor, emit, load_config};
+use crate::analyse;
 use crate::analyse::anomalies::{self, Incident};
 use crate::analyse::budgets::{self, BudgetState, Context};
-use crate::analyse::{self, Dimension, Pick};
 use crate::attribute::Attributor;
 use crate::cli::{BudgetLevel, BudgetsArgs, Cli, MdOrJson};
 use crate::config::Config;
@@ -78,36 +78,17 @@ pub(crate) fn judged_incidents(
     let acks = store.acks()?;
     let mut out = Vec::new();
     for currency in currencies {
-        let pick = Pick {
-            columns: Some(anomalies::columns()),
-            ..Pick::default()
+        let span = crate::cli::Span {
+            from: Some(from),
+            to: Some(at),
+            currency: Some(currency.to_string()),
         };
-        let window = match analyse::load_window_where(
-            store,
-            attributor,
-            Some(from),
-            Some(at),
-            Some(currency),
-            analyse::HISTORY_DAYS,
-            pick,
-        ) {
-            Ok(w) => w,
+        match super::detect(config, store, attributor, &span) {
+            Ok((found, _)) => out.extend(found.incidents),
             // Not held: the budget's own evaluation says so, naming it.
             Err(analyse::AnalyseError::NoSuchCurrency { .. } | analyse::AnalyseError::Empty(_)) => {
-                continue
             }
             Err(e) => return Err(e.into()),
-        };
-        let sums = window.sums()?;
-        if let Some(frame) = anomalies::Frame::new(window.frame)?.map(|f| f.with_sums(sums)) {
-            let found = anomalies::detect_incidents(
-                &frame,
-                Dimension::DETECTED,
-                from,
-                at,
-                &config.anomalies,
-            )?;
-            out.extend(found.incidents);
         }
     }
     anomalies::incidents::judge(&mut out, &acks, &config.anomalies.planned);

@@ -137,11 +137,7 @@ pub(crate) fn group(
         by_day.entry(index(a)).or_default().push(i);
     }
     let days: Vec<(usize, Vec<usize>)> = by_day.into_iter().collect();
-    let series_of = |i: usize| {
-        let a = &anomalies[i];
-        let dim = Dimension::parse(&a.dimension).unwrap_or(Dimension::Total);
-        (dim, a.value.as_str())
-    };
+    let series_of = |i: usize| series_of_flag(&anomalies[i]);
     // Each day's cells are read on their own (the days on every core); the flags are then
     // grouped day by day, in order, as an incident under way can take in a later day's.
     let cells = crate::parallel::on_all_cores(&days, |(t, flags)| {
@@ -188,6 +184,12 @@ pub(crate) fn group(
     Ok(out)
 }
 
+/// The series a flag is of, by dimension and value.
+fn series_of_flag(a: &Anomaly) -> (Dimension, &str) {
+    let dim = Dimension::parse(&a.dimension).unwrap_or(Dimension::Total);
+    (dim, a.value.as_str())
+}
+
 /// Broad series: one of them alone does not tie two changes under it together.
 fn broad(dimension: &str) -> bool {
     matches!(dimension, "total" | "provider" | "account")
@@ -210,9 +212,7 @@ fn components(
     }
     let within = |a: usize, b: usize| {
         let way = direction(anomalies[fresh[a].0].impact);
-        let other = &anomalies[fresh[b].0];
-        let dim = Dimension::parse(&other.dimension).unwrap_or(Dimension::Total);
-        cells.share(&fresh[a].1, (dim, &other.value), way) >= LINK
+        cells.share(&fresh[a].1, series_of_flag(&anomalies[fresh[b].0]), way) >= LINK
     };
     for a in 0..n {
         for b in a + 1..n {
@@ -322,9 +322,8 @@ fn merge_lost_tags(today: &mut Vec<Draft>, anomalies: &[Anomaly], series: &Serie
             continue;
         }
         let lost = -h.impact;
-        let rise = (0..today.len()).find(|&j| {
-            j != i && rise_of(&today[j]).is_some_and(|r| r >= 0.3 * lost && r <= 1.5 * lost)
-        });
+        let rise = (0..today.len())
+            .find(|&j| j != i && rise_of(&today[j]).is_some_and(|r| moved_to_unallocated(lost, r)));
         if let Some(j) = rise {
             let other = today.remove(j);
             let i = if j < i { i - 1 } else { i };

@@ -471,6 +471,13 @@ fn anomaly(
     }
 }
 
+/// Whether `unallocated` rising by `rise` the day a team lost `lost` reads as that team's
+/// tag gone: 30% to 150% of it (shared-cost splits move the rest to other teams). The one
+/// rule `--series` notes, `tag_lost` incidents and `investigate` all apply.
+pub(crate) fn moved_to_unallocated(lost: f64, rise: f64) -> bool {
+    rise >= 0.3 * lost && rise <= 1.5 * lost
+}
+
 /// A team (or team/feature) whose spend drops while `unallocated` rises on the same day by
 /// a large part of it (30% to 150%: shared-cost splits move the rest to other teams) has
 /// most likely lost its tag: say so on both anomalies.
@@ -491,7 +498,7 @@ fn link_lost_tags(anomalies: &mut [Anomaly]) {
         let lost = -a.impact;
         if let Some(&(_, _, j)) = rises
             .iter()
-            .find(|(d, rise, _)| *d == a.date && *rise >= 0.3 * lost && *rise <= 1.5 * lost)
+            .find(|(d, rise, _)| *d == a.date && moved_to_unallocated(lost, *rise))
         {
             let who = a.value.clone();
             anomalies[i].note = Some(format!(

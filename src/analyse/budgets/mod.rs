@@ -142,7 +142,7 @@ pub fn selector_filter(selector: &BTreeMap<String, String>) -> Expr {
         .collect();
     let mut filter = super::investigate::selection_filter(&dims);
     if let Some(pattern) = selector.get("allocation") {
-        let re = format!("(?i)^{}$", regex::escape(pattern).replace("\\*", ".*"));
+        let re = crate::schema::glob_regex(pattern);
         filter = filter.and(
             crate::schema::text(col("allocation"))
                 .str()
