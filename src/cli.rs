@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  open (not acknowledged) incidents found when asked to fail on them (`anomalies\n     --fail-on SEVERITY`, `nightly --fail-on-anomaly SEVERITY`); a difference over $0.01\n     found by `reconcile`; a budget at the level of `budgets --fail-on`\n  2  error (bad input, bad config, store locked, I/O, a nightly source or feed that\n     failed); nothing half-written";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  open (not acknowledged) incidents found when asked to fail on them (`anomalies\n     --fail-on SEVERITY`, `nightly --fail-on-anomaly SEVERITY`); a difference over $0.01\n     found by `reconcile`; a budget at the level of `budgets --fail-on` or\n     `nightly --fail-on-budget`\n  2  error (bad input, bad config, store locked, I/O, a nightly source, feed, post or\n     budget that failed); nothing half-written";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,14 +73,16 @@ pub enum ReportFormat {
 #[derive(Debug, clap::Args)]
 pub struct Feeds {
     /// PostgreSQL URL (`postgres://user:password@host:5432/db`); the period's days are
-    /// replaced in `spendlens_daily_cost`, `spendlens_incidents` and `spendlens_anomalies` in one
-    /// transaction.
+    /// replaced in `spendlens_daily_cost`, `spendlens_incidents` and `spendlens_anomalies`, and
+    /// the budgets of its last day in `spendlens_budgets`, in one transaction.
     #[arg(long, env = "SPENDLENS_POSTGRES_URL", hide_env_values = true)]
     pub postgres: Option<String>,
-    /// Write `daily_cost.parquet`, `incidents.parquet` and `anomalies.parquet` into this directory.
+    /// Write `daily_cost.parquet`, `incidents.parquet`, `anomalies.parquet` and
+    /// `budgets.parquet` into this directory.
     #[arg(long, value_name = "DIR")]
     pub parquet: Option<PathBuf>,
-    /// Write `daily_cost.csv`, `incidents.csv` and `anomalies.csv` into this directory.
+    /// Write `daily_cost.csv`, `incidents.csv`, `anomalies.csv` and `budgets.csv` into this
+    /// directory.
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
 }
@@ -244,6 +246,25 @@ pub struct BudgetsArgs {
 pub enum BudgetLevel {
     Warning,
     Over,
+}
+
+impl BudgetLevel {
+    /// Whether a budget of `statuses` is at least this bad (`warning` counts a threshold
+    /// reached by spend or a forecast over the amount; `over`, spend over it).
+    pub fn reached_by(self, statuses: &[crate::analyse::budgets::BudgetStatus]) -> bool {
+        use crate::analyse::budgets::BudgetState;
+        statuses.iter().any(|s| match self {
+            BudgetLevel::Warning => s.status >= BudgetState::Warning,
+            BudgetLevel::Over => s.status == BudgetState::Over,
+        })
+    }
+}
+
+/// The body `nightly --post` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PostFormat {
+    Slack,
+    Json,
 }
 
 /// Markdown for people, JSON for programs.
@@ -417,7 +438,14 @@ pub struct NightlyArgs {
     /// under way on the last `restate_days` days (the days this run could have changed).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on_anomaly: Option<Severity>,
-    /// Post the digest to this Slack-compatible incoming-webhook URL.
+    /// Exit with code 1 when a budget is at least this bad on the report's last day:
+    /// `warning` (a threshold reached by spend, or the forecast over the amount) or `over`
+    /// (spend over the amount).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub fail_on_budget: Option<BudgetLevel>,
+    /// Post the digest to this incoming-webhook URL (Slack, or any webhook with
+    /// `--post-format json`). Budget thresholds crossed since the last successful post are
+    /// announced once; a failed post announces them again the next night.
     #[arg(
         long,
         env = "SPENDLENS_WEBHOOK_URL",
@@ -425,6 +453,14 @@ pub struct NightlyArgs {
         value_name = "URL"
     )]
     pub post: Option<String>,
+    /// What `--post` sends: `slack` (Block Kit blocks, the Markdown digest as `text`) or
+    /// `json` (the digest's figures as a JSON document with `schema_version`).
+    #[arg(long, value_enum, default_value = "slack")]
+    pub post_format: PostFormat,
+    /// Where the report files will be served (e.g. `https://finops.example.com/spendlens`):
+    /// the digest links `report.html`, `dashboard.html`, `report.md` and `report.json` under it.
+    #[arg(long, value_name = "URL")]
+    pub report_url: Option<String>,
     /// Currency, required when the store holds several.
     #[arg(long)]
     pub currency: Option<String>,

@@ -24,6 +24,8 @@ pub enum NightlyError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error(transparent)]
+    Budget(#[from] crate::analyse::budgets::BudgetError),
     #[error("starting the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -212,7 +214,11 @@ pub fn run(
             stale_after_days: cfg.stale_after_days,
             daily_series: crate::output::report::DAILY_SERIES,
         },
-    )?;
+    )?
+    .with_budgets(opts.config, store, &attributor)?;
+    let mut report = report;
+    report.budget_alerts =
+        crate::analyse::budgets::fresh_alerts(&report.budgets, &store.announced()?);
     Ok(Nightly { sources, report })
 }
 
@@ -266,17 +272,17 @@ pub(crate) fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>,
     Ok(written)
 }
 
-/// Post the Markdown digest to a Slack-compatible incoming webhook (`{"text": …}`).
-pub(crate) async fn post_digest(url: &str, markdown: &str) -> Result<(), String> {
+/// Post `body` (JSON: Slack's Block Kit message, or the digest document) to an incoming
+/// webhook.
+pub(crate) async fn post_digest(url: &str, body: &str) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| e.to_string())?;
-    let body = serde_json::json!({ "text": markdown }).to_string();
     let resp = client
         .post(url)
         .header("content-type", "application/json")
-        .body(body)
+        .body(body.to_string())
         .send()
         .await
         // reqwest's messages include the URL, and a webhook URL is a secret.

@@ -80,32 +80,13 @@ fn detect(
     attributor: &Attributor,
     span: &Span,
 ) -> Result<(analyse::anomalies::Detection, String), analyse::AnalyseError> {
-    use analyse::anomalies;
-    let pick = analyse::Pick {
-        columns: Some(anomalies::columns()),
-        ..analyse::Pick::default()
-    };
-    let window = analyse::load_window_where(
+    analyse::anomalies::detect_span(
+        &config.anomalies,
         store,
         attributor,
-        span.from,
-        span.to,
+        (span.from, span.to),
         span.currency.as_deref(),
-        analyse::HISTORY_DAYS,
-        pick,
-    )?;
-    let sums = window.sums()?;
-    let detection = match anomalies::Frame::new(window.frame)?.map(|f| f.with_sums(sums)) {
-        Some(frame) => anomalies::detect_incidents(
-            &frame,
-            analyse::Dimension::DETECTED,
-            window.start,
-            window.end,
-            &config.anomalies,
-        )?,
-        None => anomalies::Detection::default(),
-    };
-    Ok((detection, window.currency))
+    )
 }
 
 /// The async runtime the collectors and the PostgreSQL feed run on.

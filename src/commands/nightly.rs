@@ -2,7 +2,7 @@
 //! feeds and the digest; progress on stderr, the digest on stdout.
 
 use super::{emit, load_config, runtime};
-use crate::cli::{Cli, NightlyArgs};
+use crate::cli::{Cli, NightlyArgs, PostFormat};
 use crate::config::Config;
 use crate::nightly::Nightly;
 use crate::store::Store;
@@ -33,14 +33,69 @@ pub fn run(cli: &Cli, args: &NightlyArgs) -> Result<ExitCode> {
         &mut |m| progress.say(m),
     )?;
     drop(lock);
-    let failures = deliver(&config, &store, &night, args, &mut progress)?;
-    if failures > 0 {
-        bail!("{failures} part(s) of the nightly run failed (see above); the report marks failed sources stale and their stored days are unchanged");
+    let delivered = deliver(&config, &store, &night, args, &mut progress)?;
+    if delivered.digest_sent {
+        remember_announced(&store, &night)?;
     }
-    match args.fail_on_anomaly {
-        Some(level) => Ok(exit_on_recent_anomalies(&config, &night, level)),
-        None => Ok(ExitCode::SUCCESS),
+    if delivered.failures > 0 {
+        bail!("{} part(s) of the nightly run failed (see above); the report marks failed sources stale and their stored days are unchanged", delivered.failures);
     }
+    let anomalies = args
+        .fail_on_anomaly
+        .is_some_and(|level| recent_anomalies(&config, &night, level));
+    let budgets = args
+        .fail_on_budget
+        .is_some_and(|level| budgets_at(&night, level));
+    Ok(if anomalies || budgets {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What delivering the night's results did.
+struct Delivered {
+    /// Parts that failed (sources, budgets, feeds, the post).
+    failures: usize,
+    /// Whether the digest reached its readers (printed, and posted when asked): only then
+    /// are its budget crossings remembered as announced.
+    digest_sent: bool,
+}
+
+/// Record the budget crossings the digest announced, so the next nights do not repeat them.
+fn remember_announced(store: &Store, night: &Nightly) -> Result<()> {
+    if night.report.budget_alerts.is_empty() {
+        return Ok(());
+    }
+    let at = crate::nightly::now_rfc3339();
+    let said: Vec<_> = night
+        .report
+        .budget_alerts
+        .iter()
+        .map(|a| a.announcement(&at))
+        .collect();
+    let lock = store.lock()?;
+    store.record_announced(&lock, &said)?;
+    Ok(())
+}
+
+/// Whether a budget is at least `level` on the report's last day (said on stderr).
+fn budgets_at(night: &Nightly, level: crate::cli::BudgetLevel) -> bool {
+    let hit = level.reached_by(&night.report.budgets);
+    if hit {
+        let names: Vec<String> = night
+            .report
+            .budgets
+            .iter()
+            .filter(|b| level.reached_by(std::slice::from_ref(b)))
+            .map(|b| format!("{} ({})", b.name, b.status.name()))
+            .collect();
+        eprintln!(
+            "budget(s) at `--fail-on-budget` level: {}",
+            names.join(", ")
+        );
+    }
+    hit
 }
 
 /// The sources' outcomes on stderr, the report files, the feeds, the webhook post and the
@@ -51,7 +106,7 @@ fn deliver(
     night: &Nightly,
     args: &NightlyArgs,
     progress: &mut Progress,
-) -> Result<usize> {
+) -> Result<Delivered> {
     let mut failures = 0;
     for s in &night.sources {
         match &s.result {
@@ -61,6 +116,10 @@ fn deliver(
                 eprintln!("error: {}: {e}", s.source);
             }
         }
+    }
+    for p in &night.report.budget_errors {
+        failures += 1;
+        eprintln!("error: {}", p.error);
     }
     progress.say(&format!("writing the report into `{}`", args.out.display()));
     for p in crate::nightly::write_outputs(&night.report, &args.out)? {
@@ -76,25 +135,35 @@ fn deliver(
             }
         }
     }
-    let digest = night.report.to_digest();
+    let links = crate::output::post::links(args.report_url.as_deref());
+    let digest = crate::output::post::with_links(&night.report.to_digest(), &links);
+    let mut digest_sent = true;
     if let Some(url) = &args.post {
         progress.say("posting the digest");
-        if let Err(e) = runtime()?.block_on(crate::nightly::post_digest(url, &digest)) {
+        let body = match args.post_format {
+            PostFormat::Slack => crate::output::post::slack(&night.report, &digest, &links),
+            PostFormat::Json => crate::output::post::json(&night.report, &digest, &links),
+        };
+        if let Err(e) = runtime()?.block_on(crate::nightly::post_digest(url, &body.to_string())) {
             failures += 1;
-            eprintln!("error: posting the digest to the webhook: {e}\nhint: check the incoming-webhook URL (--post or SPENDLENS_WEBHOOK_URL) and that the webhook still exists; the report files were written");
+            digest_sent = false;
+            eprintln!("error: posting the digest to the webhook: {e}\nhint: check the incoming-webhook URL (--post or SPENDLENS_WEBHOOK_URL) and that the webhook still exists; the report files were written, and budget crossings will be announced again next time");
         }
     }
     emit(&digest)?;
-    Ok(failures)
+    Ok(Delivered {
+        failures,
+        digest_sent,
+    })
 }
 
-/// Exit 1 when an open (not acknowledged) incident of at least `level` is under way on the
-/// last `restate_days` days (the days this run could have changed).
-fn exit_on_recent_anomalies(
+/// Whether an open (not acknowledged) incident of at least `level` is under way on the
+/// last `restate_days` days (the days this run could have changed); said on stderr.
+fn recent_anomalies(
     config: &Config,
     night: &Nightly,
     level: crate::analyse::anomalies::Severity,
-) -> ExitCode {
+) -> bool {
     let recent_from = night.report.period.end
         - chrono::Duration::days(i64::from(config.nightly.restate_days.max(1)) - 1);
     let hits = night
@@ -107,14 +176,13 @@ fn exit_on_recent_anomalies(
                 && i.end >= recent_from
         })
         .count();
-    if hits == 0 {
-        return ExitCode::SUCCESS;
+    if hits > 0 {
+        eprintln!(
+            "{hits} open incident(s) at or above `{}` severity since {recent_from} (`spendlens anomalies ack ID --as …` acknowledges one)",
+            level.name()
+        );
     }
-    eprintln!(
-        "{hits} open incident(s) at or above `{}` severity since {recent_from} (`spendlens anomalies ack ID --as …` acknowledges one)",
-        level.name()
-    );
-    ExitCode::from(1)
+    hits > 0
 }
 
 /// Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise (CI logs).

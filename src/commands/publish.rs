@@ -24,9 +24,10 @@ pub fn run(cli: &Cli, args: &PublishArgs) -> Result<ExitCode> {
         (None, None) => crate::nightly::last_days(&store, config.nightly.period_days)?,
         (f, t) => (f, t),
     };
+    let attributor = attributor(&config, &store)?;
     let report = report::build(
         &store,
-        &attributor(&config, &store)?,
+        &attributor,
         &ReportOptions {
             anomalies: config.anomalies.clone(),
             from,
@@ -36,7 +37,8 @@ pub fn run(cli: &Cli, args: &PublishArgs) -> Result<ExitCode> {
             stale_after_days: config.nightly.stale_after_days,
             daily_series: report::DAILY_SERIES,
         },
-    )?;
+    )?
+    .with_budgets(&config, &store, &attributor)?;
     let lines = to_feeds(&config, &store, &report, &args.feeds)?;
     emit(&(lines.join("\n") + "\n"))?;
     Ok(ExitCode::SUCCESS)
@@ -57,7 +59,8 @@ pub(super) fn to_feeds(
         &report.currency,
         report.anomalies.clone(),
         report.incidents.clone(),
-    )?;
+    )?
+    .with_budgets(report.budgets.clone());
     let mut lines = Vec::new();
     if let Some(dir) = &asked.parquet {
         for p in feed.write_parquet(dir)? {
@@ -72,7 +75,7 @@ pub(super) fn to_feeds(
     if let Some(url) = &asked.postgres {
         let done = runtime()?.block_on(feeds::publish_postgres(url, &feed))?;
         lines.push(format!(
-            "PostgreSQL {}: {} to {} ({}) replaced: {} row(s) removed, {} written, {} anomal(ies), {} incident(s)",
+            "PostgreSQL {}: {} to {} ({}) replaced: {} row(s) removed, {} written, {} anomal(ies), {} incident(s), {} budget(s)",
             feeds::redact_url(url),
             feed.start,
             feed.end,
@@ -80,7 +83,8 @@ pub(super) fn to_feeds(
             done.rows_deleted,
             done.rows_written,
             done.anomalies_written,
-            done.incidents_written
+            done.incidents_written,
+            done.budgets_written
         ));
     }
     Ok(lines)

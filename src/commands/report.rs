@@ -10,9 +10,10 @@ use std::process::ExitCode;
 pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
     let config = load_config(cli)?;
     let store = Store::new(&cli.data_dir);
+    let attributor = attributor(&config, &store)?;
     let report = report::build(
         &store,
-        &attributor(&config, &store)?,
+        &attributor,
         &ReportOptions {
             anomalies: config.anomalies.clone(),
             from: args.span.from,
@@ -22,7 +23,8 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
             stale_after_days: config.nightly.stale_after_days,
             daily_series: args.daily_series,
         },
-    )?;
+    )?
+    .with_budgets(&config, &store, &attributor)?;
     emit(&render(&report, args.format))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -45,6 +45,23 @@ pub enum BudgetCost {
     Billed,
 }
 
+impl BudgetCost {
+    pub fn name(self) -> &'static str {
+        match self {
+            BudgetCost::Effective => "effective",
+            BudgetCost::Billed => "billed",
+        }
+    }
+
+    /// The cost column it sums.
+    pub fn column(self) -> &'static str {
+        match self {
+            BudgetCost::Effective => "effective_cost",
+            BudgetCost::Billed => "billed_cost",
+        }
+    }
+}
+
 /// One budget.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -88,7 +88,7 @@ model = "anthropic.claude-3-5-sonnet"
 hourly_rate = 4.0
 tokens_per_minute_per_unit = 40000
 
-# Budgets for `spendlens budgets` (and the nightly report). Amounts are illustrative.
+# Budgets for `spendlens budgets`, the reports and the nightly digest. Amounts are illustrative.
 [[budgets]]
 name = "llm-total"
 amount = 80000

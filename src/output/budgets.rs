@@ -5,35 +5,9 @@ use crate::analyse::budgets::{BudgetStatus, CrossedBy};
 use chrono::NaiveDate;
 use std::fmt::Write as _;
 
-/// `{"schema_version", "at", "budgets": [...]}`.
-pub(crate) fn json(at: NaiveDate, statuses: &[BudgetStatus]) -> serde_json::Result<String> {
-    #[derive(serde::Serialize)]
-    struct Budgets<'a> {
-        at: NaiveDate,
-        budgets: &'a [BudgetStatus],
-    }
-    super::versioned(&Budgets {
-        at,
-        budgets: statuses,
-    })
-}
-
-fn selector_text(s: &BudgetStatus) -> String {
-    if s.selector.is_empty() {
-        return "all spend".into();
-    }
-    s.selector
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The budgets as a Markdown table, then each one's crossings, contributors and notes.
-pub(crate) fn markdown(at: NaiveDate, statuses: &[BudgetStatus]) -> String {
-    let mut s = format!(
-        "# Budgets on {at}\n\n| budget | selection | period | amount | spent | used | forecast (80% interval) | forecast | status | days left |\n|---|---|---|---:|---:|---:|---:|---:|---|---:|\n"
-    );
+/// One row per budget: selection, period, amount, spent, forecast with its interval, status.
+pub(crate) fn table(statuses: &[BudgetStatus]) -> String {
+    let mut s = String::from("| budget | selection | period | amount | spent | used | forecast (80% interval) | forecast | status | days left |\n|---|---|---|---:|---:|---:|---:|---:|---|---:|\n");
     for b in statuses {
         let _ = writeln!(
             s,
@@ -54,17 +28,52 @@ pub(crate) fn markdown(at: NaiveDate, statuses: &[BudgetStatus]) -> String {
             b.days_left
         );
     }
+    s
+}
+
+/// `50% reached on 2026-03-10` or `100% forecast to be reached on 2026-03-20`.
+pub(crate) fn crossing_text(threshold: f64, day: NaiveDate, kind: CrossedBy) -> String {
+    let how = match kind {
+        CrossedBy::Actual => "reached",
+        CrossedBy::Forecast => "forecast to be reached",
+    };
+    format!("{threshold}% {how} on {day}")
+}
+
+/// `{"schema_version", "at", "budgets": [...]}`.
+pub(crate) fn json(at: NaiveDate, statuses: &[BudgetStatus]) -> serde_json::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Budgets<'a> {
+        at: NaiveDate,
+        budgets: &'a [BudgetStatus],
+    }
+    super::versioned(&Budgets {
+        at,
+        budgets: statuses,
+    })
+}
+
+pub(crate) fn selector_text(s: &BudgetStatus) -> String {
+    if s.selector.is_empty() {
+        return "all spend".into();
+    }
+    s.selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The budgets as a Markdown table, then each one's crossings, contributors and notes.
+pub(crate) fn markdown(at: NaiveDate, statuses: &[BudgetStatus]) -> String {
+    let mut s = format!("# Budgets on {at}\n\n{}", table(statuses));
     for b in statuses {
         let _ = writeln!(s, "\n## {}\n", markdown_cell(&b.name));
         if b.crossed.is_empty() {
             let _ = writeln!(s, "- no threshold reached, nor forecast to be");
         }
         for c in &b.crossed {
-            let how = match c.kind {
-                CrossedBy::Actual => "reached",
-                CrossedBy::Forecast => "forecast to be reached",
-            };
-            let _ = writeln!(s, "- {}% {how} on {}", c.threshold, c.day);
+            let _ = writeln!(s, "- {}", crossing_text(c.threshold, c.day, c.kind));
         }
         if !b.contributors.is_empty() {
             let grew: Vec<String> = b

@@ -141,6 +141,73 @@
     t.appendChild(tb);
   }
 
+  // A `*` glob (as budget selectors write them, case-insensitive) as an anchored regular
+  // expression.
+  function glob(pattern) {
+    return new RegExp("^" + pattern.split("*").map(function (p) {
+      return p.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+    }).join(".*") + "$", "i");
+  }
+
+  // One budget's period: spend to date (solid), the forecast (dashed) inside its 80% cone,
+  // and the amount (a red line).
+  function budgetChart(b) {
+    var W = 640, H = 200, left = 70, right = 10, top = 24, bottom = 22;
+    var dayList = days(b.period.start, b.period.end);
+    var last = b.cumulative.length ? b.cumulative[b.cumulative.length - 1] : null;
+    var max = Math.max(b.amount, b.forecast_high, b.spent, 1) * 1.05;
+    var x = function (d) { return left + (W - left - right) * dayList.indexOf(d) / Math.max(dayList.length - 1, 1); };
+    var y = function (v) { return top + (H - top - bottom) * (1 - v / max); };
+    var svg = svgEl("svg", { viewBox: "0 0 " + W + " " + H, "class": "chart budget", "data-budget": b.name,
+      "data-amount": b.amount, "data-spent": b.spent, "data-forecast": b.forecast, "data-status": b.status });
+    var title = svgEl("text", { x: left, y: 14, "class": "axis" });
+    title.textContent = b.name + " — " + money(b.spent) + " of " + money(b.amount) + " " + b.currency +
+      " spent, " + money(b.forecast) + " forecast (" + b.status.replace("_", " ") + ")";
+    svg.appendChild(title);
+    [0, 0.5, 1].forEach(function (f) {
+      svg.appendChild(svgEl("line", { "class": "grid", x1: left, x2: W - right, y1: y(max * f), y2: y(max * f) }));
+      var t = svgEl("text", { "class": "axis", x: left - 6, y: y(max * f) + 4, "text-anchor": "end" });
+      t.textContent = money(max * f);
+      svg.appendChild(t);
+    });
+    var spent = b.cumulative.filter(function (d) { return d.spent !== undefined; });
+    var ahead = b.cumulative.filter(function (d) { return d.forecast !== undefined; });
+    var from = spent.length ? [spent[spent.length - 1].date, spent[spent.length - 1].spent] : null;
+    if (ahead.length) {
+      var upper = ahead.map(function (d) { return x(d.date) + "," + y(d.forecast_high); });
+      var lower = ahead.slice().reverse().map(function (d) { return x(d.date) + "," + y(d.forecast_low); });
+      var start = from ? [x(from[0]) + "," + y(from[1])] : [];
+      svg.appendChild(svgEl("polygon", { "class": "budget-cone", fill: "#4e79a7", "fill-opacity": 0.18,
+        points: start.concat(upper, lower).join(" ") }));
+      svg.appendChild(svgEl("polyline", { "class": "budget-forecast", fill: "none", stroke: "#4e79a7", "stroke-dasharray": "5,4",
+        points: start.concat(ahead.map(function (d) { return x(d.date) + "," + y(d.forecast); })).join(" ") }));
+    }
+    if (spent.length) {
+      svg.appendChild(svgEl("polyline", { "class": "budget-spent", fill: "none", stroke: "#4e79a7", "stroke-width": 2,
+        points: spent.map(function (d) { return x(d.date) + "," + y(d.spent); }).join(" ") }));
+    }
+    svg.appendChild(svgEl("line", { "class": "budget-amount", stroke: "#e15759", "stroke-dasharray": "8,4",
+      x1: left, x2: W - right, y1: y(b.amount), y2: y(b.amount), "data-value": b.amount }));
+    [dayList[0], dayList[dayList.length - 1]].forEach(function (d, i) {
+      var t = svgEl("text", { "class": "axis", x: x(d), y: H - 4, "text-anchor": i ? "end" : "start" });
+      t.textContent = d;
+      svg.appendChild(t);
+    });
+    if (last === null) { svg.setAttribute("data-empty", "true"); }
+    return svg;
+  }
+
+  // The budgets of the selected team (those pinning it, and those over every team).
+  function budgets(team) {
+    var box = $("budgets");
+    box.textContent = "";
+    var shown = (data.budgets || []).filter(function (b) {
+      return !team || !b.selector.team || glob(b.selector.team).test(team);
+    });
+    if (!shown.length) { box.appendChild(el("p", { "class": "muted" }, "No budgets (see [[budgets]] in spendlens.toml).")); }
+    shown.forEach(function (b) { box.appendChild(budgetChart(b)); });
+  }
+
   function render() {
     var from = fromInput.value, to = toInput.value, team = teamSelect.value;
     writeHash();
@@ -194,6 +261,7 @@
         var status = i.acknowledgement ? "acked (" + i.acknowledgement.verdict + ")" : "open";
         return { cells: [i.id, i.start, i.duration_days, i.headline.dimension + " " + i.headline.value, i.kind, i.severity, status, i.impact, why], attrs: { "data-date": i.start } };
       }));
+    budgets(team);
   }
 
   var teams = {};

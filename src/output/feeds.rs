@@ -4,6 +4,7 @@
 //! A feed covers a period of days in one currency. Publishing is idempotent per day: the
 //! period's days are replaced, in one transaction (PostgreSQL) or by atomic file renames.
 
+use crate::analyse::budgets::{BudgetStatus, CrossedBy};
 use crate::analyse::{self, anomalies::Anomaly, anomalies::Incident};
 use crate::attribute::Attributor;
 use crate::store::Store;
@@ -52,6 +53,9 @@ pub(crate) struct Feed {
     pub daily: DataFrame,
     pub anomalies: Vec<Anomaly>,
     pub incidents: Vec<Incident>,
+    /// The budgets on the feed's last day, each in its own currency (see
+    /// [`Feed::with_budgets`]).
+    pub budgets: Vec<BudgetStatus>,
 }
 
 impl Feed {
@@ -122,7 +126,54 @@ impl Feed {
             daily,
             anomalies,
             incidents,
+            budgets: Vec::new(),
         })
+    }
+
+    /// The feed with `budgets` (evaluated on its last day) to publish beside it.
+    pub fn with_budgets(mut self, budgets: Vec<BudgetStatus>) -> Feed {
+        self.budgets = budgets;
+        self
+    }
+
+    /// The budgets as a frame: one row per budget on the day it was evaluated (`at`), its
+    /// crossings as `threshold% kind day` joined by `; `, the highest threshold spend reached.
+    pub(crate) fn budget_frame(&self) -> PolarsResult<DataFrame> {
+        let b = &self.budgets;
+        let strs =
+            |f: &dyn Fn(&BudgetStatus) -> String| -> Vec<String> { b.iter().map(f).collect() };
+        let nums = |f: &dyn Fn(&BudgetStatus) -> Option<f64>| -> Vec<Option<f64>> {
+            b.iter().map(f).collect()
+        };
+        let days = |f: &dyn Fn(&BudgetStatus) -> NaiveDate| -> Vec<NaiveDate> {
+            b.iter().map(f).collect()
+        };
+        DataFrame::new(
+            b.len(),
+            vec![
+                crate::schema::day_column("at", &days(&|x| x.at))?,
+                Column::new("name".into(), strs(&|x| x.name.clone())),
+                Column::new("currency".into(), strs(&|x| x.currency.clone())),
+                Column::new("selector".into(), strs(&super::budgets::selector_text)),
+                Column::new("cost".into(), strs(&|x| x.cost.name().to_string())),
+                crate::schema::day_column("period_start", &days(&|x| x.period.start))?,
+                crate::schema::day_column("period_end", &days(&|x| x.period.end))?,
+                Column::new("amount".into(), nums(&|x| Some(x.amount))),
+                Column::new("spent".into(), nums(&|x| Some(x.spent))),
+                Column::new("forecast".into(), nums(&|x| Some(x.forecast))),
+                Column::new("forecast_low".into(), nums(&|x| Some(x.forecast_low))),
+                Column::new("forecast_high".into(), nums(&|x| Some(x.forecast_high))),
+                Column::new("used_pct".into(), nums(&|x| Some(x.used_pct))),
+                Column::new("forecast_pct".into(), nums(&|x| Some(x.forecast_pct))),
+                Column::new("status".into(), strs(&|x| x.status.name().to_string())),
+                Column::new("threshold_reached".into(), nums(&threshold_reached)),
+                Column::new("crossed".into(), strs(&crossed_text)),
+                Column::new(
+                    "days_left".into(),
+                    b.iter().map(|x| x.days_left).collect::<Vec<_>>(),
+                ),
+            ],
+        )
     }
 
     /// The anomalies as a frame (one row per anomaly, `explanation` in words).
@@ -226,6 +277,7 @@ impl Feed {
             ("daily_cost", self.daily.clone()),
             ("anomalies", self.anomaly_frame()?),
             ("incidents", self.incident_frame()?),
+            ("budgets", self.budget_frame()?),
         ] {
             let path = dir.join(format!("{name}.{ext}"));
             let tmp = dir.join(format!(".{name}.{ext}.tmp"));
@@ -237,6 +289,30 @@ impl Feed {
         }
         Ok(out)
     }
+}
+
+/// The highest threshold spend reached (not only forecast), if any.
+fn threshold_reached(b: &BudgetStatus) -> Option<f64> {
+    b.crossed
+        .iter()
+        .filter(|c| c.kind == CrossedBy::Actual)
+        .map(|c| c.threshold)
+        .reduce(f64::max)
+}
+
+/// A budget's crossings as `50% actual 2026-10-14` joined by `; `.
+fn crossed_text(b: &BudgetStatus) -> String {
+    b.crossed
+        .iter()
+        .map(|c| {
+            let kind = match c.kind {
+                CrossedBy::Actual => "actual",
+                CrossedBy::Forecast => "forecast",
+            };
+            format!("{}% {kind} {}", c.threshold, c.day)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// An incident's member series as `dimension=value` joined by `; `.
@@ -310,6 +386,28 @@ CREATE TABLE IF NOT EXISTS spendlens_incidents (
     published_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (id, currency)
 );
+CREATE TABLE IF NOT EXISTS spendlens_budgets (
+    at date NOT NULL,
+    name text NOT NULL,
+    currency text NOT NULL,
+    selector text NOT NULL,
+    cost text NOT NULL,
+    period_start date NOT NULL,
+    period_end date NOT NULL,
+    amount numeric(20, 6) NOT NULL,
+    spent numeric(20, 6) NOT NULL,
+    forecast numeric(20, 6) NOT NULL,
+    forecast_low numeric(20, 6) NOT NULL,
+    forecast_high numeric(20, 6) NOT NULL,
+    used_pct double precision NOT NULL,
+    forecast_pct double precision NOT NULL,
+    status text NOT NULL,
+    threshold_reached double precision,
+    crossed text NOT NULL,
+    days_left integer NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, at)
+);
 ";
 
 /// What a publish to PostgreSQL did.
@@ -319,6 +417,7 @@ pub(crate) struct Published {
     pub rows_written: u64,
     pub anomalies_written: u64,
     pub incidents_written: u64,
+    pub budgets_written: u64,
 }
 
 /// Replace the feed's days in the PostgreSQL tables (created if missing), in one
@@ -357,6 +456,7 @@ pub(crate) async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published
     let written = insert_daily(&tx, feed, &pg).await?;
     let anomalies_written = insert_anomalies(&tx, feed, &pg).await?;
     let incidents_written = insert_incidents(&tx, feed, &pg).await?;
+    let budgets_written = insert_budgets(&tx, feed, &pg).await?;
     tx.commit().await.map_err(pg.err(""))?;
     drop(client);
     let _ = conn.await;
@@ -365,6 +465,7 @@ pub(crate) async fn publish_postgres(url: &str, feed: &Feed) -> Result<Published
         rows_written: written,
         anomalies_written,
         incidents_written,
+        budgets_written,
     })
 }
 
@@ -522,6 +623,58 @@ async fn insert_incidents(
                     &i.impact_pct,
                     &members_text(i),
                     &super::report::incident_explanation(i),
+                ],
+            )
+            .await
+            .map_err(pg.err(""))?;
+    }
+    Ok(written)
+}
+
+/// The feed's budgets as evaluated on their day: that day's rows replaced (a budget
+/// removed from the config leaves it), earlier days kept as the budgets' history.
+async fn insert_budgets(
+    tx: &tokio_postgres::Transaction<'_>,
+    feed: &Feed,
+    pg: &PgErrors,
+) -> Result<u64, FeedError> {
+    let mut days: Vec<NaiveDate> = feed.budgets.iter().map(|b| b.at).collect();
+    days.dedup();
+    for day in &days {
+        tx.execute("DELETE FROM spendlens_budgets WHERE at = $1", &[day])
+            .await
+            .map_err(pg.err(""))?;
+    }
+    let money = "::float8::numeric(20,6)";
+    let sql = format!(
+        "INSERT INTO spendlens_budgets (at, name, currency, selector, cost, period_start, period_end, amount, spent, forecast, forecast_low, forecast_high, used_pct, forecast_pct, status, threshold_reached, crossed, days_left) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8{money}, $9{money}, $10{money}, $11{money}, $12{money}, $13, $14, $15, $16, $17, $18)"
+    );
+    let mut written = 0;
+    for b in &feed.budgets {
+        let days_left = b.days_left as i32;
+        written += tx
+            .execute(
+                &sql,
+                &[
+                    &b.at,
+                    &b.name,
+                    &b.currency,
+                    &super::budgets::selector_text(b),
+                    &b.cost.name(),
+                    &b.period.start,
+                    &b.period.end,
+                    &b.amount,
+                    &b.spent,
+                    &b.forecast,
+                    &b.forecast_low,
+                    &b.forecast_high,
+                    &b.used_pct,
+                    &b.forecast_pct,
+                    &b.status.name(),
+                    &threshold_reached(b),
+                    &crossed_text(b),
+                    &days_left,
                 ],
             )
             .await

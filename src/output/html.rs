@@ -234,6 +234,7 @@ impl Report {
         );
         self.html_teams(&mut b);
         self.html_anomalies(&mut b);
+        self.html_budgets(&mut b);
         self.html_breakdowns(&mut b);
         self.html_unit_costs_and_sources(&mut b);
         page(
@@ -336,6 +337,70 @@ impl Report {
                 })
                 .collect(),
         );
+    }
+
+    /// The budgets on the period's last day, each in its own currency, and those that
+    /// could not be evaluated.
+    fn html_budgets(&self, b: &mut String) {
+        if self.budgets.is_empty() && self.budget_errors.is_empty() {
+            return;
+        }
+        table(
+            b,
+            &format!("Budgets on {}", self.period.end),
+            &[
+                "budget",
+                "selection",
+                "period",
+                "#amount",
+                "#spent",
+                "#used",
+                "#forecast (80% interval)",
+                "#forecast",
+                "status",
+                "thresholds",
+                "#days left",
+            ],
+            self.budgets
+                .iter()
+                .map(|x| {
+                    let crossed: Vec<String> = x
+                        .crossed
+                        .iter()
+                        .map(|c| super::budgets::crossing_text(c.threshold, c.day, c.kind))
+                        .collect();
+                    vec![
+                        text(&x.name),
+                        text(super::budgets::selector_text(x)),
+                        text(format!("{} to {}", x.period.start, x.period.end)),
+                        num(format!("{} {}", amount(x.amount), x.currency)),
+                        num(amount(x.spent)),
+                        num(format!("{:.1}%", x.used_pct)),
+                        num(format!(
+                            "{} ({} – {})",
+                            amount(x.forecast),
+                            amount(x.forecast_low),
+                            amount(x.forecast_high)
+                        )),
+                        num(format!("{:.1}%", x.forecast_pct)),
+                        text(x.status.name()),
+                        text(crossed.join("; ")),
+                        num(x.days_left.to_string()),
+                    ]
+                })
+                .collect(),
+        );
+        if !self.budget_errors.is_empty() {
+            table(
+                b,
+                "Budgets not evaluated",
+                &["budget", "error"],
+                self.budget_errors
+                    .iter()
+                    .map(|p| vec![text(&p.name), text(&p.error)])
+                    .collect(),
+            );
+        }
     }
 
     /// Spend by provider and model, and the top movers.
@@ -474,6 +539,7 @@ impl Report {
             daily: &'a [super::report::DailyRow],
             incidents: &'a [crate::analyse::anomalies::Incident],
             unit_costs: &'a [crate::analyse::advise::UnitCost],
+            budgets: &'a [crate::analyse::budgets::BudgetStatus],
         }
         let json = serde_json::to_string(&Data {
             period: &self.period,
@@ -481,6 +547,7 @@ impl Report {
             daily: &self.daily,
             incidents: &self.incidents,
             unit_costs: &self.unit_costs,
+            budgets: &self.budgets,
         })
         .expect("dashboard data serialises")
         // Nothing in the data can close the script element or start markup.
@@ -499,6 +566,7 @@ impl Report {
              <h2>Team × feature</h2><table id=\"team-feature\"></table>\n\
              <h2>Unit costs</h2><table id=\"unit-costs\"></table>\n\
              <h2>Incidents</h2><table id=\"anomalies\"></table>\n\
+             <h2>Budgets</h2><div id=\"budgets\"></div>\n\
              <p class=\"muted\">Red markers on the timelines are the days incidents started (of the selected team, when one is). \
              Filters are kept in the address (#from=…&amp;to=…&amp;team=…).</p>\n",
             kpis(self)

@@ -6,6 +6,7 @@ pub mod budgets;
 pub mod feeds;
 pub mod format;
 pub mod html;
+pub mod post;
 pub mod reconcile;
 pub mod report;
 pub mod terminal;

@@ -14,6 +14,7 @@
 //! source and day) is how re-ingesting a file or re-collecting a day avoids double counting.
 
 pub mod acks;
+pub mod announced;
 mod batch_writer;
 mod ingest_write;
 pub mod ledger;
@@ -130,6 +131,9 @@ pub struct Manifest {
     /// Verdicts on incidents, by incident id (see [`acks`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub acks: BTreeMap<String, acks::Ack>,
+    /// Budget threshold crossings the nightly digest announced (see [`announced`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announced: Vec<announced::Announcement>,
 }
 
 /// A source as a report shows it.

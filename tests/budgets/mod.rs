@@ -4,6 +4,8 @@
 //! forecast; a selector matching nothing; a month with no data yet; another currency; and
 //! the forecast's backtest against its targets.
 
+mod nightly;
+
 use super::Env;
 use serde_json::Value;
 use std::path::Path;
@@ -11,9 +13,14 @@ use std::path::Path;
 /// FOCUS rows from 2026-01-01 to 2026-03-10 (69 days): `search` $100 a day effective ($110
 /// billed), `ads` $40 a day, in `currency`.
 fn spend(path: &Path, currency: &str) {
+    spend_days(path, currency, 0..69);
+}
+
+/// The same spend on the days `days` counts from 2026-01-01.
+fn spend_days(path: &Path, currency: &str, days: std::ops::Range<i64>) {
     let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     let mut text = String::from("BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ProviderName,ServiceName,ChargeCategory,ChargeDescription,ConsumedQuantity,ConsumedUnit,SubAccountId,Tags\n");
-    for day in 0..69 {
+    for day in days {
         let d = start + chrono::Duration::days(day);
         for (team, billed, effective) in [("search", 110.0, 100.0), ("ads", 40.0, 40.0)] {
             text.push_str(&format!(

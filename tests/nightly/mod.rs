@@ -280,7 +280,7 @@ fn fail_on_anomaly_looks_at_the_days_the_run_could_change() {
     assert_eq!(acked["status"], "acked");
 }
 
-const SECRET: &str = "spendlens-nightly-secret-do-not-log";
+pub(crate) const SECRET: &str = "spendlens-nightly-secret-do-not-log";
 
 #[test]
 fn a_failing_source_is_stale_in_the_report_and_the_others_still_land() {
@@ -368,13 +368,13 @@ fn a_failing_source_is_stale_in_the_report_and_the_others_still_land() {
 // The webhook.
 
 /// A local HTTP server answering every request with `status`; keeps the requests' bodies.
-struct Webhook {
+pub(crate) struct Webhook {
     port: u16,
-    bodies: Arc<Mutex<Vec<(String, String)>>>,
+    pub(crate) bodies: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Webhook {
-    fn start(status: &'static str) -> Webhook {
+    pub(crate) fn start(status: &'static str) -> Webhook {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let bodies = Arc::new(Mutex::new(Vec::new()));
@@ -398,7 +398,7 @@ impl Webhook {
         });
         Webhook { port, bodies }
     }
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!(
             "http://127.0.0.1:{}/services/T0000/B0000/{SECRET}",
             self.port
@@ -591,6 +591,31 @@ fn the_dashboard_renders_in_headless_chromium_with_the_report_numbers() {
         "anomaly markers"
     );
     assert!(dom.contains("<td>rag-answer</td>"), "team × feature table");
+    // One budget chart per budget, each with the spend of its period so far: the `search`
+    // budget's is October's spend of team search as the report sums it.
+    let charts = budget_charts(&dom);
+    let names: Vec<&str> = report["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        charts.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+        names
+    );
+    let october = demo.report("2026-10-01", "2026-10-31");
+    let search_october = by(&october, "by_team", "team")
+        .into_iter()
+        .find(|(t, _)| t == "search")
+        .unwrap()
+        .1;
+    let search = charts.iter().find(|c| c.0 == "search").unwrap();
+    assert!(
+        (search.2 - search_october).abs() < 0.005,
+        "{search:?} vs {search_october}"
+    );
+    assert_eq!(dom.matches("class=\"budget-amount\"").count(), names.len());
 
     // Filters from the address: one team over ten days equals `report` for those days.
     let filtered = chromium(
@@ -624,6 +649,16 @@ fn the_dashboard_renders_in_headless_chromium_with_the_report_numbers() {
         .map(|c| (c[1].to_string(), c[2].parse().unwrap()))
         .collect();
     assert_same_rollup(shown, features, "team × feature for search");
+    // The team's budgets: those pinning it and those over every team.
+    let shown: Vec<String> = budget_charts(&dom).into_iter().map(|c| c.0).collect();
+    let expected: Vec<String> = report["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["selector"]["team"].as_str().is_none_or(|t| t == "search"))
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown, expected);
 
     // The screenshot a reader of the README sees.
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
@@ -642,6 +677,22 @@ fn the_dashboard_renders_in_headless_chromium_with_the_report_numbers() {
         "a screenshot of charts, not a blank page: {} bytes",
         png.len()
     );
+}
+
+/// `(name, amount, spent)` of each budget chart in a dumped dashboard.
+fn budget_charts(dom: &str) -> Vec<(String, f64, f64)> {
+    let re =
+        regex::Regex::new(r#"data-budget="([^"]*)" data-amount="([^"]*)" data-spent="([^"]*)""#)
+            .unwrap();
+    re.captures_iter(dom)
+        .map(|c| {
+            (
+                html_unescape(&c[1]),
+                c[2].parse().unwrap(),
+                c[3].parse().unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -923,6 +974,27 @@ fn publish_to_postgres_is_idempotent_per_day_and_every_grafana_panel_runs() {
         .unwrap()[0]
         .get::<_, i64>(0);
     assert!(anomalies >= 5, "the 4x day's anomalies are published");
+    // The budgets of each publish's last day, as the report has them; each day kept.
+    let published: Vec<(String, f64)> = pg
+        .query("SELECT name, spent::float8 FROM spendlens_budgets WHERE at = '2026-10-31' ORDER BY name")
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut expected: Vec<(String, f64)> = report["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap().to_string(), money(&b["spent"])))
+        .collect();
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!expected.is_empty());
+    assert_same_rollup(published, expected, "published budgets");
+    let days = pg
+        .query("SELECT count(DISTINCT at) FROM spendlens_budgets")
+        .unwrap()[0]
+        .get::<_, i64>(0);
+    assert_eq!(days, 2, "the budgets of 2026-10-31 and of 2026-10-05");
 
     // Every query in the Grafana dashboard runs against the published tables.
     let dashboard: Value = serde_json::from_str(

@@ -168,6 +168,44 @@ pub struct Detection {
     pub incidents: Vec<Incident>,
 }
 
+/// What detection finds on the days `from..=to` of the store (each end defaulting to the
+/// store's), with a baseline's history loaded before them, in `currency` (required when the
+/// store holds several); and the window's currency. What `anomalies`, budgets and the
+/// nightly job share.
+pub fn detect_span(
+    config: &AnomalyConfig,
+    store: &crate::store::Store,
+    attributor: &crate::attribute::Attributor,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    currency: Option<&str>,
+) -> Result<(Detection, String), super::AnalyseError> {
+    let pick = super::Pick {
+        columns: Some(columns()),
+        ..super::Pick::default()
+    };
+    let window = super::load_window_where(
+        store,
+        attributor,
+        from,
+        to,
+        currency,
+        super::HISTORY_DAYS,
+        pick,
+    )?;
+    let sums = window.sums()?;
+    let detection = match Frame::new(window.frame)?.map(|f| f.with_sums(sums)) {
+        Some(frame) => detect_incidents(
+            &frame,
+            Dimension::DETECTED,
+            window.start,
+            window.end,
+            config,
+        )?,
+        None => Detection::default(),
+    };
+    Ok((detection, window.currency))
+}
+
 /// Series without a value (`(none)`: spend with no account or resource) are no series of
 /// their own: their spend is in every other dimension's series.
 fn has_value(value: &str) -> bool {

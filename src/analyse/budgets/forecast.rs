@@ -149,6 +149,21 @@ pub fn forecast(x: &[f64], first: NaiveDate, h: usize, since: usize) -> Forecast
     }
 }
 
+/// The 80% interval after each of the `h` days ahead, as fractions of the spend expected to
+/// that day: `(low, high)` for 1, 2, … `h` days (what a forecast cone is drawn from).
+pub fn cone(x: &[f64], first: NaiveDate, h: usize, since: usize) -> Vec<(f64, f64)> {
+    (1..=h)
+        .map(|k| {
+            let f = forecast(x, first, k, since);
+            if f.expected > 0.0 {
+                (f.low / f.expected, f.high / f.expected)
+            } else {
+                (1.0, 1.0)
+            }
+        })
+        .collect()
+}
+
 /// Relative spread of the level's days around their weekday level (a robust standard
 /// deviation), for an interval when there is too little history to backtest.
 fn daily_spread(x: &[f64], first: NaiveDate, since: usize) -> f64 {

@@ -3,7 +3,12 @@
 //! or by forecast and on which day), and the values that grew most against the same days
 //! before the period.
 
+mod alerts;
+mod all;
 pub mod forecast;
+
+pub use alerts::{fresh_alerts, BudgetAlert};
+pub use all::{evaluate_all, BudgetProblem, Evaluated};
 
 use super::anomalies::Incident;
 use super::{AnalyseError, Dimension, Pick};
@@ -83,6 +88,21 @@ pub struct PeriodBounds {
     pub end: NaiveDate,
 }
 
+/// One day of a budget's period: spend to date through the last stored day, then the
+/// forecast running total with its 80% interval (the cone a chart draws).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetDay {
+    pub date: NaiveDate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_low: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_high: Option<f64>,
+}
+
 /// One budget on day `at`.
 #[derive(Debug, Clone, Serialize)]
 pub struct BudgetStatus {
@@ -107,6 +127,8 @@ pub struct BudgetStatus {
     /// What the forecast knows or does not (a known change it starts from, a planned window
     /// ahead it cannot size).
     pub notes: Vec<String>,
+    /// The period day by day, from its first stored day: spend to date, then forecast.
+    pub cumulative: Vec<BudgetDay>,
 }
 
 /// The first and last day of `budget`'s period holding `at` (calendar months; quarters and
@@ -180,10 +202,7 @@ pub fn evaluate(
         .min(through - Duration::days(history))
         .max(first);
     let window = load(ctx, budget, from, through)?;
-    let cost = match budget.cost {
-        BudgetCost::Effective => "effective_cost",
-        BudgetCost::Billed => "billed_cost",
-    };
+    let cost = budget.cost.column();
     let x = daily(&window, cost, from, through)?;
     let index = |d: NaiveDate| (d - from).num_days().max(0) as usize;
     let spent_days: &[f64] = if through >= start {
@@ -196,12 +215,7 @@ pub fn evaluate(
     let f = forecast::forecast(&x, from, horizon, since.map_or(0, index));
     // Forecast days before the period (data ending before it began) are not its spend.
     let skip = (start - through).num_days().max(1) as usize - 1;
-    let ahead: Vec<f64> = f.daily.iter().skip(skip).copied().collect();
-    let share = if f.expected > 0.0 {
-        ahead.iter().sum::<f64>() / f.expected
-    } else {
-        0.0
-    };
+    let (ahead, share) = within_period(&f, skip);
     let amount = budget.amount_for(&format!("{:04}-{:02}", start.year(), start.month()));
     // Spend counted from the period's first day the store holds (a period that began
     // before the store's first day counts from that day).
@@ -214,6 +228,12 @@ pub fn evaluate(
         &ahead,
     );
     let forecast_total = spent + f.expected * share;
+    let cumulative = running_totals(
+        counted_from,
+        spent_days,
+        &ahead,
+        &forecast::cone(&x, from, horizon, since.map_or(0, index))[skip.min(horizon)..],
+    );
     let status = state(spent, forecast_total, amount, &crossed);
     let compared = held_notes(&mut notes, spent_days, (first, last), (start, through));
     let round = |v: f64| (v * 100.0).round() / 100.0 + 0.0;
@@ -241,7 +261,61 @@ pub fn evaluate(
             Vec::new()
         },
         notes,
+        cumulative,
     })
+}
+
+/// The forecast's days after the first `skip` (those before the period), and their share
+/// of the forecast's expected spend.
+fn within_period(f: &forecast::Forecast, skip: usize) -> (Vec<f64>, f64) {
+    let ahead: Vec<f64> = f.daily.iter().skip(skip).copied().collect();
+    let share = if f.expected > 0.0 {
+        ahead.iter().sum::<f64>() / f.expected
+    } else {
+        0.0
+    };
+    (ahead, share)
+}
+
+/// The period's running totals: `spent` day by day from `first`, then the forecast days
+/// `ahead` with their interval (`cone`: low and high as fractions of the expected running
+/// total, day by day).
+fn running_totals(
+    first: NaiveDate,
+    spent: &[f64],
+    ahead: &[f64],
+    cone: &[(f64, f64)],
+) -> Vec<BudgetDay> {
+    let round = |v: f64| (v * 100.0).round() / 100.0 + 0.0;
+    let mut total = 0.0;
+    let mut days: Vec<BudgetDay> = spent
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            total += v;
+            BudgetDay {
+                date: first + Duration::days(i as i64),
+                spent: Some(round(total)),
+                forecast: None,
+                forecast_low: None,
+                forecast_high: None,
+            }
+        })
+        .collect();
+    let base = total;
+    let mut expected = 0.0;
+    let next = first + Duration::days(spent.len() as i64);
+    for (i, (v, (low, high))) in ahead.iter().zip(cone).enumerate() {
+        expected += v;
+        days.push(BudgetDay {
+            date: next + Duration::days(i as i64),
+            spent: None,
+            forecast: Some(round(base + expected)),
+            forecast_low: Some(round(base + expected * low)),
+            forecast_high: Some(round(base + expected * high)),
+        });
+    }
+    days
 }
 
 /// `over` (spent the amount), `forecast_over`, `warning` (a threshold reached by spend) or

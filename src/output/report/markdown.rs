@@ -12,7 +12,95 @@ impl Report {
         self.markdown_breakdowns(&mut s);
         self.markdown_movers_and_unit_costs(&mut s);
         self.markdown_anomalies(&mut s);
+        self.markdown_budgets(&mut s);
         s
+    }
+
+    /// The budgets' table, the crossings this run announces, and budgets not evaluated.
+    fn markdown_budgets(&self, s: &mut String) {
+        if self.budgets.is_empty() && self.budget_errors.is_empty() {
+            return;
+        }
+        let at = self.period.end;
+        let _ = writeln!(*s, "\n## Budgets on {at}\n");
+        if !self.budgets.is_empty() {
+            s.push_str(&crate::output::budgets::table(&self.budgets));
+        }
+        if !self.budget_alerts.is_empty() {
+            let _ = writeln!(*s, "\nCrossed since the last announcement:\n");
+            for line in self.budget_alert_lines(markdown_cell) {
+                let _ = writeln!(*s, "- {line}");
+            }
+        }
+        self.markdown_budget_errors(s);
+    }
+
+    fn markdown_budget_errors(&self, s: &mut String) {
+        if self.budget_errors.is_empty() {
+            return;
+        }
+        let _ = writeln!(*s, "\nNot evaluated:\n");
+        for p in &self.budget_errors {
+            let first = p.error.lines().next().unwrap_or_default();
+            let _ = writeln!(*s, "- {}", markdown_cell(first));
+        }
+    }
+
+    /// One line per budget with crossings announced by this run: which thresholds, and
+    /// where the budget stands; its name through `escape` (Markdown or Slack's mrkdwn).
+    pub(crate) fn budget_alert_lines(&self, escape: fn(&str) -> String) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        let mut budgets: Vec<&str> = self
+            .budget_alerts
+            .iter()
+            .map(|a| a.budget.as_str())
+            .collect();
+        budgets.dedup();
+        for name in budgets {
+            let alerts: Vec<_> = self
+                .budget_alerts
+                .iter()
+                .filter(|a| a.budget == name)
+                .collect();
+            let first = alerts[0];
+            let what: Vec<String> = alerts
+                .iter()
+                .map(|a| crate::output::budgets::crossing_text(a.threshold, a.day, a.kind))
+                .collect();
+            lines.push(format!(
+                "{}: {} — {} of {} {} spent, {} forecast by {} ({})",
+                escape(name),
+                what.join("; "),
+                amount(first.spent),
+                amount(first.amount),
+                first.currency,
+                amount(first.forecast),
+                first.period.end,
+                first.status.name()
+            ));
+        }
+        lines
+    }
+
+    /// `4 budget(s): 1 over, 1 forecast over, 2 ok`.
+    pub(crate) fn budget_summary(&self) -> String {
+        use crate::analyse::budgets::BudgetState;
+        let count = |state| self.budgets.iter().filter(|b| b.status == state).count();
+        let parts: Vec<String> = [
+            BudgetState::Over,
+            BudgetState::ForecastOver,
+            BudgetState::Warning,
+            BudgetState::Ok,
+        ]
+        .into_iter()
+        .filter(|st| count(*st) > 0)
+        .map(|st| format!("{} {}", count(st), st.name().replace('_', " ")))
+        .collect();
+        let mut text = format!("{} budget(s): {}", self.budgets.len(), parts.join(", "));
+        if !self.budget_errors.is_empty() {
+            text.push_str(&format!(", {} not evaluated", self.budget_errors.len()));
+        }
+        text
     }
 
     /// Title, totals, the latest day, the month so far and stale sources.
@@ -333,7 +421,23 @@ impl Report {
                 markdown_cell(&incident_explanation(i))
             );
         }
+        self.digest_budgets(&mut s);
         s
+    }
+
+    /// The budgets' standing and the crossings this run announces, for the digest.
+    fn digest_budgets(&self, s: &mut String) {
+        if self.budgets.is_empty() && self.budget_errors.is_empty() {
+            return;
+        }
+        let _ = writeln!(*s, "\n*Budgets* ({})", self.budget_summary());
+        for line in self.budget_alert_lines(markdown_cell) {
+            let _ = writeln!(*s, "- crossed: {line}");
+        }
+        for p in &self.budget_errors {
+            let first = p.error.lines().next().unwrap_or_default();
+            let _ = writeln!(*s, "- not evaluated: {}", markdown_cell(first));
+        }
     }
 }
 

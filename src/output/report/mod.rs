@@ -189,6 +189,14 @@ pub struct Report {
     /// The flagged series incidents are made of, one row per series and event (most
     /// recent and largest first).
     pub anomalies: Vec<anomalies::Anomaly>,
+    /// Every `[[budgets]]` entry on the period's last day, each in its own currency (see
+    /// [`Report::with_budgets`]).
+    pub budgets: Vec<analyse::budgets::BudgetStatus>,
+    /// Budgets that could not be evaluated, each with the error naming it.
+    pub budget_errors: Vec<analyse::budgets::BudgetProblem>,
+    /// Threshold crossings announced for the first time by this run (`nightly` only: other
+    /// commands announce nothing).
+    pub budget_alerts: Vec<analyse::budgets::BudgetAlert>,
 }
 
 /// What the user asked for.
@@ -369,7 +377,32 @@ pub fn build(
         unit_costs,
         incidents,
         anomalies,
+        budgets: Vec::new(),
+        budget_errors: Vec::new(),
+        budget_alerts: Vec::new(),
     })
+}
+
+impl Report {
+    /// The report with every budget of `config` evaluated on its last day (the report's
+    /// incidents stand for its currency's; other currencies are detected anew).
+    pub fn with_budgets(
+        mut self,
+        config: &crate::config::Config,
+        store: &Store,
+        attributor: &Attributor,
+    ) -> Result<Report, analyse::budgets::BudgetError> {
+        let found = analyse::budgets::evaluate_all(
+            config,
+            store,
+            attributor,
+            self.period.end,
+            Some((&self.currency, &self.incidents)),
+        )?;
+        self.budgets = found.statuses;
+        self.budget_errors = found.problems;
+        Ok(self)
+    }
 }
 
 /// The attributed window the report reads, and the first day loaded. Besides the period it
