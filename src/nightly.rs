@@ -127,6 +127,7 @@ fn ingest_exports(
             source: None,
             part_bytes: crate::ingest::PART_BYTES,
             azure_view: None,
+            dates: opts.config.ingest.date_range(),
         };
         match crate::store::ingest_files(store, lock, &files, &ingest_opts) {
             Ok(report) => {

@@ -11,6 +11,7 @@ mod billing;
 mod budgets;
 mod faults;
 mod gcp;
+mod hostile;
 mod incidents;
 mod nightly;
 mod parsers;
@@ -120,6 +121,7 @@ fn all_services() -> IngestOptions {
         source: None,
         part_bytes: spendlens::ingest::PART_BYTES,
         azure_view: None,
+        dates: ingest::DateRange::standard(),
     }
 }
 

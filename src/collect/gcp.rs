@@ -331,6 +331,7 @@ pub async fn collect(
             source: None,
             part_bytes: crate::ingest::PART_BYTES,
             azure_view: None,
+            dates: crate::ingest::DateRange::standard(),
         },
     )
     .map_err(|e| CollectError::BadResponse {

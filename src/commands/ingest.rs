@@ -20,6 +20,7 @@ pub fn run(cli: &Cli, args: &IngestArgs) -> Result<ExitCode> {
         source: args.source.clone(),
         part_bytes: PART_BYTES,
         azure_view: args.azure_view,
+        dates: config.ingest.date_range(),
     };
     let store = Store::new(&cli.data_dir);
     let lock = store.lock()?;

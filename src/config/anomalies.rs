@@ -49,7 +49,7 @@ pub struct PlannedWindow {
 }
 
 /// A day written as a TOML date or as a `YYYY-MM-DD` string.
-fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+pub(crate) fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Written {

@@ -292,6 +292,7 @@ pub fn build(dir: &Path, end: NaiveDate) -> Result<Demo, DemoError> {
                 source: None,
                 part_bytes: crate::ingest::PART_BYTES,
                 azure_view: None,
+                dates: crate::ingest::DateRange::standard(),
             },
         )?;
         if let Some(e) = outcome.failed.into_iter().next() {

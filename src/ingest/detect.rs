@@ -37,6 +37,37 @@ pub(crate) fn container_of(file: &Path) -> Result<Container, IngestError> {
     })
 }
 
+/// A text file in UTF-16 (a byte-order mark, or every other byte NUL as ASCII in UTF-16
+/// reads) is an error saying so and how to convert it, rather than a parser's "not UTF-8".
+pub(crate) fn utf8_or_explain(file: &Path) -> Result<(), IngestError> {
+    let mut head = [0u8; 64];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(file).map_err(|cause| IngestError::Io {
+            file: file.to_path_buf(),
+            cause,
+        })?;
+        f.read(&mut head).unwrap_or(0)
+    };
+    let head = &head[..n];
+    let nul_at = |parity: usize| {
+        head.len() >= 8
+            && head.iter().skip(parity).step_by(2).all(|b| *b == 0)
+            && head.iter().skip(1 - parity).step_by(2).all(|b| *b != 0)
+    };
+    let encoding = if head.starts_with(&[0xFF, 0xFE]) || nul_at(1) {
+        "UTF-16 LE"
+    } else if head.starts_with(&[0xFE, 0xFF]) || nul_at(0) {
+        "UTF-16 BE"
+    } else {
+        return Ok(());
+    };
+    Err(IngestError::Encoding {
+        file: file.to_path_buf(),
+        encoding,
+    })
+}
+
 /// Column names of a file, for format detection.
 /// The format of `file` told from its header columns (an empty file has none).
 pub(crate) fn format_of(

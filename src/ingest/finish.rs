@@ -30,6 +30,7 @@ pub fn finish(
     let lookup = Lookup {
         staged: &staged,
         file,
+        dates: opts.dates,
     };
     check_numbers(&lookup)?;
     check_required(&lookup)?;
@@ -113,10 +114,22 @@ fn parse_numbers(df: DataFrame, file: &Path) -> Result<DataFrame, IngestError> {
         .map_err(polars_err(file))
 }
 
-/// The first money or quantity value that is present but not a (finite) number.
+/// The largest cost one row may hold (a trillion): ten million such rows still sum to a
+/// finite number.
+const MAX_AMOUNT: f64 = 1e12;
+/// The largest quantity one row may hold (tokens, requests, hours).
+const MAX_QUANTITY: f64 = 1e18;
+
+/// The first money or quantity value that is present but not a number, or beyond
+/// [`MAX_AMOUNT`] / [`MAX_QUANTITY`].
 fn check_numbers(lookup: &Lookup) -> Result<(), IngestError> {
     let perr = polars_err(lookup.file);
     for (c, parsed) in NUMBERS {
+        let bound = if c == stage::QUANTITY {
+            MAX_QUANTITY
+        } else {
+            MAX_AMOUNT
+        };
         let check = lookup
             .staged
             .df
@@ -128,7 +141,7 @@ fn check_numbers(lookup: &Lookup) -> Result<(), IngestError> {
                     col(parsed)
                         .is_null()
                         .or(col(parsed).is_nan())
-                        .or(col(parsed).abs().eq(lit(f64::INFINITY))),
+                        .or(col(parsed).abs().gt(lit(bound))),
                 ),
             )
             .limit(1)
@@ -145,7 +158,14 @@ fn check_numbers(lookup: &Lookup) -> Result<(), IngestError> {
                 .column(stage::LINE)
                 .and_then(|l| Ok(l.u64()?.get(0).unwrap_or(0)))
                 .map_err(&perr)?;
-            return Err(lookup.bad_at(c, line, format!("`{}` is not a number", shorten(&raw))));
+            let message = match raw.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => format!(
+                    "`{}` is beyond the largest value spendlens accepts here ({bound:e}): sums of such values overflow\nhint: check the row; a real bill never holds it",
+                    shorten(&raw)
+                ),
+                _ => format!("`{}` is not a number", shorten(&raw)),
+            };
+            return Err(lookup.bad_at(c, line, message));
         }
     }
     Ok(())
@@ -241,15 +261,29 @@ fn timestamps(
         values.push(match k {
             None => None,
             Some(s) => {
-                Some(parse(s).ok_or_else(|| {
+                let v = parse(s).ok_or_else(|| {
                     lookup.bad(column, s, format!("`{}` is not {what}", shorten(s)))
-                })?)
+                })?;
+                if !lookup.dates.holds(v) {
+                    return Err(lookup.bad(column, s, outside(s, lookup.dates)));
+                }
+                Some(v)
             }
         });
     }
     Ok(vec![
         lookup.gather(&coded.rows, Series::new(out.into(), values))?
     ])
+}
+
+/// Why a date outside the accepted range is refused, and how to accept it.
+fn outside(raw: &str, dates: super::DateRange) -> String {
+    format!(
+        "`{}` is outside the dates spendlens accepts ({} to {})\nhint: a placeholder or mistyped date would move every report's period and hide the real spend; fix the row, or widen the range with `[ingest] earliest` / `latest_days_ahead`",
+        shorten(raw),
+        dates.earliest,
+        dates.latest
+    )
 }
 
 /// The first instant of a billing period's month, UTC microseconds: from GCP's

@@ -199,6 +199,7 @@ mod tests {
             let lookup = Lookup {
                 staged: &staged,
                 file: Path::new("hints.csv"),
+                dates: crate::ingest::DateRange::standard(),
             };
             let pieces = lookup.hint_pieces(piece).unwrap();
             assert_eq!(pieces.len(), hints.len().div_ceil(piece));

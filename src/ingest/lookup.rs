@@ -11,6 +11,8 @@ use std::path::Path;
 pub(crate) struct Lookup<'a> {
     pub(super) staged: &'a Staged,
     pub(super) file: &'a Path,
+    /// The dates accepted (see [`super::DateRange`]).
+    pub(super) dates: super::DateRange,
 }
 
 impl<'a> Lookup<'a> {

@@ -127,6 +127,11 @@ pub enum IngestError {
     UnknownFormat { file: PathBuf, columns: String },
     #[error("`{file}`: the file is empty ({bytes} bytes, no header row)\nhint: an export of a period without charges still has its header; download or export the file again")]
     EmptyFile { file: PathBuf, bytes: u64 },
+    #[error("`{file}`: the file is {encoding} text; spendlens reads UTF-8\nhint: convert it, e.g. `iconv -f UTF-16 -t UTF-8 < '{file}' > converted.csv` (Excel: Save As → \"CSV UTF-8\")")]
+    Encoding {
+        file: PathBuf,
+        encoding: &'static str,
+    },
     #[error("`{file}`: required column `{column}` is missing ({format} export)\nhint: {hint}")]
     MissingColumn {
         file: PathBuf,
@@ -163,6 +168,7 @@ impl IngestError {
             IngestError::Io { file, .. }
             | IngestError::UnknownFormat { file, .. }
             | IngestError::EmptyFile { file, .. }
+            | IngestError::Encoding { file, .. }
             | IngestError::MissingColumn { file, .. }
             | IngestError::BadValue { file, .. }
             | IngestError::MixedCurrency { file, .. }
@@ -190,6 +196,42 @@ pub struct IngestOptions {
     pub part_bytes: usize,
     /// The view of Azure cost-details files (default: told from each file's name or content).
     pub azure_view: Option<AzureView>,
+    /// The charge and billing dates accepted.
+    pub dates: DateRange,
+}
+
+/// The charge and billing-period dates ingest accepts. A date outside is a typo or a
+/// placeholder (`9999-12-31`, `1900-01-01`) that would move every report's period and hide
+/// the real spend, so it is an error naming file, line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    pub earliest: chrono::NaiveDate,
+    pub latest: chrono::NaiveDate,
+}
+
+impl DateRange {
+    /// Days after today a charge may be dated (an invoice's billing period runs ahead).
+    pub const DAYS_AHEAD: i64 = 366;
+
+    /// From 2000-01-01 to a year after today.
+    pub fn standard() -> DateRange {
+        DateRange {
+            earliest: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date"),
+            latest: chrono::Utc::now().date_naive() + chrono::Duration::days(Self::DAYS_AHEAD),
+        }
+    }
+
+    /// Whether the instant `micros` (UTC microseconds) falls on a day of the range.
+    pub fn holds(&self, micros: i64) -> bool {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .is_some_and(|t| (self.earliest..=self.latest).contains(&t.date_naive()))
+    }
+}
+
+impl Default for DateRange {
+    fn default() -> DateRange {
+        DateRange::standard()
+    }
 }
 
 /// What ingesting one file produced, before it is written.
@@ -275,6 +317,18 @@ pub(crate) fn parse_parts(
     opts: &IngestOptions,
     each: &mut dyn FnMut(Parsed) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
+    parse_parts_by_record(file, opts, each).map_err(|e| match container_of(file) {
+        Ok(Container::Csv) => read::at_physical_lines(file, e),
+        _ => e,
+    })
+}
+
+/// [`parse_parts`], its errors' lines counted in CSV records.
+fn parse_parts_by_record(
+    file: &Path,
+    opts: &IngestOptions,
+    each: &mut dyn FnMut(Parsed) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
     let meta = std::fs::metadata(file).map_err(io_err(file))?;
     let container = container_of(file)?;
     // A file with no header at all is a cut-short download, not an export of a period
@@ -291,6 +345,9 @@ pub(crate) fn parse_parts(
             file: file.to_path_buf(),
             bytes: meta.len(),
         });
+    }
+    if container != Container::Parquet {
+        detect::utf8_or_explain(file)?;
     }
     let format = match opts.format {
         Some(f) => f,

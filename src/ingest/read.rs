@@ -66,6 +66,7 @@ pub(crate) fn read_csv_strings(file: &Path, part: &Part) -> Result<DataFrame, In
         .iter()
         .map(std::string::ToString::to_string)
         .collect();
+    duplicate_columns(file, &names)?;
     for name in names {
         let trimmed = name.trim_start_matches('\u{feff}');
         if trimmed != name {
@@ -90,6 +91,116 @@ pub(crate) fn read_csv_strings(file: &Path, part: &Part) -> Result<DataFrame, In
         .with_column(col(stage::LINE).cast(DataType::UInt64))
         .collect()
         .map_err(polars_err(file))
+}
+
+/// A header naming one column twice (exactly — the reader renames the second
+/// `NAME_duplicated_0` — or differing only in case) is an error naming both positions:
+/// which of the two holds the money cannot be guessed.
+fn duplicate_columns(file: &Path, names: &[String]) -> Result<(), IngestError> {
+    let header: Vec<&str> = names
+        .iter()
+        .filter(|n| n.as_str() != stage::LINE)
+        .map(|n| n.trim_start_matches('\u{feff}'))
+        .collect();
+    let base = |n: &str| -> String {
+        let cut = n.rfind("_duplicated_").filter(|i| {
+            n[i + "_duplicated_".len()..]
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                && header.contains(&&n[..*i])
+        });
+        cut.map_or(n, |i| &n[..i]).to_ascii_lowercase()
+    };
+    for (j, later) in header.iter().enumerate() {
+        let key = base(later);
+        if let Some(i) = header[..j].iter().position(|n| base(n) == key) {
+            return Err(IngestError::BadValue {
+                file: file.to_path_buf(),
+                line: 1,
+                column: header[i].to_string(),
+                message: format!(
+                    "the header names this column twice (columns {} and {}): which one holds the values cannot be guessed\nhint: remove or rename one of them",
+                    i + 1,
+                    j + 1
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `e` with its record numbers (what the reader counts: the header is 1) turned into the
+/// lines an editor shows, where a quoted field's line breaks count too.
+pub(crate) fn at_physical_lines(file: &Path, e: IngestError) -> IngestError {
+    // A record of the wrong length is found by line already (see `ragged_record_in`).
+    let text = match &e {
+        IngestError::BadValue { line, column, .. } if *line > 1 && column != "(record)" => {
+            std::fs::read_to_string(file).ok()
+        }
+        IngestError::MixedCurrency { .. } => std::fs::read_to_string(file).ok(),
+        _ => None,
+    };
+    let Some(text) = text else {
+        return e;
+    };
+    let at = |record: u64| line_of_record(&text, record);
+    match e {
+        IngestError::BadValue {
+            file,
+            line,
+            column,
+            message,
+        } => IngestError::BadValue {
+            file,
+            line: at(line),
+            column,
+            message,
+        },
+        IngestError::MixedCurrency {
+            file,
+            line,
+            column,
+            found,
+            first,
+            first_line,
+        } => IngestError::MixedCurrency {
+            file,
+            line: at(line),
+            column,
+            found,
+            first,
+            first_line: at(first_line),
+        },
+        other => other,
+    }
+}
+
+/// The line on which CSV record `record` (1: the header) starts; blank lines are no
+/// records, line breaks inside quotes are lines.
+fn line_of_record(text: &str, record: u64) -> u64 {
+    let (mut line, mut seen, mut quoted, mut at_start) = (1u64, 0u64, false, true);
+    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
+    while let Some(c) = chars.next() {
+        if at_start && c != '\n' && c != '\r' {
+            seen += 1;
+            if seen == record {
+                return line;
+            }
+            at_start = false;
+        }
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '\n' => {
+                line += 1;
+                at_start = !quoted;
+            }
+            _ => {}
+        }
+    }
+    record
 }
 
 /// The first CSV record whose field count differs from the header's: (line where the record

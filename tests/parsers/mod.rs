@@ -15,6 +15,7 @@ fn opts(format: Option<Format>) -> IngestOptions {
         source: None,
         part_bytes: spendlens::ingest::PART_BYTES,
         azure_view: None,
+        dates: spendlens::ingest::DateRange::standard(),
     }
 }
 

@@ -116,6 +116,7 @@ pub(super) fn parse(cfg: &AzureConfig, df: DataFrame) -> Result<ingest::Parsed, 
             source: Some(source(&cfg.scope)),
             part_bytes: crate::ingest::PART_BYTES,
             azure_view: None,
+            dates: crate::ingest::DateRange::standard(),
         },
     )
     .map_err(|e| bad("query", e.to_string()))
