@@ -119,11 +119,38 @@ impl Config {
         Ok(config)
     }
 
+    /// Where a TOML error is and what it says — never the offending line itself (it may be
+    /// `password = "…"`); quoted values in the message are masked when the key looks secret,
+    /// and credentials in URLs always.
+    fn parse_message(text: &str, e: &toml::de::Error) -> String {
+        let mut message = e.message().trim_end().to_string();
+        let Some(span) = e.span() else {
+            return crate::output::feeds::redact_url(&message);
+        };
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        let source_line = text.lines().nth(line - 1).unwrap_or_default();
+        let secretive = regex::Regex::new(r"(?i)(pass|secret|token|key|credential|auth|url)")
+            .expect("regex")
+            .is_match(source_line.split('=').next().unwrap_or_default());
+        if secretive {
+            message = regex::Regex::new(r#""[^"]*"|'[^']*'|`[^`]*`"#)
+                .expect("regex")
+                .replace_all(&message, "\"***\"")
+                .to_string();
+        }
+        format!(
+            "line {line}, column {column}: {}",
+            crate::output::feeds::redact_url(&message)
+        )
+    }
+
     /// Parse and validate config text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: Self::parse_message(text, &e),
         })?;
         config.validate(path)?;
         Ok(config)

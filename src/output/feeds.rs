@@ -258,7 +258,9 @@ impl Feed {
     /// `daily_cost.csv` and `anomalies.csv` in `dir` (header row, ISO dates), replaced
     /// atomically.
     pub(crate) fn write_csv(&self, dir: &Path) -> Result<Vec<PathBuf>, FeedError> {
-        self.write_files(dir, "csv", |df, f| CsvWriter::new(f).finish(df))
+        self.write_files(dir, "csv", |df, f| {
+            CsvWriter::new(f).finish(&mut without_formulas(df)?)
+        })
     }
 
     fn write_files(
@@ -289,6 +291,30 @@ impl Feed {
         }
         Ok(out)
     }
+}
+
+/// `df` with every text cell a spreadsheet would run as a formula (starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return, and not a number) prefixed with `'`, as OWASP
+/// recommends for CSV: the file opens as data, never as code.
+fn without_formulas(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let texts: Vec<Expr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::String)
+        .map(|c| {
+            let v = col(c.name().as_str());
+            let formula = v
+                .clone()
+                .str()
+                .contains(lit(r"^[=+\-@\t\r]"), false)
+                .and(v.clone().cast(DataType::Float64).is_null());
+            when(formula)
+                .then(concat_str([lit("'"), v.clone()], "", false))
+                .otherwise(v)
+                .alias(c.name().as_str())
+        })
+        .collect();
+    df.clone().lazy().with_columns(texts).collect()
 }
 
 /// The highest threshold spend reached (not only forecast), if any.
@@ -326,8 +352,9 @@ fn members_text(i: &Incident) -> String {
 
 /// A PostgreSQL URL with any password replaced by `***`, for messages.
 pub(crate) fn redact_url(url: &str) -> String {
-    let re = regex::Regex::new(r"(?i)^([a-z][a-z0-9+.-]*://[^:/@]*):[^@]*@").expect("regex");
-    let s = re.replace(url, "$1:***@").to_string();
+    // The password runs to the last `@` before the host: it may hold `@` itself.
+    let re = regex::Regex::new(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*):[^/?#\s]*@").expect("regex");
+    let s = re.replace_all(url, "$1:***@").to_string();
     let kv = regex::Regex::new(r"(?i)(password\s*=\s*)('[^']*'|\S+)").expect("regex");
     kv.replace_all(&s, "$1***").to_string()
 }
@@ -698,5 +725,14 @@ mod tests {
             "host=db user=spend password=*** dbname=finops"
         );
         assert_eq!(redact_url("postgres://db/finops"), "postgres://db/finops");
+        // A password holding `@` (unencoded) is masked whole, also inside a message.
+        assert_eq!(
+            redact_url("postgres://user:pa@ss@host:5432/db"),
+            "postgres://user:***@host:5432/db"
+        );
+        assert_eq!(
+            redact_url("cannot reach `postgres://u:p@w@h/db` and https://a:b@c/d"),
+            "cannot reach `postgres://u:***@h/db` and https://a:***@c/d"
+        );
     }
 }

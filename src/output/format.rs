@@ -73,6 +73,8 @@ pub(crate) fn markdown_cell(s: &str) -> String {
                 out.push(c);
             }
             '\n' | '\r' => out.push(' '),
+            // Terminal escapes (ESC, BEL, C1 controls) never reach a reader's terminal.
+            c if c.is_control() => {}
             _ => out.push(c),
         }
     }
@@ -95,10 +97,11 @@ pub(crate) fn html_text(s: &str) -> String {
     out
 }
 
-/// A CSV cell: a formula-looking text (`=`, `+`, `-`, `@` but not a number) is quoted with
-/// `'` so a spreadsheet shows it rather than runs it; commas, quotes and line breaks quoted.
+/// A CSV cell: a formula-looking text (`=`, `+`, `-`, `@`, tab or carriage return first, but
+/// not a number) is quoted with `'` so a spreadsheet shows it rather than runs it (OWASP);
+/// commas, quotes and line breaks quoted.
 pub(crate) fn csv_cell(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '-', '@']) && v.parse::<f64>().is_err() {
+    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) && v.parse::<f64>().is_err() {
         format!("'{v}")
     } else {
         v.to_string()
