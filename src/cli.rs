@@ -383,14 +383,19 @@ pub struct InvestigateArgs {
     /// DIMENSION=VALUE, e.g. `model=anthropic.claude-*`.
     #[arg(long = "where", value_name = "DIMENSION=VALUE")]
     pub selectors: Vec<String>,
+    /// Shortcut for `--where team=VALUE` (`*` globs; case-insensitive).
     #[arg(long)]
     pub team: Option<String>,
+    /// Shortcut for `--where feature=VALUE`.
     #[arg(long)]
     pub feature: Option<String>,
+    /// Shortcut for `--where provider=VALUE` (`aws`, `gcp`, `azure`, a vendor).
     #[arg(long)]
     pub provider: Option<String>,
+    /// Shortcut for `--where model=VALUE` (e.g. `anthropic.claude-*`).
     #[arg(long)]
     pub model: Option<String>,
+    /// Shortcut for `--where account=VALUE` (an AWS account, GCP project or Azure subscription).
     #[arg(long)]
     pub account: Option<String>,
     /// Focus day (default: the selection's largest anomaly, else the last day).

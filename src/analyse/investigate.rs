@@ -467,6 +467,62 @@ fn selection_series(
     })
 }
 
+/// For each selector without a `*` whose value the period does not hold, the value it
+/// holds nearest in spelling (`team=serch` → `team=search`): what "did you mean" says when a
+/// selection matches nothing.
+pub fn nearest_values(
+    store: &crate::store::Store,
+    attributor: &crate::attribute::Attributor,
+    selection: &[(Dimension, String)],
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    currency: Option<&str>,
+) -> Result<Vec<(Dimension, String)>, AnalyseError> {
+    let mut out = Vec::new();
+    for (dim, value) in selection.iter().filter(|(_, v)| !v.contains('*')) {
+        let pick = Pick {
+            columns: Some(dim.columns().to_vec()),
+            ..Pick::default()
+        };
+        let window = super::load_window_where(store, attributor, from, to, currency, 0, pick)?;
+        let held = window
+            .frame
+            .lazy()
+            .select([crate::schema::text(dim.expr()).alias("__value")])
+            .unique(None, UniqueKeepStrategy::Any)
+            .collect()?;
+        let wanted = value.to_lowercase();
+        let values = crate::schema::text_values(held.column("__value")?)?;
+        let nearest = values
+            .iter()
+            .flatten()
+            .map(|v| (edit_distance(&wanted, &v.to_lowercase()), v.to_string()))
+            .filter(|(d, v)| *d > 0 && *d <= (v.chars().count() / 3).max(2))
+            .min();
+        if let Some((_, v)) = nearest {
+            out.push((*dim, v));
+        }
+    }
+    Ok(out)
+}
+
+/// Levenshtein distance between two strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// The ten largest movers beneath the selection on day `t` against its baseline, and the
 /// day's volume / mix / rate decomposition.
 fn movers_at(

@@ -25,7 +25,8 @@ pub fn run(cli: &Cli, args: &InvestigateArgs) -> Result<ExitCode> {
         span.currency.as_deref(),
         args.at,
         &config.anomalies,
-    )?;
+    )
+    .map_err(|e| with_nearest(e, &store, &attributor, &selection, span))?;
     let currency = window.currency.clone();
     let (start, end) = (window.start, window.end);
     let frame = anomalies::Frame::spanning(window.frame, window.loaded)?.ok_or_else(|| {
@@ -34,7 +35,8 @@ pub fn run(cli: &Cli, args: &InvestigateArgs) -> Result<ExitCode> {
         } else {
             investigate::describe(&selection)
         })
-    })?;
+    });
+    let frame = frame.map_err(|e| with_nearest(e, &store, &attributor, &selection, span))?;
     let usage = analyse::load_usage(
         &store,
         &attributor,
@@ -61,6 +63,36 @@ pub fn run(cli: &Cli, args: &InvestigateArgs) -> Result<ExitCode> {
 }
 
 /// The `--where` selectors and the shortcut options, as (dimension, pattern) pairs.
+/// `e`, and when it is a selection matching nothing, the values the period holds that are
+/// nearest in spelling to those asked for ("did you mean").
+fn with_nearest(
+    e: analyse::AnalyseError,
+    store: &Store,
+    attributor: &crate::attribute::Attributor,
+    selection: &[(Dimension, String)],
+    span: &crate::cli::Span,
+) -> anyhow::Error {
+    if !matches!(e, analyse::AnalyseError::NoMatch(_)) {
+        return e.into();
+    }
+    let near = investigate::nearest_values(
+        store,
+        attributor,
+        selection,
+        (span.from, span.to),
+        span.currency.as_deref(),
+    )
+    .unwrap_or_default();
+    if near.is_empty() {
+        return e.into();
+    }
+    let list: Vec<String> = near
+        .iter()
+        .map(|(d, v)| format!("--where {}={v}", d.name()))
+        .collect();
+    anyhow::anyhow!("{e}\nhint: did you mean {}?", list.join(" "))
+}
+
 fn selection(args: &InvestigateArgs) -> Result<Vec<(Dimension, String)>> {
     let mut selection = Vec::new();
     for s in &args.selectors {
