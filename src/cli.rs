@@ -196,6 +196,17 @@ pub enum Command {
     /// export), ingest them into a fresh store and print the report. No credentials, no network.
     #[command(after_help = EXIT_CODES)]
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g.
+    /// `spendlens completions bash > /etc/bash_completion.d/spendlens`
+    /// (zsh: into a directory of `$fpath` as `_spendlens`; fish:
+    /// `~/.config/fish/completions/spendlens.fish`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g.
+    /// `spendlens man > /usr/local/share/man/man1/spendlens.1`.
+    Man,
 }
 
 /// Arguments of `spendlens reconcile`.
@@ -520,5 +531,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Nightly(args) => commands::nightly::run(&cli, args),
         Command::Publish(args) => commands::publish::run(&cli, args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Completions { shell } => commands::help::completions(*shell),
+        Command::Man => commands::help::man(),
     }
 }

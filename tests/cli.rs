@@ -1750,3 +1750,50 @@ fn a_readable_config_holding_a_secret_is_warned_about_without_showing_it() {
     let out = env.run(&["report"]);
     assert!(!String::from_utf8(out.stderr).unwrap().contains("warning"));
 }
+
+/// The completion script installs as the docs say and completes subcommands and flags; the
+/// manual page names every subcommand.
+#[test]
+fn completions_and_the_man_page_describe_every_command() {
+    let env = Env::new();
+    let script = env.path("spendlens.bash");
+    std::fs::write(&script, env.ok(&["completions", "bash"])).unwrap();
+    let complete = |words: &str| -> String {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}'; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); _spendlens spendlens \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\"",
+                script.display()
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete("spendlens bud").trim(), "budgets");
+    assert!(complete("spendlens nightly --fail-on-b").contains("--fail-on-budget"));
+    let man = env.ok(&["man"]);
+    assert!(man.contains(".TH spendlens 1"), "{man}");
+    for sub in [
+        "ingest",
+        "report",
+        "anomalies",
+        "investigate",
+        "reconcile",
+        "budgets",
+        "collect",
+        "doctor",
+        "advise",
+        "nightly",
+        "publish",
+        "demo",
+        "completions",
+    ] {
+        assert!(man.contains(sub), "{sub} missing from the man page");
+    }
+    for shell in ["zsh", "fish", "powershell"] {
+        assert!(
+            env.ok(&["completions", shell]).contains("budgets"),
+            "{shell}"
+        );
+    }
+}

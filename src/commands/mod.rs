@@ -8,6 +8,7 @@ pub mod budgets;
 pub mod collect;
 pub mod demo;
 pub mod doctor;
+pub mod help;
 pub mod ingest;
 pub mod investigate;
 pub mod nightly;

@@ -12,7 +12,9 @@ use std::process::ExitCode;
 pub fn run(cli: &Cli, args: &NightlyArgs) -> Result<ExitCode> {
     let config = load_config(cli)?;
     let store = Store::new(&cli.data_dir);
-    let lock = store.lock()?;
+    let lock = store.lock_within(std::time::Duration::from_secs(
+        config.nightly.lock_wait_secs,
+    ))?;
     let steps = 3 + usize::from(args.feeds.any()) + usize::from(args.post.is_some());
     let mut progress = Progress::new(steps);
     let config_dir = cli
@@ -53,6 +55,10 @@ pub fn run(cli: &Cli, args: &NightlyArgs) -> Result<ExitCode> {
     })
 }
 
+/// Seconds to wait for the store's lock to record announcements (another command may be
+/// reading the store into a report).
+const LOCK_WAIT_SECS: u64 = 60;
+
 /// What delivering the night's results did.
 struct Delivered {
     /// Parts that failed (sources, budgets, feeds, the post).
@@ -74,7 +80,7 @@ fn remember_announced(store: &Store, night: &Nightly) -> Result<()> {
         .iter()
         .map(|a| a.announcement(&at))
         .collect();
-    let lock = store.lock()?;
+    let lock = store.lock_within(std::time::Duration::from_secs(LOCK_WAIT_SECS))?;
     store.record_announced(&lock, &said)?;
     Ok(())
 }

@@ -32,6 +32,9 @@ pub struct NightlyConfig {
     pub period_days: u32,
     /// A source whose data ends more than N days before the report's last day is stale.
     pub stale_after_days: u32,
+    /// A run finding the store locked by another (an earlier night still running) waits this
+    /// many seconds for it, then fails naming the holder's pid.
+    pub lock_wait_secs: u64,
 }
 
 impl Default for NightlyConfig {
@@ -41,6 +44,7 @@ impl Default for NightlyConfig {
             restate_days: 3,
             period_days: 30,
             stale_after_days: 2,
+            lock_wait_secs: 600,
         }
     }
 }

@@ -215,6 +215,26 @@ impl Store {
         &self.dir
     }
 
+    /// Take the exclusive write lock, waiting up to `wait` for another process to release it
+    /// (checked five times a second); then fails naming the holder's pid and the wait.
+    pub fn lock_within(&self, wait: std::time::Duration) -> Result<StoreLock, StoreError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match self.lock() {
+                Err(StoreError::Locked { dir, holder }) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked {
+                            dir,
+                            holder: format!("{holder}, after waiting {} s", wait.as_secs()),
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Take the exclusive write lock without waiting; fails naming the holder's pid.
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;

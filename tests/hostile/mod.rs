@@ -301,3 +301,32 @@ fn a_misspelt_selector_value_gets_the_nearest_held_value() {
     let err = env.fails(&["investigate", "--team", "legal"]);
     assert!(!err.contains("did you mean"), "{err}");
 }
+
+#[test]
+fn a_second_nightly_waits_for_the_first_then_names_its_pid() {
+    let env = Env::new();
+    let file = write(&env, "spend.csv", &[row("1.00", "2026-10-01", "acct", "a")]);
+    env.ok(&["ingest", &file]);
+    let out = env.path("out");
+    let out = out.to_str().unwrap();
+    // This test process holds the store's lock, as a first nightly still running would.
+    env.config("[nightly]\nlock_wait_secs = 1\n");
+    let store = spendlens::store::Store::new(env.data());
+    let held = store.lock().unwrap();
+    let err = env.fails(&["nightly", "--out", out]);
+    assert!(
+        err.contains(&format!(
+            "locked by another spendlens process (pid {}), after waiting 1 s",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    // Released while the second waits: it goes ahead.
+    env.config("[nightly]\nlock_wait_secs = 120\n");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(held);
+    });
+    env.ok(&["nightly", "--out", out]);
+    release.join().unwrap();
+}
