@@ -317,6 +317,12 @@ fn without_formulas(df: &DataFrame) -> PolarsResult<DataFrame> {
     df.clone().lazy().with_columns(texts).collect()
 }
 
+/// Text as PostgreSQL can hold it: its `text` type cannot store a NUL byte, so one becomes
+/// U+FFFD (the Parquet and CSV feeds keep it).
+fn pg_text(s: &str) -> String {
+    s.replace('\u{0}', "\u{fffd}")
+}
+
 /// The highest threshold spend reached (not only forecast), if any.
 fn threshold_reached(b: &BudgetStatus) -> Option<f64> {
     b.crossed
@@ -533,7 +539,7 @@ async fn insert_daily(
     let text = |name: &str| -> PolarsResult<Vec<String>> {
         Ok(super::report::strings(df, name)?
             .into_iter()
-            .map(Option::unwrap_or_default)
+            .map(|v| pg_text(&v.unwrap_or_default()))
             .collect())
     };
     let keys: Vec<Vec<String>> = KEYS.iter().map(|k| text(k)).collect::<PolarsResult<_>>()?;
@@ -587,7 +593,8 @@ async fn insert_anomalies(
     let mut anomalies_written = 0;
     for a in &feed.anomalies {
         let duration = a.duration_days as i32;
-        let explanation = super::report::explanation(a);
+        let explanation = pg_text(&super::report::explanation(a));
+        let value = pg_text(&a.value);
         anomalies_written += tx
             .execute(
                 "INSERT INTO spendlens_anomalies (day, currency, dimension, value, kind, severity, actual, expected, impact, impact_pct, duration_days, explanation) \
@@ -599,7 +606,7 @@ async fn insert_anomalies(
                     &a.date,
                     &feed.currency,
                     &a.dimension,
-                    &a.value,
+                    &value,
                     &a.kind.name(),
                     &a.severity.name(),
                     &a.actual,
@@ -625,6 +632,8 @@ async fn insert_incidents(
     let mut written = 0;
     for i in &feed.incidents {
         let duration = i.duration_days as i32;
+        let (value, members) = (pg_text(&i.headline.value), pg_text(&members_text(i)));
+        let explanation = pg_text(&super::report::incident_explanation(i));
         written += tx
             .execute(
                 "INSERT INTO spendlens_incidents (id, currency, start_day, end_day, duration_days, dimension, value, kind, severity, status, actual, expected, impact, impact_pct, members, explanation) \
@@ -640,7 +649,7 @@ async fn insert_incidents(
                     &i.end,
                     &duration,
                     &i.headline.dimension,
-                    &i.headline.value,
+                    &value,
                     &i.kind.name(),
                     &i.severity.name(),
                     &super::report::status_text(i),
@@ -648,8 +657,8 @@ async fn insert_incidents(
                     &i.expected,
                     &i.impact,
                     &i.impact_pct,
-                    &members_text(i),
-                    &super::report::incident_explanation(i),
+                    &members,
+                    &explanation,
                 ],
             )
             .await

@@ -2,6 +2,8 @@
 //! silently lost, doubled or leaked something, with the behaviour that replaces it. Every
 //! expected value is computed here from the rows the test writes.
 
+mod values;
+
 use super::Env;
 use polars::prelude::SerReader;
 use serde_json::Value;

@@ -740,7 +740,7 @@ fn hostile_tags_cannot_inject_markup_into_the_html_pages() {
 // PostgreSQL and Grafana.
 
 /// A throwaway PostgreSQL cluster on 127.0.0.1 (Debian's server binaries), stopped on drop.
-struct Postgres {
+pub(crate) struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     port: u16,
@@ -748,7 +748,7 @@ struct Postgres {
 }
 
 impl Postgres {
-    fn start() -> Postgres {
+    pub(crate) fn start() -> Postgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("Debian's postgresql is needed for the publish test (.ci/run installs it)")
             .flatten()
@@ -830,13 +830,16 @@ impl Postgres {
             text(&out.stderr)
         );
     }
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!(
             "postgres://spendlens:unused-password@127.0.0.1:{}/postgres",
             self.port
         )
     }
-    fn query(&self, sql: &str) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    pub(crate) fn query(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
