@@ -266,8 +266,11 @@ pub(crate) fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>,
     ] {
         let path = out.join(name);
         let tmp = out.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            // The previous file stands; nothing half-written stays behind.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(&path)(e));
+        }
         written.push(path);
     }
     Ok(written)

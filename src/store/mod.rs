@@ -49,6 +49,8 @@ pub enum StoreError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error("store `{path}`: no space left on the device\nhint: free space on the disk holding the store (or point --data-dir elsewhere) and run again; nothing was committed, the store is as it was")]
+    Full { path: PathBuf },
     #[error("store manifest `{path}` is unreadable: {message}\nhint: the store was written by an incompatible version or damaged by hand")]
     Manifest { path: PathBuf, message: String },
     #[error("store `{path}`: {cause}")]
@@ -56,9 +58,14 @@ pub enum StoreError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        cause: source,
+    move |source| match source.kind() {
+        std::io::ErrorKind::StorageFull => StoreError::Full {
+            path: path.to_path_buf(),
+        },
+        _ => StoreError::Io {
+            path: path.to_path_buf(),
+            cause: source,
+        },
     }
 }
 
@@ -552,12 +559,15 @@ impl Store {
         let path = self.dir.join(MANIFEST);
         let tmp = self.dir.join(format!("{MANIFEST}.tmp"));
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
-        {
-            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-            f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-            f.sync_all().map_err(io_err(&tmp))?;
+        let written = File::create(&tmp).and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| fs::rename(&tmp, &path)) {
+            // The old manifest stands; leave nothing of the new one behind.
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(&tmp)(e));
         }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
         sync_dir(&self.dir);
         Ok(())
     }

@@ -332,3 +332,34 @@ fn a_second_nightly_waits_for_the_first_then_names_its_pid() {
     env.ok(&["nightly", "--out", out]);
     release.join().unwrap();
 }
+
+#[test]
+fn a_full_disk_at_the_commit_names_the_store_and_leaves_it_as_it_was() {
+    let env = Env::new();
+    let first = write(&env, "first.csv", &[row("5.00", "2026-10-01", "acct", "a")]);
+    env.ok(&["ingest", &first]);
+    let manifest = env.manifest().unwrap();
+    // The manifest's next version lands on a device that is always full.
+    let tmp = env.data().join("manifest.json.tmp");
+    std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+    let second = write(
+        &env,
+        "second.csv",
+        &[row("7.00", "2026-10-02", "acct", "b")],
+    );
+    let err = env.fails(&["ingest", &second]);
+    assert!(
+        err.contains("no space left on the device")
+            && err.contains(&env.data().display().to_string()),
+        "{err}"
+    );
+    assert_eq!(env.manifest().unwrap(), manifest, "the store is as it was");
+    assert!(
+        std::fs::symlink_metadata(&tmp).is_err(),
+        "nothing left behind"
+    );
+    // Space again: the next run lands, and only its partitions count.
+    env.ok(&["ingest", &second]);
+    let report = env.report_json(&[]);
+    assert!((total(&report) - 12.0).abs() < 0.005, "{}", total(&report));
+}
