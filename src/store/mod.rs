@@ -662,6 +662,22 @@ fn sync_dir(dir: &Path) {
 /// Write a Parquet file whole or not at all (a temp file of this process, then a rename; the
 /// temp file is removed on failure). Not yet durable: [`make_durable`] flushes every file of a
 /// write at once before the manifest names them.
+/// A failed Parquet write as a store error: the device being full (which the writer reports
+/// as a transport error of its encoder) said plainly, anything else as it came.
+fn polars_write_err(path: &Path, cause: PolarsError) -> StoreError {
+    let text = cause.to_string();
+    if text.contains("os error 28") || text.contains("No space left on device") {
+        StoreError::Full {
+            path: path.to_path_buf(),
+        }
+    } else {
+        StoreError::Polars {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+}
+
 fn write_parquet(
     path: &Path,
     df: &mut DataFrame,
@@ -680,10 +696,7 @@ fn write_parquet(
             .with_statistics(statistics)
             .with_key_value_metadata(metadata)
             .finish(df)
-            .map_err(|source| StoreError::Polars {
-                path: tmp.clone(),
-                cause: source,
-            })?;
+            .map_err(|source| polars_write_err(&tmp, source))?;
         std::io::Write::flush(&mut out).map_err(io_err(&tmp))?;
         drop(out);
         fs::rename(&tmp, path).map_err(io_err(path))

@@ -363,3 +363,76 @@ fn a_full_disk_at_the_commit_names_the_store_and_leaves_it_as_it_was() {
     let report = env.report_json(&[]);
     assert!((total(&report) - 12.0).abs() < 0.005, "{}", total(&report));
 }
+
+/// A tmpfs of `kb` kilobytes mounted on a fresh directory, unmounted on drop; `None` where
+/// this process may not mount one (then the test says so and checks nothing).
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount(kb: u32) -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kb}k"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(TinyDisk { dir })
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_while_writing_partitions_is_said_plainly_and_nothing_stays() {
+    let Some(disk) = TinyDisk::mount(192) else {
+        eprintln!("cannot mount a tmpfs here: the full-disk test needs root (CI runs as root)");
+        return;
+    };
+    let env = Env::new();
+    let rows: Vec<String> = (0..300)
+        .map(|d| {
+            let day =
+                chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Duration::days(d);
+            row("1.00", &day.to_string(), "acct", "a")
+        })
+        .collect();
+    let file = write(&env, "year.csv", &rows);
+    let data = disk.dir.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .args(["--data-dir", data.to_str().unwrap(), "ingest", &file])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no space left on the device") && err.contains(&data.display().to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("thrift"), "{err}");
+    // Nothing of the failed run stays on the disk: no partition, no temporary file.
+    let left: Vec<_> = walk(&data)
+        .into_iter()
+        .filter(|p| !p.ends_with("spendlens.lock"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
