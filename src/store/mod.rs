@@ -183,36 +183,6 @@ pub struct StoreLock {
     _file: File,
 }
 
-/// Longest directory name a source keeps whole (bytes, after encoding); file systems
-/// allow 255.
-const SOURCE_DIR_BYTES: usize = 120;
-
-/// A source's directory name: reversible, so two sources never share files. Characters
-/// outside a safe alphabet (and `%`) are percent-encoded byte by byte, a leading `.` too
-/// (`acct/1` → `acct%2F1`, `Zürich` → `Z%C3%BCrich`; `acct_1` stays). A name longer than
-/// [`SOURCE_DIR_BYTES`] keeps its first 100 bytes and adds `%~` and a hash of the whole
-/// name (a `%~` no encoding produces).
-pub(crate) fn source_dir(source: &str) -> String {
-    let mut s = String::with_capacity(source.len());
-    for (i, b) in source.bytes().enumerate() {
-        let safe = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'=');
-        if safe || (b == b'.' && i > 0) {
-            s.push(char::from(b));
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    if s.is_empty() {
-        return "%".into();
-    }
-    if s.len() > SOURCE_DIR_BYTES {
-        let hash = rollup::fnv1a(&[source.as_bytes()]);
-        s.truncate(100);
-        s = format!("{s}%~{hash:016x}");
-    }
-    s
-}
-
 impl Store {
     pub fn new(dir: impl Into<PathBuf>) -> Store {
         Store { dir: dir.into() }
@@ -420,7 +390,7 @@ impl Store {
             format!(
                 "{}/{}/{}.{generation}.parquet",
                 table.name(),
-                source_dir(source),
+                partitions::source_dir(source),
                 day
             )
         };
@@ -745,23 +715,6 @@ fn make_durable(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn source_names_are_safe_reversible_directory_names() {
-        assert_eq!(source_dir("focus:1234"), "focus:1234");
-        assert_eq!(source_dir("../../etc/passwd"), "%2E.%2F..%2Fetc%2Fpasswd");
-        assert_eq!(source_dir("azure export/x y"), "azure%20export%2Fx%20y");
-        assert_eq!(source_dir(""), "%");
-        // Names that a lossy replacement made equal stay apart.
-        for (a, b) in [("Zürich", "Zärich"), ("acct/1", "acct_1"), ("a%2F", "a/")] {
-            assert_ne!(source_dir(a), source_dir(b), "{a} and {b}");
-        }
-        // A long name fits a file name and stays apart from one sharing its first bytes.
-        let long = "x".repeat(300);
-        let longer = format!("{long}y");
-        assert!(source_dir(&long).len() <= 255);
-        assert_ne!(source_dir(&long), source_dir(&longer));
-    }
 
     /// Rows of (source, day, line) -> the partitions split_partitions makes, with each one's
     /// lines in order.

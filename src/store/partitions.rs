@@ -1,5 +1,5 @@
 //! A frame cut into its (source, day) partitions, in one pass over the rows where they are
-//! already grouped.
+//! already grouped, and the directory a source's partition files live in.
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -77,4 +77,56 @@ fn partition_runs(frame: &DataFrame) -> PolarsResult<Option<Runs>> {
             })
             .collect(),
     ))
+}
+
+/// Longest directory name a source keeps whole (bytes, after encoding); file systems
+/// allow 255.
+const SOURCE_DIR_BYTES: usize = 120;
+
+/// A source's directory name: reversible, so two sources never share files. Characters
+/// outside a safe alphabet (and `%`) are percent-encoded byte by byte, a leading `.` too
+/// (`acct/1` → `acct%2F1`, `Zürich` → `Z%C3%BCrich`; `acct_1` stays). A name longer than
+/// [`SOURCE_DIR_BYTES`] keeps its first 100 bytes and adds `%~` and a hash of the whole
+/// name (a `%~` no encoding produces).
+pub(crate) fn source_dir(source: &str) -> String {
+    let mut s = String::with_capacity(source.len());
+    for (i, b) in source.bytes().enumerate() {
+        let safe = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'=');
+        if safe || (b == b'.' && i > 0) {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if s.is_empty() {
+        return "%".into();
+    }
+    if s.len() > SOURCE_DIR_BYTES {
+        let hash = super::rollup::fnv1a(&[source.as_bytes()]);
+        s.truncate(100);
+        s = format!("{s}%~{hash:016x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_names_are_safe_reversible_directory_names() {
+        assert_eq!(source_dir("focus:1234"), "focus:1234");
+        assert_eq!(source_dir("../../etc/passwd"), "%2E.%2F..%2Fetc%2Fpasswd");
+        assert_eq!(source_dir("azure export/x y"), "azure%20export%2Fx%20y");
+        assert_eq!(source_dir(""), "%");
+        // Names that a lossy replacement made equal stay apart.
+        for (a, b) in [("Zürich", "Zärich"), ("acct/1", "acct_1"), ("a%2F", "a/")] {
+            assert_ne!(source_dir(a), source_dir(b), "{a} and {b}");
+        }
+        // A long name fits a file name and stays apart from one sharing its first bytes.
+        let long = "x".repeat(300);
+        let longer = format!("{long}y");
+        assert!(source_dir(&long).len() <= 255);
+        assert_ne!(source_dir(&long), source_dir(&longer));
+    }
 }

@@ -22,12 +22,14 @@ mod causes;
 mod cells;
 mod frame;
 pub mod incidents;
+mod span;
 
 pub(crate) use baseline::median;
 pub use baseline::*;
 use causes::*;
 pub use frame::*;
 pub use incidents::{Incident, IncidentKind, Status};
+pub use span::detect_span;
 
 use super::sums::Sums;
 use super::Dimension;
@@ -166,44 +168,6 @@ pub fn columns() -> Vec<&'static str> {
 pub struct Detection {
     pub anomalies: Vec<Anomaly>,
     pub incidents: Vec<Incident>,
-}
-
-/// What detection finds on the days `from..=to` of the store (each end defaulting to the
-/// store's), with a baseline's history loaded before them, in `currency` (required when the
-/// store holds several); and the window's currency. What `anomalies`, budgets and the
-/// nightly job share.
-pub fn detect_span(
-    config: &AnomalyConfig,
-    store: &crate::store::Store,
-    attributor: &crate::attribute::Attributor,
-    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
-    currency: Option<&str>,
-) -> Result<(Detection, String), super::AnalyseError> {
-    let pick = super::Pick {
-        columns: Some(columns()),
-        ..super::Pick::default()
-    };
-    let window = super::load_window_where(
-        store,
-        attributor,
-        from,
-        to,
-        currency,
-        super::HISTORY_DAYS,
-        pick,
-    )?;
-    let sums = window.sums()?;
-    let detection = match Frame::new(window.frame)?.map(|f| f.with_sums(sums)) {
-        Some(frame) => detect_incidents(
-            &frame,
-            Dimension::DETECTED,
-            window.start,
-            window.end,
-            config,
-        )?,
-        None => Detection::default(),
-    };
-    Ok((detection, window.currency))
 }
 
 /// Series without a value (`(none)`: spend with no account or resource) are no series of
